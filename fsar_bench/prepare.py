@@ -1,0 +1,76 @@
+"""``fsar-bench prepare``: generate (synthetic) or index (real) a dataset and report what is there."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from fsar_bench.data.datasets import SPLITS, DatasetInfo
+from fsar_bench.data.index import SplitIndex, build_index
+from fsar_bench.errors import FsarError
+
+
+@dataclass(frozen=True)
+class SplitReport:
+    """Per-split counts of a prepared dataset."""
+
+    split: str
+    classes: int
+    listed: int
+    found: int
+    missing: int
+    unreadable: int
+    ambiguous: int
+    missing_examples: tuple[str, ...]
+
+
+def split_report(split: str, ix: SplitIndex) -> SplitReport:
+    return SplitReport(
+        split=split,
+        classes=len(ix.split.classes),
+        listed=len(ix.split.videos),
+        found=len(ix.videos),
+        missing=len(ix.missing),
+        unreadable=sum(v.n_frames == 0 for v in ix.videos),
+        ambiguous=ix.ambiguous,
+        missing_examples=tuple(m[0] for m in ix.missing[:3]),
+    )
+
+
+def prepare(
+    info: DatasetInfo,
+    root: Path,
+    cache: Path,
+    variant: str = "",
+    seed: int = 0,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> list[SplitReport]:
+    """Generate a synthetic dataset if needed, index the data root, and report per split.
+
+    The index is saved whatever is missing; :func:`check_missing` applies the policy after the
+    report is shown, so nothing computed is lost.
+    """
+    if info.is_synthetic:
+        from fsar_bench.data.synthetic import generate, preset
+
+        cb = (lambda i, n: progress("generate", i, n)) if progress else None
+        generate(root, preset(info.synthetic_preset, seed=seed), progress=cb)
+    cb = (lambda i, n: progress("count frames", i, n)) if progress else None
+    index = build_index(info, root, cache, variant, progress=cb)
+    return [split_report(s, index[s]) for s in SPLITS]
+
+
+def check_missing(info: DatasetInfo, root: Path, reports: list[SplitReport], missing: str) -> None:
+    """Apply the missing-video policy: ``"error"`` fails if anything listed is not usable."""
+    if missing not in ("error", "skip"):
+        raise FsarError(f"--missing must be 'error' or 'skip', not {missing!r}")
+    lost = [r for r in reports if r.missing or r.unreadable]
+    if lost and missing == "error":
+        r = lost[0]
+        raise FsarError(
+            f"{info.name} under {root}: {sum(x.missing for x in reports)} listed videos missing "
+            f"and {sum(x.unreadable for x in reports)} unreadable (e.g. {r.split}: "
+            f"{', '.join(r.missing_examples) or 'unreadable videos'}); the index is saved, "
+            f"pass --missing skip to use the videos that are there"
+        )

@@ -1,0 +1,51 @@
+"""Evaluation protocols of the papers, as named presets (``fsar-bench ls protocols``).
+
+Every protocol is 5-way with 8 frames per video; shots are chosen per run (1 and 5 by default).
+
+| name | test episodes | queries per class | repeats | source |
+| --- | --- | --- | --- | --- |
+| ``otam`` | 10,000 | 1 | 1 | OTAM and TRX-family code |
+| ``ta2n`` | 5,000 | 1 | 1 | TA2N paper (the authors' code used 3,000: ``ta2n-code``) |
+| ``ta2n-code`` | 3,000 | 1 | 1 | TA2N public code |
+| ``ita`` | 600 | 15 | 10 | Cao et al., CVIU 2021: mean over 10 repeats of 600 episodes |
+| ``quick`` | 1,000 | 1 | 1 | fsar-bench CPU default (not a paper protocol; say so in reports) |
+
+Interval convention (all protocols): ``mean +- 1.96 * s / sqrt(n)`` with ``s`` the sample standard
+deviation (ddof=1) of per-episode accuracies; for ``ita`` the interval is over the 10 repeat
+means, as that paper reports.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fsar_bench.registry import Registry
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """A named evaluation protocol."""
+
+    name: str
+    title: str
+    episodes: int
+    query: int
+    repeats: int = 1
+    way: int = 5
+    frames: int = 8
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def total_episodes(self) -> int:
+        return self.episodes * self.repeats
+
+
+PROTOCOLS: Registry[Protocol] = Registry("protocol")
+for _p in (
+    Protocol("otam", "OTAM / TRX code: 10,000 episodes, 1 query per class", 10_000, 1),
+    Protocol("ta2n", "TA2N paper: 5,000 episodes, 1 query per class", 5_000, 1),
+    Protocol("ta2n-code", "TA2N public code: 3,000 episodes, 1 query per class", 3_000, 1),
+    Protocol("ita", "Cao et al. CVIU 2021: 10 x 600 episodes, 15 queries per class", 600, 15, 10),
+    Protocol("quick", "fsar-bench CPU default: 1,000 episodes, 1 query per class", 1_000, 1),
+):
+    PROTOCOLS.register(_p)
