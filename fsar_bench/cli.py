@@ -9,7 +9,6 @@ from __future__ import annotations
 import sys
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -78,8 +77,8 @@ def ls(
 @app.command()
 def prepare(
     dataset: str = typer.Option("synthetic", "--dataset", "-d"),
-    data_root: Optional[Path] = DataRoot,
-    cache_dir: Optional[Path] = CacheDir,
+    data_root: Path | None = DataRoot,
+    cache_dir: Path | None = CacheDir,
     missing: str = Missing,
     variant: str = Variant,
     seed: int = typer.Option(0, help="Seed of a synthetic dataset."),
@@ -111,8 +110,8 @@ def episodes(
     frames: int = typer.Option(8, help="Frames per video."),
     sampling: str = typer.Option("trx", help="Test-time frame sampling: trx | centre."),
     out: Path = typer.Option(..., "--out", help="Manifest file to write."),
-    data_root: Optional[Path] = DataRoot,
-    cache_dir: Optional[Path] = CacheDir,
+    data_root: Path | None = DataRoot,
+    cache_dir: Path | None = CacheDir,
     missing: str = Missing,
     variant: str = Variant,
 ) -> None:
@@ -131,7 +130,9 @@ def episodes(
     cache = paths.cache_dir(cache_dir)
     root = paths.data_root(info, data_root, cache)
     index = load_index(info, root, cache, variant, missing, splits=(split,))
-    spec = EpisodeSpec(info.name, split, way, shot, query, n_episodes, seed, frames, sampling, variant)
+    spec = EpisodeSpec(
+        info.name, split, way, shot, query, n_episodes, seed, frames, sampling, variant
+    )
     digest = write_manifest(build_manifest(index[split], spec), out)
     typer.echo(f"{digest}  {out}")
 

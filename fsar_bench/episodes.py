@@ -64,7 +64,7 @@ class Manifest:
         return self.data["videos"]
 
     def arrays(self) -> tuple[list[list[str]], np.ndarray, list[list[str]], np.ndarray]:
-        """Support ids ``[E][N*K]``, labels ``[E, N*K]``, query ids ``[E][N*Q]``, labels ``[E, N*Q]``.
+        """Support ids ``[E][N*K]``, labels ``[E, N*K]``; query ids ``[E][N*Q]``, labels.
 
         Items are class-major: all shots of label 0, then label 1, ...
         """

@@ -1,4 +1,4 @@
-"""``fsar-bench prepare``: generate (synthetic) or index (real) a dataset and report what is there."""
+"""``fsar-bench prepare``: generate (synthetic) or index (real) a dataset; report what is there."""
 
 from __future__ import annotations
 

@@ -98,7 +98,7 @@ class FewShotMethod(nn.Module):
     def episodes(
         self, support: Tensor, support_labels: Tensor, query: Tensor, n_way: int | None = None
     ) -> EpisodeOutput:
-        """Score batched episodes from features: support ``[E, S, T, ...]``, query ``[E, Q, T, ...]``."""
+        """Score batched episodes: support ``[E, S, T, ...]``, query ``[E, Q, T, ...]``."""
         e, s = support.shape[:2]
         q = query.shape[1]
         n_way = int(support_labels.max()) + 1 if n_way is None else n_way
@@ -118,8 +118,8 @@ class FewShotMethod(nn.Module):
         self._support_labels = support_labels if batched else support_labels.unsqueeze(0)
         self._batched = batched
 
-    def forward(self, query: Tensor) -> EpisodeOutput:  # noqa: D401
-        """Logits for queries ``[Q, T, ...]`` (or ``[E, Q, T, ...]``) -> ``[Q, N]`` (``[E, Q, N]``)."""
+    def forward(self, query: Tensor) -> EpisodeOutput:
+        """Queries ``[Q, T, ...]`` -> logits ``[Q, N]`` (or ``[E, Q, T, ...]`` -> ``[E, Q, N]``)."""
         if not hasattr(self, "_support"):
             raise RuntimeError("call process_support_set() before forward()")
         q = query if self._batched else query.unsqueeze(0)

@@ -225,8 +225,10 @@ def load_index(
     path = index_path(cache, info, root, variant)
     lists = {s: read_split(info.split_path(s, root, variant)) for s in SPLITS}
     data = json.loads(path.read_text()) if path.is_file() else None
-    if data is None or data.get("format") != INDEX_FORMAT or any(
-        data["splits"][s]["sha256"] != lists[s].sha256 for s in SPLITS
+    if (
+        data is None
+        or data.get("format") != INDEX_FORMAT
+        or any(data["splits"][s]["sha256"] != lists[s].sha256 for s in SPLITS)
     ):
         out = build_index(info, root, cache, variant)
     else:

@@ -4,7 +4,8 @@ Formats (see ``splits/PROVENANCE.md``):
 
 * CMN ``*.list`` and TRX/TA2N ``*listNN.txt``: ``<class>/<video id>`` (class names may contain
   spaces; SSv2 OTAM lists use per-split indices such as ``train8``);
-* HyRSM ``*_few_shot.txt``: ``<split><idx>//<subdir>/<class>/<file>`` or ``<split><idx>/<video id>``.
+* HyRSM ``*_few_shot.txt``: ``<split><idx>//<subdir>/<class>/<file>`` or
+  ``<split><idx>/<video id>``.
 
 Video ids are matched exactly (no lower-casing: HMDB51 ids contain mixed case and punctuation).
 A malformed line fails with the file and line number.
