@@ -1,0 +1,1 @@
+"""Analysis code reads what methods expose through ``extras``; it never imports method internals."""
