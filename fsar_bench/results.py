@@ -1,0 +1,84 @@
+"""The results store: plain files, one folder per evaluated (method, setting).
+
+``<runs>/<dataset>/<run name>/``:
+
+* ``config.json``: the resolved configuration (method config, training config, features,
+  protocol, manifest hash) whose hash is the run id;
+* ``episodes.jsonl``: one record per test episode (``episode, correct, n_query, pred``);
+* ``summary.json``: mean, 95% interval and its convention, best validation accuracy, training
+  history, versions and timings. Written last: a run with a summary is finished.
+
+Reports read these files only; they never re-run a model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+from dataclasses import dataclass
+from pathlib import Path
+
+from fsar_bench import __version__
+
+
+def config_hash(config: dict) -> str:
+    """Short, stable hash of a JSON-able config."""
+    blob = json.dumps(config, sort_keys=True, separators=(",", ":")).encode()
+    return hashlib.sha256(blob).hexdigest()[:10]
+
+
+def versions() -> dict[str, str]:
+    import numpy
+    import torch
+
+    return {
+        "fsar_bench": __version__,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": numpy.__version__,
+    }
+
+
+@dataclass(frozen=True)
+class RunDir:
+    """A run's folder and files."""
+
+    path: Path
+
+    @classmethod
+    def create(cls, runs: Path, dataset: str, name: str, config: dict) -> RunDir:
+        path = runs / dataset / f"{name}-{config_hash(config)}"
+        path.mkdir(parents=True, exist_ok=True)
+        cfg_file = path / "config.json"
+        text = json.dumps(config, sort_keys=True, indent=1)
+        if cfg_file.is_file() and cfg_file.read_text() != text:
+            raise RuntimeError(f"{cfg_file} holds another config for the same run id")
+        cfg_file.write_text(text)
+        return cls(path)
+
+    @property
+    def records(self) -> Path:
+        return self.path / "episodes.jsonl"
+
+    @property
+    def summary_file(self) -> Path:
+        return self.path / "summary.json"
+
+    def finished(self) -> bool:
+        return self.summary_file.is_file()
+
+    def write_summary(self, summary: dict) -> None:
+        tmp = self.summary_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(summary, sort_keys=True, indent=1))
+        tmp.replace(self.summary_file)
+
+
+def load_runs(runs: Path) -> list[dict]:
+    """Every finished run under ``runs``: its summary plus ``"dir"`` (the run folder)."""
+    out = []
+    for summary in sorted(Path(runs).glob("*/*/summary.json")):
+        data = json.loads(summary.read_text())
+        data["dir"] = str(summary.parent)
+        out.append(data)
+    return out
