@@ -1,0 +1,163 @@
+"""Throughput of TA2N on random features: evaluation, training, decomposed vs naive SC.
+
+Evaluation embeds every video of a batch of episodes once (fresh videos, no reuse between
+episodes: the most embedding work a batch can need), then compares the batch, as the runner does.
+Training times one optimiser-free step per episode (forward, loss, backward), official shape:
+5 queries per class. The SC speed-up compares ``sc_impl="decomposed"`` with ``"naive"`` (per-pair
+channel concatenation) on the same episodes in the same run. All figures are medians.
+
+Example::
+
+    python benchmarks/bench_ta2n.py                       # C=1280, 4x4, T=8 (EfficientNet-Lite0)
+    python benchmarks/bench_ta2n.py --channels 2048 --size 7 --episodes 4   # ResNet-50 maps
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+
+import torch
+
+from fsar_bench.methods import create_method
+from fsar_bench.methods.base import gather_state
+
+
+def make_batch(e: int, way: int, shot: int, query: int, shape: tuple[int, ...], seed: int):
+    """Random episodes: support ``[E, way*shot, T, C, H, W]``, labels ``[E, S]``, query."""
+    g = torch.Generator().manual_seed(seed)
+    support = torch.randn(e, way * shot, *shape, generator=g)
+    labels = torch.arange(way).repeat_interleave(shot)[None].expand(e, -1)
+    queries = torch.randn(e, way * query, *shape, generator=g)
+    return support, labels, queries
+
+
+def clock(x: torch.Tensor) -> float:
+    """``time.perf_counter()`` after the device of ``x`` has finished its queued work."""
+    if x.is_cuda:
+        torch.cuda.synchronize(x.device)
+    return time.perf_counter()
+
+
+def eval_once(model, support, labels, queries, way) -> tuple[float, float]:
+    """Seconds for ``embed`` of all videos and for ``compare`` of the batch."""
+    e, s = labels.shape
+    videos = torch.cat([support.flatten(0, 1), queries.flatten(0, 1)])
+    start = clock(videos)
+    state = model.embed(videos)
+    mid = clock(videos)
+    idx = torch.arange(len(videos))
+    sup_state = gather_state(state, idx[: e * s].reshape(e, s))
+    qry_state = gather_state(state, idx[e * s :].reshape(e, -1))
+    model.compare(sup_state, labels, qry_state, way)
+    return mid - start, clock(videos) - mid
+
+
+def bench_eval(model, batch, way: int, repeats: int) -> tuple[float, float]:
+    """Median embed and compare seconds over ``repeats`` (after one warm-up)."""
+    model.eval()
+    times = []
+    with torch.no_grad():
+        for i in range(repeats + 1):
+            t = eval_once(model, *batch, way)
+            if i:
+                times.append(t)
+    return statistics.median(t[0] for t in times), statistics.median(t[1] for t in times)
+
+
+def bench_train(model, batch, way: int, repeats: int) -> float:
+    """Median seconds of one training episode (forward, loss, backward)."""
+    model.train()
+    support, labels, queries = batch
+    q_labels = torch.arange(way).repeat_interleave(queries.shape[1] // way)[None]
+    times = []
+    for i in range(repeats + 1):
+        start = clock(support)
+        out = model.episodes(support[:1], labels[:1], queries[:1], way)
+        model.loss(out, q_labels.to(support.device)).backward()
+        model.zero_grad(set_to_none=True)
+        if i:
+            times.append(clock(support) - start)
+    return statistics.median(times)
+
+
+def report_eval(name: str, model, batch, way: int, repeats: int) -> float:
+    """Print and return the median seconds per episode of embed + compare."""
+    e = batch[1].shape[0]
+    n_videos = batch[0].shape[0] * (batch[0].shape[1] + batch[2].shape[1])
+    embed, compare = bench_eval(model, batch, way, repeats)
+    per_episode = (embed + compare) / e
+    print(
+        f"{name:<28} embed {1e3 * embed / n_videos:7.2f} ms/video | compare "
+        f"{1e3 * compare / e:7.2f} ms/episode | {1 / per_episode:7.2f} episodes/s"
+    )
+    return per_episode
+
+
+def compare_sc(models: dict, batch, way: int, repeats: int) -> dict[str, float]:
+    """Median seconds per episode (embed + compare) of each model, repeats interleaved.
+
+    Interleaving (A, B, A, B, ...) exposes every model to the same machine load.
+    """
+    times: dict[str, list[float]] = {name: [] for name in models}
+    e = batch[1].shape[0]
+    with torch.no_grad():
+        for i in range(repeats + 1):
+            for name, model in models.items():
+                model.eval()
+                t = sum(eval_once(model, *batch, way)) / e
+                if i:
+                    times[name].append(t)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--channels", type=int, default=1280)
+    parser.add_argument("--size", type=int, default=4, help="H = W of the feature maps")
+    parser.add_argument("--frames", type=int, default=8)
+    parser.add_argument("--way", type=int, default=5)
+    parser.add_argument("--episodes", type=int, default=16, help="episodes per eval batch")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--skip-naive", action="store_true", help="skip the naive SC timing")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    dev, way = torch.device(args.device), args.way
+    shape = (args.frames, args.channels, args.size, args.size)
+    print(
+        f"TA2N bench: C={args.channels} H=W={args.size} T={args.frames} {way}-way, "
+        f"{args.episodes} episodes/batch, {args.repeats} repeats, threads={args.threads}, "
+        f"device={args.device}, torch {torch.__version__}, load average {os.getloadavg()[0]:.1f}"
+    )
+
+    def build(**cfg):
+        torch.manual_seed(0)
+        return create_method("ta2n", args.channels, **cfg).to(dev)
+
+    def batch(shot, query, e=args.episodes):
+        return tuple(x.to(dev) for x in make_batch(e, way, shot, query, shape, seed=shot))
+
+    model = build()
+    for shot in (1, 5):
+        report_eval(f"eval {way}w{shot}s (shots=None)", model, batch(shot, 1), way, args.repeats)
+        tuned = build(shots=shot)
+        report_eval(f"eval {way}w{shot}s (shots={shot})", tuned, batch(shot, 1), way, args.repeats)
+    for shot in (1, 5):
+        step = bench_train(build(shots=shot), batch(shot, 5, e=1), way, args.repeats)
+        print(f"train {way}w{shot}s (shots={shot}), 5 queries/class: {1e3 * step:8.1f} ms/episode")
+    if not args.skip_naive:
+        models = {"decomposed": build(shots=1), "naive": build(shots=1, sc_impl="naive")}
+        med = compare_sc(models, batch(1, 1), way, args.repeats)
+        fast, slow = med["decomposed"], med["naive"]
+        print(
+            f"SC {way}w1s eval (embed + compare): decomposed {1e3 * fast:.1f} ms/episode, "
+            f"naive {1e3 * slow:.1f} ms/episode, speed-up {slow / fast:.2f}x"
+        )
+
+
+if __name__ == "__main__":
+    main()
