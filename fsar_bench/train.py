@@ -97,14 +97,16 @@ class Trainer:
         cfg: TrainConfig,
         train_index: SplitIndex,
         val_manifest: Manifest,
-        load: ViewLoader,
+        load: ViewLoader,  # training views of the train split
         n_views: int,
         out_dir: Path,
+        val_load: Callable[[list[str]], torch.Tensor],
         way: int = 5,
         shot: int = 1,
         device: str | torch.device = "cpu",
     ) -> None:
         self.method, self.cfg, self.load, self.n_views = method, cfg, load, n_views
+        self.val_load = val_load
         self.by_class = {c: v for c, v in train_index.by_class().items() if v}
         self.val_manifest, self.out, self.way, self.shot = val_manifest, out_dir, way, shot
         self.device = torch.device(device)
@@ -164,7 +166,7 @@ class Trainer:
 
     def validate(self) -> float:
         records = self.out / f"val-{self.step}.jsonl"
-        recs = evaluate(self.method, self.val_manifest, lambda ids: self.load(ids, None), records)
+        recs = evaluate(self.method, self.val_manifest, self.val_load, records)
         records.unlink()
         return float(accuracies(recs).mean())
 

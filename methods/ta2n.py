@@ -108,6 +108,11 @@ class TA2NConfig:
         shots: K the states are embedded for; ``None`` embeds both the 1-shot and k-shot
             branches so any K works; ``1`` or ``k`` computes only what that K needs.
         return_extras: also return the heavy embeddings in ``extras``.
+        reduce_channels: ``None`` (official): TA2N works on the backbone's ``C`` channels. An
+            integer ``R`` adds a trainable 1x1 projection ``C -> R`` (per frame and position)
+            before TTM, so every later stage costs about ``(R / C)^2`` as much. This is not in
+            the paper or the code; it exists only to make CPU runs affordable and is recorded in
+            every result's config.
         optimizer, lr, momentum, accumulate_episodes, train_queries_per_class: the official
             training recipe, for the trainer.
     """
@@ -124,6 +129,7 @@ class TA2NConfig:
     dropout: float = 0.5
     shots: int | None = None
     return_extras: bool = False
+    reduce_channels: int | None = None
     optimizer: str = "sgd"
     lr: float = 1e-3
     momentum: float = 0.0
@@ -135,6 +141,8 @@ class TA2NConfig:
             raise FsarError(f"sc_design must be mask, grid or enumerate, not {self.sc_design!r}")
         if self.sc_impl not in ("decomposed", "naive"):
             raise FsarError(f"sc_impl must be decomposed or naive, not {self.sc_impl!r}")
+        if self.reduce_channels is not None and self.reduce_channels < 1:
+            raise FsarError(f"reduce_channels must be None or >= 1, not {self.reduce_channels}")
         if self.shots is not None and self.shots < 1:
             raise FsarError(f"shots must be None or >= 1, not {self.shots}")
 
@@ -166,6 +174,10 @@ class TA2N(FewShotMethod):
         super().__init__()
         self.config = cfg = config or TA2NConfig()
         c = feature_dim
+        self.reduce = None
+        if cfg.reduce_channels is not None:  # named CPU option, not in the paper or code
+            self.reduce = nn.Linear(c, cfg.reduce_channels)
+            c = cfg.reduce_channels
         self.locnet = LocalisationNet(c) if cfg.ttm else None
         if cfg.tc:  # TC's W_k, W_q, W_v (official ACM keynet, querynet, valuenet)
             self.tc_key, self.tc_query, self.tc_value = (nn.Linear(c, c, bias=False) for _ in "kqv")
@@ -191,6 +203,8 @@ class TA2N(FewShotMethod):
         cfg = self.config
         if self.training and cfg.dropout > 0:
             videos = F.dropout(videos, cfg.dropout)
+        if self.reduce is not None:  # [V, T, C, H, W] -> [V, T, R, H, W]
+            videos = self.reduce(videos.movedim(2, -1)).movedim(-1, 2)
         state: VideoState = {}
         if cfg.return_extras:
             state["input_pooled"] = videos.mean((-2, -1))

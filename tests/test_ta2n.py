@@ -335,3 +335,17 @@ def test_training_gives_finite_gradients_and_works_on_other_sizes():
     assert grads["offset_net.conv1.weight"].abs().sum() > 0
     assert grads["locnet.conv1.weight"].abs().sum() > 0
     assert out.extras["prototype_after"].shape == (2, 2 * n, n, T, C)
+
+
+def test_reduce_channels_option_changes_width_and_keeps_contract():
+    from fsar_bench.methods import create_method
+
+    torch.manual_seed(0)
+    m = create_method("ta2n", 16, reduce_channels=4, shots=1).eval()
+    s, q = torch.randn(1, 3, 4, 16, 3, 3), torch.randn(1, 3, 4, 16, 3, 3)
+    out = m.episodes(s, torch.tensor([[0, 1, 2]]), q, 3)
+    assert out.logits.shape == (1, 3, 3) and torch.isfinite(out.logits).all()
+    assert m.offset_net is not None and m.reduce.out_features == 4
+    assert sum(p.numel() for p in m.parameters()) < sum(
+        p.numel() for p in create_method("ta2n", 16, shots=1).parameters()
+    )

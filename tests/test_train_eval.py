@@ -66,7 +66,7 @@ def make_trainer(toy, out, episodes=40):
     train, val_m, _, load = toy
     method = create_method("protonet", D)
     cfg = TrainConfig(episodes=episodes, lr=1e-2, val_every=10, val_episodes=30)
-    return Trainer(method, cfg, train, val_m, load, VIEWS, out)
+    return Trainer(method, cfg, train, val_m, load, VIEWS, out, lambda ids: load(ids, None))
 
 
 def test_training_selects_on_validation_and_resumes_identically(toy, tmp_path):
@@ -94,7 +94,7 @@ def test_evaluation_streams_and_resumes(toy, tmp_path):
     train, _, test_m, load = toy
     torch.manual_seed(0)
     method = create_method("protonet", D).eval()
-    full = evaluate(method, test_m, load, tmp_path / "full.jsonl", chunk=7)
+    full = evaluate(method, test_m, load, tmp_path / "full.jsonl", chunk=7, block=21)
     assert [r["episode"] for r in full] == list(range(50))
     acc = accuracies(full)
     assert acc.mean() > 40  # separable toy classes: well above 20% chance
@@ -105,11 +105,11 @@ def test_evaluation_streams_and_resumes(toy, tmp_path):
 
     part = tmp_path / "part.jsonl"
     with pytest.raises(KeyboardInterrupt):
-        evaluate(method, test_m, load, part, chunk=7, progress=stop)
+        evaluate(method, test_m, load, part, chunk=7, block=21, progress=stop)
     with open(part, "ab") as fh:
         fh.write(b'{"episode": 14, "corr')  # torn write of a killed process
     assert len(read_records(part)) == 14
-    assert evaluate(method, test_m, load, part, chunk=7) == full
+    assert evaluate(method, test_m, load, part, chunk=7, block=21) == full
 
 
 def test_load_best_restores_selected_weights(toy, tmp_path):
