@@ -54,6 +54,7 @@ class Manifest:
     spec: EpisodeSpec
     data: dict
     sha256: str
+    path: Path | None = None
 
     @property
     def episodes(self) -> list[dict]:
@@ -151,4 +152,4 @@ def load_manifest(path: Path) -> Manifest:
         raise FsarError(f"cannot read episode manifest {path}: {err}") from err
     if not isinstance(data, dict) or data.get("format") != MANIFEST_FORMAT:
         raise FsarError(f"{path} is not an fsar-bench episode manifest (format {MANIFEST_FORMAT})")
-    return Manifest(EpisodeSpec(**data["spec"]), data, hashlib.sha256(raw).hexdigest())
+    return Manifest(EpisodeSpec(**data["spec"]), data, hashlib.sha256(raw).hexdigest(), Path(path))
