@@ -1,0 +1,76 @@
+"""A golden result for a tiny seeded end-to-end run: data -> features -> train -> evaluate.
+
+If a change moves these numbers, the change is deliberate or a bug: check which, then update
+GOLDEN with the new values printed by the failing assertion.
+"""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from fsar_bench.cli import main
+from fsar_bench.data.synthetic import generate, preset
+
+GOLDEN = {
+    "manifest": "a79a0590d5d7c70f8bf33981d1849c98833395ff8caa9759b58cf7ed962926a9",
+    "protonet": 29.1667,
+    "otam": 30.5556,
+    "ta2n": 34.7222,
+}
+
+
+@pytest.mark.slow
+def test_tiny_seeded_run_reproduces_the_golden_numbers(tmp_path, capsys):
+    data = tmp_path / "data"
+    generate(
+        data,
+        preset(
+            "mid",
+            train_classes=4,
+            val_classes=4,
+            test_classes=4,
+            videos_per_class=5,
+            frames=12,
+            size=64,
+        ),
+    )
+    args = [
+        "run",
+        "--methods",
+        "protonet,otam,ta2n",
+        "--shots",
+        "1",
+        "--way",
+        "3",
+        "--episodes",
+        "24",
+        "--size",
+        "64",
+        "--data-root",
+        str(data),
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        "--runs-dir",
+        str(tmp_path / "runs"),
+        "--set",
+        "train.episodes=6",
+        "--set",
+        "train.val_every=3",
+        "--set",
+        "train.val_episodes=6",
+        "--set",
+        "ta2n.reduce_channels=32",
+    ]
+    assert main(args) == 0
+    summaries = [json.loads(p.read_text()) for p in (tmp_path / "runs").glob("*/*/summary.json")]
+    got = {s["method"]: round(s["accuracy"]["mean"], 4) for s in summaries}
+    got["manifest"] = summaries[0]["manifest"]
+    assert len({s["manifest"] for s in summaries}) == 1  # every method saw the same episodes
+    assert got == GOLDEN
+    # A second invocation finds every run finished and changes nothing.
+    before = {p: p.read_bytes() for p in (tmp_path / "runs").rglob("*") if p.is_file()}
+    assert main(args) == 0
+    after = {p: p.read_bytes() for p in (tmp_path / "runs").rglob("*") if p.is_file()}
+    assert before == after
+    assert "protonet" in capsys.readouterr().out
