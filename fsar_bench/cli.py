@@ -137,6 +137,18 @@ def episodes(
     typer.echo(f"{digest}  {out}")
 
 
+def _register() -> None:
+    """Commands that live in their own modules (torch is imported inside them, not here)."""
+    from fsar_bench.commands.extract import extract
+    from fsar_bench.commands.run import run
+
+    app.command("extract")(extract)
+    app.command("run")(run)
+
+
+_register()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: runs the app and turns user errors into one line and exit status 2."""
     try:
@@ -147,13 +159,9 @@ def main(argv: list[str] | None = None) -> int:
     except (typer.Abort, KeyboardInterrupt):
         typer.echo("interrupted; run the same command again to continue", err=True)
         return 130
-    except Exception as err:  # click usage errors carry their own exit code
-        import click
-
-        if isinstance(err, click.exceptions.ClickException):
-            err.show()
-            return err.exit_code
-        raise
+    except typer.exceptions.TyperException as err:  # usage errors carry their own exit code
+        err.show()
+        return err.exit_code
     return 0
 
 

@@ -1,0 +1,270 @@
+"""The on-disk feature store: per-video frame features, read lazily.
+
+Layout of one store (one dataset split under one key, see :mod:`fsar_bench.features.extract`)::
+
+    <cache>/features/<dataset>/<key>/
+        settings.json            everything hashed into <key> (written first)
+        shard-00000.safetensors  per video "<id>": float16 [T, C, h, w] (val/test) or
+                                 [V, T, C, h, w] (train views); "<id>#idx": int32 frame
+                                 indices [T] or [V, T]; header metadata: the shard's videos and
+                                 the ones that failed (id -> reason)
+        ...
+        meta.json                written last, atomically: shapes, video -> shard, failures,
+                                 how the numbers were computed (device, precision, torch)
+        failed.txt               "<id>\t<reason>" per video that could not be read
+
+``<key>`` is the first 24 hex digits of the SHA-256 of :func:`split_settings` (everything that
+changes the numbers: data, lists, backbone and weights, sampling, sizes, code version), so a
+stale or foreign store is never found under the key asked for.
+
+Pooled-only stores (``maps`` false) hold ``[T, C]`` / ``[V, T, C]`` per video. A store is
+complete when ``meta.json`` exists; shards are written to ``*.partial`` and renamed, and a shard
+that does not open (truncated, foreign) is deleted and redone. Tensors are read with
+``safetensors.safe_open`` (memory-mapped), one video (or one view) at a time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+
+from fsar_bench.data.datasets import DatasetInfo
+from fsar_bench.data.index import SplitIndex, Video
+from fsar_bench.errors import FsarError
+from fsar_bench.features import BACKBONES
+from fsar_bench.features.backbones import Weights, resize_side
+
+if TYPE_CHECKING:
+    from fsar_bench.features.extract import ExtractConfig
+
+STORE_FORMAT = 1
+EXTRACTOR_VERSION = 1  # bump when extraction code changes the stored numbers
+IDX_SUFFIX = "#idx"
+
+
+def split_settings(
+    info: DatasetInfo,
+    variant: str,
+    split: str,
+    ix: SplitIndex,
+    root: Path,
+    config: ExtractConfig,
+    weights: Weights,
+) -> dict:
+    """Everything that changes the stored numbers of one split (hashed into the store key)."""
+    train = split == "train"
+    backbone = BACKBONES.get(config.backbone)
+    size = config.size or backbone.default_size
+    return {
+        "extractor": EXTRACTOR_VERSION,
+        "dataset": info.name,
+        "variant": variant,
+        "split": split,
+        "split_sha256": ix.split.sha256,
+        "videos_sha256": _data_digest(root, ix.videos),
+        "backbone": backbone.name,
+        "weights_sha256": weights.sha256,
+        "frames": config.frames,
+        "size": size,
+        "resize": resize_side(size),
+        "sampling": config.train_sampling if train else config.sampling,
+        "views": config.views if train else 0,
+        "seed": config.seed if train else None,
+        "flip": config.flip if train else False,
+        "maps": config.maps,
+        "dtype": "float16",
+        "shard_videos": config.shard_videos,
+    }
+
+
+def _data_digest(root: Path, videos: list[Video]) -> str:
+    """Hash of the videos found (id, path, frames, file size) and of ``root/config.json``."""
+    digest = hashlib.sha256()
+    for v in videos:
+        path = root / v.path
+        digest.update(
+            repr((v.video_id, v.path, v.n_frames, path.is_file() and path.stat().st_size)).encode()
+        )
+    if (root / "config.json").is_file():
+        digest.update((root / "config.json").read_bytes())
+    return digest.hexdigest()
+
+
+def settings_key(settings: dict) -> str:
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:24]
+
+
+def store_dir(cache: Path, dataset: str, key: str) -> Path:
+    """Folder of the store with ``key``."""
+    return Path(cache) / "features" / dataset / key
+
+
+def shard_name(k: int) -> str:
+    return f"shard-{k:05d}.safetensors"
+
+
+def write_json(path: Path, data: dict) -> None:
+    """Write JSON atomically (temporary file, then rename)."""
+    tmp = path.with_name(path.name + ".partial")
+    tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+    os.replace(tmp, path)
+
+
+def write_shard(
+    folder: Path,
+    k: int,
+    tensors: dict[str, torch.Tensor],
+    videos: list[str],
+    failed: dict,
+    compute: str,
+) -> None:
+    """Write shard ``k`` atomically.
+
+    Args:
+        tensors: ``"<id>"`` features and ``"<id>#idx"`` frame indices of the videos read.
+        videos: all ids planned for the shard, in order; ``failed``: id -> reason.
+        compute: how the numbers were computed (device, precision, torch version).
+    """
+    path = folder / shard_name(k)
+    tmp = path.with_name(path.name + ".partial")
+    meta = {"videos": videos, "failed": failed, "compute": compute}
+    # one metadata entry: safetensors writes several in hash-map (random) order
+    save_file(tensors, str(tmp), metadata={"fsar": json.dumps(meta, sort_keys=True)})
+    os.replace(tmp, path)
+
+
+def read_shard(path: Path) -> dict | None:
+    """A shard's ``videos``, ``failed`` and ``compute``; ``None`` if it is missing or broken."""
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = json.loads((f.metadata() or {})["fsar"])
+            stored = set(f.keys())
+        expected = {v for v in meta["videos"] if v not in meta["failed"]}
+    except (OSError, SafetensorError, KeyError, ValueError, TypeError):
+        return None
+    return meta if stored == expected | {v + IDX_SUFFIX for v in expected} else None
+
+
+@dataclass(frozen=True)
+class StoreMeta:
+    """What a store holds.
+
+    Attributes:
+        key: the store's key (hash of ``settings``).
+        settings: everything hashed into the key (see ``extract.split_settings``).
+        channels: ``C``.
+        map_size: ``(h, w)`` of the spatial maps; ``(0, 0)`` for a pooled-only store.
+
+    Properties from ``settings``: ``dataset``, ``split``, ``backbone``, ``size`` (input side in
+    pixels), ``frames`` (``T`` per video or view), ``views`` (``V`` training views per video; 0 for
+    a val/test store, which holds one deterministic clip per video).
+    """
+
+    key: str
+    settings: dict
+    channels: int
+    map_size: tuple[int, int]
+
+    dataset = property(lambda self: self.settings["dataset"])
+    split = property(lambda self: self.settings["split"])
+    backbone = property(lambda self: self.settings["backbone"])
+    size = property(lambda self: self.settings["size"])
+    frames = property(lambda self: self.settings["frames"])
+    views = property(lambda self: self.settings["views"])
+
+    @property
+    def maps(self) -> bool:
+        return self.map_size != (0, 0)
+
+
+class FeatureStore:
+    """Read-only access to a complete store; see the module docstring for the layout.
+
+    Example::
+
+        store = FeatureStore.open(cache, "ssv2-full", key)
+        x = store.get(["7909", "12873"])              # [2, T, C, h, w] (val/test store)
+        v = store.get(ids, pooled=True, view=0)       # [N, T, C] (first view of a train store)
+    """
+
+    def __init__(self, folder: Path) -> None:
+        path = Path(folder) / "meta.json"
+        if not path.is_file():
+            raise FsarError(f"no complete feature store at {folder}; run 'fsar-bench extract'")
+        data = json.loads(path.read_text())
+        if data.get("format") != STORE_FORMAT or data.get("key") != Path(folder).name:
+            raise FsarError(
+                f"{folder} is not a feature store of this version or key; delete it and extract "
+                f"again"
+            )
+        self.folder = Path(folder)
+        self.meta = StoreMeta(**{**data["meta"], "map_size": tuple(data["meta"]["map_size"])})
+        self.shards: dict[str, str] = data["videos"]
+        self.failed: dict[str, str] = data["failed"]
+        self._files: dict[str, object] = {}
+
+    @classmethod
+    def open(cls, cache: Path, dataset: str, key: str) -> FeatureStore:
+        """The complete store ``key`` of ``dataset`` under the cache folder ``cache``."""
+        return cls(store_dir(cache, dataset, key))
+
+    @property
+    def video_ids(self) -> list[str]:
+        """Ids with features, in extraction order (failed videos excluded)."""
+        return list(self.shards)
+
+    def __len__(self) -> int:
+        return len(self.shards)
+
+    def __contains__(self, video_id: str) -> bool:
+        return video_id in self.shards
+
+    def _handle(self, video_id: str):
+        if video_id not in self.shards:
+            why = f"it failed: {self.failed[video_id]}" if video_id in self.failed else "not listed"
+            raise KeyError(f"video {video_id!r} has no features in {self.folder} ({why})")
+        name = self.shards[video_id]
+        if name not in self._files:
+            self._files[name] = safe_open(str(self.folder / name), framework="pt")
+        return self._files[name]
+
+    def _one(self, video_id: str, view: int | None, suffix: str = "") -> torch.Tensor:
+        f = self._handle(video_id)
+        if view is None:
+            return f.get_tensor(video_id + suffix)
+        if not self.meta.views:
+            raise ValueError(f"{self.folder}: a val/test store has no views (got view={view})")
+        if not 0 <= view < self.meta.views:
+            raise IndexError(f"view {view} out of range: the store has {self.meta.views} views")
+        return f.get_slice(video_id + suffix)[view]
+
+    def get(
+        self, video_ids: Sequence[str], pooled: bool = False, view: int | None = None
+    ) -> torch.Tensor:
+        """Features of ``video_ids`` as float32.
+
+        Args:
+            pooled: average the maps over space (global average pooling).
+            view: for a train store, one view; ``None``: all views.
+
+        Returns:
+            maps ``[N, T, C, h, w]``, or pooled ``[N, T, C]``; a train store without ``view``
+            adds the view axis: ``[N, V, T, C, h, w]`` / ``[N, V, T, C]``.
+        """
+        if not pooled and not self.meta.maps:
+            raise ValueError(f"{self.folder} is pooled-only (extracted with --pooled-only)")
+        out = torch.stack([self._one(v, view) for v in video_ids]).float()
+        return out.mean(dim=(-2, -1)) if pooled and self.meta.maps else out
+
+    def indices(self, video_ids: Sequence[str], view: int | None = None) -> torch.Tensor:
+        """Frame indices the features come from: int64 ``[N, T]`` (or ``[N, V, T]``)."""
+        return torch.stack([self._one(v, view, IDX_SUFFIX) for v in video_ids]).long()
