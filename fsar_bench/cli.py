@@ -140,10 +140,12 @@ def episodes(
 def _register() -> None:
     """Commands that live in their own modules (torch is imported inside them, not here)."""
     from fsar_bench.commands.extract import extract
+    from fsar_bench.commands.report import report
     from fsar_bench.commands.run import run
 
     app.command("extract")(extract)
     app.command("run")(run)
+    app.command("report")(report)
 
 
 _register()

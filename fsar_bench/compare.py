@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from fsar_bench.evaluate import accuracies, read_records
 from fsar_bench.listing import table
+from fsar_bench.results import accuracies, read_records
 from fsar_bench.stats import paired_difference
 
 

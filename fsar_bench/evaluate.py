@@ -19,6 +19,7 @@ import torch
 
 from fsar_bench.episodes import Manifest
 from fsar_bench.methods.base import FewShotMethod, VideoState, gather_state
+from fsar_bench.results import accuracies, read_records  # noqa: F401 (re-exported)
 
 # (video ids) -> float32 features [V, T, ...] in the method's input kind
 FeatureLoader = Callable[[list[str]], torch.Tensor]
@@ -111,28 +112,3 @@ def _write(fh, done: list[dict], first: int, pred: np.ndarray, labels: np.ndarra
         done.append(rec)
     fh.flush()
     os.fsync(fh.fileno())
-
-
-def read_records(path: Path) -> list[dict]:
-    """Finished per-episode records; a torn last line (killed mid-write) is dropped and removed."""
-    if not path.is_file():
-        return []
-    lines = path.read_bytes().split(b"\n")
-    good: list[dict] = []
-    for line in lines:
-        if not line.strip():
-            continue
-        try:
-            good.append(json.loads(line))
-        except ValueError:
-            break
-    expected = list(range(len(good)))
-    if [r["episode"] for r in good] != expected:
-        raise ValueError(f"{path}: episode records out of order; delete it to re-evaluate")
-    path.write_bytes(b"".join(json.dumps(r).encode() + b"\n" for r in good))
-    return good
-
-
-def accuracies(records: list[dict]) -> np.ndarray:
-    """Per-episode accuracy in percent, in episode order."""
-    return np.array([100.0 * r["correct"] / r["n_query"] for r in records])

@@ -19,6 +19,8 @@ import platform
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from fsar_bench import __version__
 
 
@@ -82,3 +84,28 @@ def load_runs(runs: Path) -> list[dict]:
         data["dir"] = str(summary.parent)
         out.append(data)
     return out
+
+
+def read_records(path: Path) -> list[dict]:
+    """Finished per-episode records; a torn last line (killed mid-write) is dropped and removed."""
+    if not path.is_file():
+        return []
+    lines = path.read_bytes().split(b"\n")
+    good: list[dict] = []
+    for line in lines:
+        if not line.strip():
+            continue
+        try:
+            good.append(json.loads(line))
+        except ValueError:
+            break
+    if [r["episode"] for r in good] != list(range(len(good))):
+        raise ValueError(f"{path}: episode records out of order; delete it to re-evaluate")
+    if len(good) != sum(1 for line in lines if line.strip()):  # drop a torn last line
+        path.write_bytes(b"".join(json.dumps(r).encode() + b"\n" for r in good))
+    return good
+
+
+def accuracies(records: list[dict]) -> np.ndarray:
+    """Per-episode accuracy in percent, in episode order."""
+    return np.array([100.0 * r["correct"] / r["n_query"] for r in records])

@@ -39,7 +39,9 @@ def extract(
     sampling: str = typer.Option("trx", help="Test-time sampling for val/test: trx | centre."),
     train_sampling: str = typer.Option("trx", help="Training-view sampling: trx | tsn."),
     seed: int = typer.Option(0, help="Seed of the training views."),
-    flip: bool = typer.Option(True, "--flip/--no-flip", help="Random flips in training views."),
+    flip: bool = typer.Option(
+        False, "--flip/--no-flip", help="Random flips in training views (TRX/TA2N: on)."
+    ),
     pooled_only: bool = typer.Option(
         False, "--pooled-only", help="Store pooled [T, C] vectors, not maps (not for TA2N)."
     ),

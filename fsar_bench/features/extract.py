@@ -10,7 +10,9 @@ What is stored per split (``T`` = frames, ``S`` = size, ``V`` = views):
   ``numpy.random.default_rng([seed, crc32(video_id)])``: per view, frame indices from
   :func:`~fsar_bench.data.sampling.train_indices` (default ``"trx"``), then a random ``S x S`` crop
   of the resized frames and, with ``flip``, a horizontal flip with probability 1/2 (the TRX/TA2N
-  training loader's augmentation). Per video ``[V, T, C, h, w]``; a method trained on cached
+  training loader's augmentation; off by default here, because a mirror image turns SSv2's
+  "pushing something from left to right" and the synthetic "right" primitive into other
+  classes, i.e. label noise). Per video ``[V, T, C, h, w]``; a method trained on cached
   features picks one view per video and episode.
 
 Difference from the authors' code: the TRX/TA2N loaders draw new frames, a new crop and a new
@@ -94,7 +96,7 @@ class ExtractConfig:
     train_sampling: str = "trx"
     views: int = 4
     seed: int = 0
-    flip: bool = True
+    flip: bool = False
     maps: bool = True
     weights: str | None = None
     random_init: bool = False
