@@ -153,6 +153,9 @@ _register()
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: runs the app and turns user errors into one line and exit status 2."""
+    from fsar_bench.commands.extract import tune_cpu
+
+    tune_cpu()  # before torch is imported by any command
     try:
         app(args=argv, standalone_mode=False)
     except FsarError as err:

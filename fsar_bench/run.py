@@ -259,7 +259,8 @@ def run_benchmark(
     infos = [METHODS.get(m) for m in req.methods]
     if info.is_synthetic and not (root / "COMPLETE").is_file():
         prepare(info, root, cache, req.variant, seed=req.seed, progress=progress)
-    xcfg = ExtractConfig(backbone=req.backbone, frames=req.frames, size=req.size, seed=req.seed)
+    # extraction views use a fixed seed so stores are shared across run seeds
+    xcfg = ExtractConfig(backbone=req.backbone, frames=req.frames, size=req.size)
     stores = ensure_features(
         info, root, cache, xcfg, variant=req.variant, missing=req.missing, progress=progress
     )

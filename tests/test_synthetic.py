@@ -129,7 +129,10 @@ def test_progress_and_states_follow_the_action(mid_root: Path) -> None:
             (mid_root / "frames" / r["video_id"] / f"{t:06d}.jpg").read_bytes()
             for t in range(1, 13)
         ]
-        background = render.crop(r["background"]["photo"], r["background"]["box"], 48)
+        bg = r["background"]
+        background = render.soften(
+            render.crop(bg["photo"], bg["box"], 48), bg["blur"], bg["contrast"]
+        )
         idle = render.encode_jpeg(background, 85)
         assert [f == idle for f in frames] == [p is None for p in r["progress"]]
 

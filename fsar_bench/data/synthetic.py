@@ -88,6 +88,11 @@ class SyntheticConfig:
         duration: ``(low, high)`` action length as a fraction of the video (a number: fixed).
         warp_sigma: std of the log piece slopes of the evolution warp (0: no warp).
         offset: maximum spatial offset per axis as a fraction of ``size``.
+        background_blur, background_contrast: the background photo is blurred (Gaussian radius
+            in px at 128 px frames, scaled with ``size``) and its contrast scaled, so that the
+            actor's motion, not the background's texture, dominates frozen-backbone features.
+            With sharp backgrounds (0, 1), a linear probe on frozen EfficientNet-Lite0 features
+            was at chance on the class (measured; see the README).
         jpeg_quality: JPEG quality of the frames.
     """
 
@@ -102,6 +107,8 @@ class SyntheticConfig:
     duration: tuple[float, float] = (0.6, 0.9)
     warp_sigma: float = 0.5
     offset: float = 0.06
+    background_blur: float = 6.0
+    background_contrast: float = 0.5
     jpeg_quality: int = 85
 
     def __post_init__(self) -> None:
@@ -231,7 +238,12 @@ def sample_video(config: SyntheticConfig, cls: SyntheticClass, index: int, k: in
         "progress": [None if np.isnan(p) else float(p) for p in progress],
         "states": [None if np.isnan(s).any() else s.tolist() for s in states],
         "offset": offset.tolist(),
-        "background": {"photo": background, "box": _box(background, rng, (0.5, 1.0))},
+        "background": {
+            "photo": background,
+            "box": _box(background, rng, (0.5, 1.0)),
+            "blur": round(config.background_blur * config.size / 128, 4),
+            "contrast": config.background_contrast,
+        },
         "actor": {"photo": actor, "box": _box(actor, rng, (0.2, 0.5))},
     }
 

@@ -94,6 +94,17 @@ def crop(name: str, box: tuple[int, int, int], side: int) -> Image.Image:
     return Image.fromarray(region).resize((side, side), Image.Resampling.LANCZOS, reducing_gap=2.0)
 
 
+def soften(image: Image.Image, blur: float, contrast: float) -> Image.Image:
+    """Gaussian blur (radius in px) and contrast scaling of a background; identity at (0, 1)."""
+    from PIL import ImageEnhance, ImageFilter
+
+    if blur > 0:
+        image = image.filter(ImageFilter.GaussianBlur(blur))
+    if contrast != 1:
+        image = ImageEnhance.Contrast(image).enhance(contrast)
+    return image
+
+
 def make_actor(name: str, box: tuple[int, int, int], frame_size: int) -> Image.Image:
     """The actor: a crop with a soft elliptical alpha mask and a dark rim, RGBA ``[P, P]``."""
     side = max(8, round(ACTOR_FRACTION * frame_size))
@@ -207,7 +218,9 @@ def render_record(record: dict, size: int, quality: int) -> list[bytes]:
 
     The record gives the photos, crop boxes and per-frame states (``None``: no actor).
     """
-    background = crop(record["background"]["photo"], record["background"]["box"], size)
+    bg = record["background"]
+    background = crop(bg["photo"], bg["box"], size)
+    background = soften(background, bg.get("blur", 0), bg.get("contrast", 1))
     actor = make_actor(record["actor"]["photo"], record["actor"]["box"], size)
     states = np.array([[np.nan] * 4 if s is None else s for s in record["states"]])  # [T, 4]
     return render_video(background, actor, states, quality)
