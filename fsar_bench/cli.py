@@ -104,8 +104,13 @@ def episodes(
     split: str = typer.Option("test", help="train | val | test"),
     way: int = typer.Option(5),
     shot: int = typer.Option(1),
-    query: int = typer.Option(1, help="Queries per class."),
-    n_episodes: int = typer.Option(10_000, "--episodes"),
+    query: int | None = typer.Option(None, help="Queries per class [protocol's, else 1]."),
+    n_episodes: int | None = typer.Option(
+        None, "--episodes", help="Episodes [protocol's, else 10000]."
+    ),
+    protocol: str | None = typer.Option(
+        None, help="Protocol preset (fsar-bench ls protocols): sets --episodes and --query."
+    ),
     seed: int = typer.Option(0),
     frames: int = typer.Option(8, help="Frames per video."),
     sampling: str = typer.Option("trx", help="Test-time frame sampling: trx | centre."),
@@ -126,6 +131,14 @@ def episodes(
         raise FsarError(f"unknown split {split!r}; choose from {', '.join(SPLITS)}")
     if sampling not in TEST_MODES:
         raise FsarError(f"unknown sampling {sampling!r}; choose from {', '.join(TEST_MODES)}")
+    if protocol is not None:
+        from fsar_bench.protocols import PROTOCOLS
+
+        proto = PROTOCOLS.get(protocol)
+        n_episodes = proto.total_episodes if n_episodes is None else n_episodes
+        query = proto.query if query is None else query
+    n_episodes = 10_000 if n_episodes is None else n_episodes
+    query = 1 if query is None else query
     info = _dataset(dataset)
     cache = paths.cache_dir(cache_dir)
     root = paths.data_root(info, data_root, cache)

@@ -75,3 +75,27 @@ def test_prepare_and_episodes_on_the_real_ssv2_sample(tmp_path, capsys):
     printed = capsys.readouterr().out.split()
     assert printed[0] == hashlib.sha256(m1.read_bytes()).hexdigest() == printed[2]
     assert m1.read_bytes() == m2.read_bytes()
+
+
+def test_episodes_protocol_preset_sets_size_and_queries(tmp_path):
+    import json
+
+    root = str(need(SSV2_SAMPLE))
+    out = tmp_path / "ita.json"
+    args = ["episodes", "--dataset", "ssv2", "--data-root", root, "--cache-dir", str(tmp_path)]
+    args += [
+        "--missing",
+        "skip",
+        "--shot",
+        "1",
+        "--query",
+        "5",
+        "--protocol",
+        "ita",
+        "--out",
+        str(out),
+    ]
+    assert main(args) == 0
+    data = json.loads(out.read_text())
+    assert len(data["episodes"]) == 6000  # 600 episodes x 10 repeats
+    assert all(len(q) == 5 for ep in data["episodes"][:50] for q in ep["query"])  # explicit wins
