@@ -35,9 +35,12 @@ from fsar_bench.train import TrainConfig, Trainer, load_best
 # papers'/official code's optimiser recipes (budgets meant for a GPU).
 PRESETS: dict[str, dict[str, dict[str, str]]] = {
     "quick": {
-        "train": {"episodes": "600", "optimizer": "adam", "lr": "1e-4", "val_every": "200"},
+        "train": {"episodes": "600", "optimizer": "adam", "lr": "1e-3", "val_every": "200"},
         "ta2n.train": {"episodes": "300", "val_every": "100"},
         "ta2n": {"reduce_channels": "256"},
+        # raw cosine logits (peer code) barely move a softmax: learn a temperature instead
+        "protonet": {"learn_scale": "true"},
+        "trn": {"learn_scale": "true"},
     },
     "paper": {
         "train": {
