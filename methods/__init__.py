@@ -109,3 +109,26 @@ register(
         input_kind="spatial",
     )
 )
+register(
+    MethodInfo(
+        name="ita",
+        title="Implicit temporal alignment: LSTM embedding, circle loss",
+        paper="Cao et al., Few-shot Action Recognition with Implicit Temporal Alignment and Pair "
+        "Similarity Optimization, CVIU 2021",
+        citation="cao2021implicit",
+        factory="fsar_bench.methods.ita:ITA",
+        config="fsar_bench.methods.ita:ITAConfig",
+        input_kind="pooled",
+    )
+)
+register(
+    MethodInfo(
+        name="rvn",
+        title="RVN: relation video network (baseline of the ITA paper)",
+        paper="Cao et al., CVIU 2021 (Sec. 4.3.1); relation module after Sung et al., CVPR 2018",
+        citation="cao2021implicit",
+        factory="fsar_bench.methods.rvn:RVN",
+        config="fsar_bench.methods.rvn:RVNConfig",
+        input_kind="spatial",
+    )
+)
