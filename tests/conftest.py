@@ -34,3 +34,33 @@ def write_frames(folder: Path, n: int, size: int = 16, seed: int = 0) -> None:
     for i in range(n):
         img = rng.integers(0, 255, (size, size, 3), dtype=np.uint8)
         Image.fromarray(img).save(folder / f"{i + 1:05d}.jpg")
+
+
+def toy_index(n_classes: int = 8, per_class: int = 12, frames: int = 20, grow: bool = True):
+    """A split of ``n_classes`` x ``per_class`` videos (``frames + i`` frames if ``grow``)."""
+    from fsar_bench.data.index import SplitIndex, Video
+    from fsar_bench.data.splits import SplitList
+
+    videos = [
+        Video(f"c{c}_v{i}", f"class{c}", f"class{c}/c{c}_v{i}", frames + (i if grow else 0))
+        for c in range(n_classes)
+        for i in range(per_class)
+    ]
+    split = SplitList(
+        path=None,
+        sha256="0" * 64,
+        classes=tuple(f"class{c}" for c in range(n_classes)),
+        videos=tuple((v.video_id, v.class_key) for v in videos),
+    )
+    return SplitIndex(split, videos, [])
+
+
+def make_dataset(root: Path, per_split: int = 4, frames: int = 6) -> Path:
+    """Frame folders ``frames/<split><i>`` (``frames + i`` random JPEGs) and TRX-style lists."""
+    (root / "splits").mkdir(parents=True)
+    for split in ("train", "val", "test"):
+        for i in range(per_split):
+            write_frames(root / "frames" / f"{split}{i}", frames + i, size=32, seed=i)
+        lines = "".join(f"c{i % 2}/{split}{i}\n" for i in range(per_split))
+        (root / "splits" / f"{split}list.txt").write_text(lines)
+    return root

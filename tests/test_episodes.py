@@ -3,28 +3,12 @@ import hashlib
 import numpy as np
 import pytest
 
-from conftest import SSV2_SAMPLE, need
+from conftest import SSV2_SAMPLE, need, toy_index
 from fsar_bench.data.datasets import DATASETS
-from fsar_bench.data.index import SplitIndex, Video, load_index
+from fsar_bench.data.index import load_index
 from fsar_bench.data.sampling import test_indices as sample_test
-from fsar_bench.data.splits import SplitList
 from fsar_bench.episodes import EpisodeSpec, build_manifest, load_manifest, write_manifest
 from fsar_bench.errors import FsarError
-
-
-def toy_index(n_classes=8, per_class=12, frames=20) -> SplitIndex:
-    videos = [
-        Video(f"c{c}_v{i}", f"class{c}", f"class{c}/c{c}_v{i}", frames + i)
-        for c in range(n_classes)
-        for i in range(per_class)
-    ]
-    lst = SplitList(
-        path=None,
-        sha256="0" * 64,
-        classes=tuple(f"class{c}" for c in range(n_classes)),
-        videos=tuple((v.video_id, v.class_key) for v in videos),
-    )
-    return SplitIndex(lst, videos, [])
 
 
 def test_same_arguments_same_bytes_and_seed_matters(tmp_path):

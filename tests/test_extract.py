@@ -15,26 +15,15 @@ import typer
 from PIL import Image
 from typer.testing import CliRunner
 
-from conftest import SSV2_SAMPLE, need, write_frames
+from conftest import SSV2_SAMPLE, make_dataset, need, write_frames
 from fsar_bench.commands.extract import extract
-from fsar_bench.data.datasets import DATASETS, SPLITS
+from fsar_bench.data.datasets import DATASETS
 from fsar_bench.data.index import load_index
 from fsar_bench.errors import FsarError
 from fsar_bench.features.extract import ExtractConfig, ensure_features, load_views, plan_views
 
 INFO = DATASETS.get("synthetic-mid")  # split lists live in the data root: any tiny dataset fits
 CONFIG = ExtractConfig(frames=3, size=64, views=2, shard_videos=2)
-
-
-def make_dataset(root: Path, per_split: int = 4, frames: int = 6) -> Path:
-    """Frame folders ``frames/<split><i>`` (``frames + i`` random JPEGs) and TRX-style lists."""
-    (root / "splits").mkdir(parents=True)
-    for split in SPLITS:
-        for i in range(per_split):
-            write_frames(root / "frames" / f"{split}{i}", frames + i, size=32, seed=i)
-        lines = "".join(f"c{i % 2}/{split}{i}\n" for i in range(per_split))
-        (root / "splits" / f"{split}list.txt").write_text(lines)
-    return root
 
 
 def _files(folder: Path) -> dict[str, bytes]:

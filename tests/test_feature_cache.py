@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import write_frames
-from fsar_bench.data.datasets import DATASETS, SPLITS
+from conftest import make_dataset
+from fsar_bench.data.datasets import DATASETS
 from fsar_bench.data.index import load_index
 from fsar_bench.data.sampling import train_indices
 from fsar_bench.errors import FsarError
@@ -29,17 +29,6 @@ from fsar_bench.features.extract import (
 
 INFO = DATASETS.get("synthetic-mid")  # split lists live in the data root: any tiny dataset fits
 CONFIG = ExtractConfig(frames=3, size=64, views=2, shard_videos=2)
-
-
-def make_dataset(root: Path, per_split: int = 4, frames: int = 6) -> Path:
-    """Frame folders ``frames/<split><i>`` (``frames + i`` random JPEGs) and TRX-style lists."""
-    (root / "splits").mkdir(parents=True)
-    for split in SPLITS:
-        for i in range(per_split):
-            write_frames(root / "frames" / f"{split}{i}", frames + i, size=32, seed=i)
-        lines = "".join(f"c{i % 2}/{split}{i}\n" for i in range(per_split))
-        (root / "splits" / f"{split}list.txt").write_text(lines)
-    return root
 
 
 @pytest.fixture(scope="module")
@@ -104,7 +93,7 @@ def _key(root: Path, split: str, config: ExtractConfig) -> str:
 def test_key_changes_with_every_setting_that_changes_numbers(tmp_path):
     root = make_dataset(tmp_path / "data", per_split=2)
     changes = dict(
-        frames=4, size=96, sampling="centre", train_sampling="tsn", views=3, seed=1, flip=False,
+        frames=4, size=96, sampling="centre", train_sampling="tsn", views=3, seed=1, flip=True,
         maps=False, backbone="resnet50", random_init=True, shard_videos=3,
     )  # fmt: skip
     base = {s: _key(root, s, CONFIG) for s in ("train", "test")}

@@ -5,7 +5,6 @@ GOLDEN with the new values printed by the failing assertion.
 """
 
 import json
-from pathlib import Path
 
 import pytest
 

@@ -8,9 +8,8 @@ import json
 import numpy as np
 import pytest
 
+from conftest import toy_index
 from fsar_bench.cli import main
-from fsar_bench.data.index import SplitIndex, Video
-from fsar_bench.data.splits import SplitList
 from fsar_bench.episodes import EpisodeSpec, build_manifest
 from fsar_bench.protocols import PROTOCOLS
 from fsar_bench.run import summarize_accuracy
@@ -24,22 +23,6 @@ STATED = {
     "quick": (1_000, 1, 1),  # suite CPU default
 }
 SLOW = {"otam", "ita"}  # manifests of 6,000+ episodes take a few seconds to draw
-
-
-def toy_index(n_classes: int, per_class: int) -> SplitIndex:
-    """A split of ``n_classes`` classes with ``per_class`` 20-frame videos each."""
-    videos = [
-        Video(f"c{c}_v{i}", f"class{c}", f"class{c}/c{c}_v{i}", 20)
-        for c in range(n_classes)
-        for i in range(per_class)
-    ]
-    split = SplitList(
-        path=None,
-        sha256="0" * 64,
-        classes=tuple(f"class{c}" for c in range(n_classes)),
-        videos=tuple((v.video_id, v.class_key) for v in videos),
-    )
-    return SplitIndex(split, videos, [])
 
 
 def test_registered_protocols_have_the_stated_sizes() -> None:
@@ -60,7 +43,7 @@ def test_manifest_of_a_protocol_has_its_sizes(name: str, shot: int) -> None:
     spec = EpisodeSpec(
         "toy", way=proto.way, shot=shot, query=proto.query, episodes=proto.total_episodes
     )
-    data = json.loads(build_manifest(toy_index(n_classes=6, per_class=shot + 15), spec))
+    data = json.loads(build_manifest(toy_index(n_classes=6, per_class=shot + 15, grow=False), spec))
     episodes, query, repeats = STATED[name]
     assert len(data["episodes"]) == episodes * repeats
     for ep in data["episodes"]:

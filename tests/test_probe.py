@@ -1,0 +1,236 @@
+"""TSM probe: video assignment, clip plans, determinism and exact resume, learning a start time."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, replace
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+from scipy import stats
+
+from conftest import write_frames
+from fsar_bench.analysis.probe import ProbeConfig, assign_videos
+from fsar_bench.analysis.probe_clips import (
+    FeatureClips,
+    FrameClips,
+    allowed_views,
+    build_model,
+)
+from fsar_bench.analysis.probe_train import score_probe, train_probe
+from fsar_bench.data.index import Video
+from fsar_bench.errors import FsarError
+from fsar_bench.features.cache import (
+    IDX_SUFFIX,
+    STORE_FORMAT,
+    FeatureStore,
+    StoreMeta,
+    shard_name,
+    write_json,
+    write_shard,
+)
+from fsar_bench.features.extract import ExtractConfig, plan_views
+
+T, C = 8, 16
+
+
+def write_store(folder: Path, split: str, feats: dict, idx: dict, views: int = 0) -> FeatureStore:
+    """A complete store in the on-disk format: ``feats[id]`` ``[T, C, 1, 1]`` (or ``[V, ...]``)."""
+    folder.mkdir(parents=True)
+    tensors = {v: f.half() for v, f in feats.items()}
+    tensors.update({v + IDX_SUFFIX: torch.as_tensor(i).int() for v, i in idx.items()})
+    write_shard(folder, 0, tensors, list(feats), {}, "cpu test")
+    settings = {"dataset": "toy", "split": split, "backbone": "efficientnet-lite0", "size": 64,
+                "frames": T, "views": views, "seed": 0, "flip": True,
+                "sampling": "trx"}  # fmt: skip
+    meta = StoreMeta(folder.name, settings, C, (1, 1))
+    write_json(folder / "meta.json", {
+        "format": STORE_FORMAT, "key": folder.name, "meta": asdict(meta),
+        "videos": {v: shard_name(0) for v in feats}, "failed": {}, "compute": [],
+    })  # fmt: skip
+    return FeatureStore(folder)
+
+
+def toy_videos(n_classes: int = 4, per_class: int = 10, seed: int = 0):
+    """Features whose class signal switches on at a random frame ``start`` and stays on."""
+    rng = np.random.default_rng(seed)
+    feats, idx, starts, videos = {}, {}, {}, []
+    for c in range(n_classes):
+        for k in range(per_class):
+            vid = f"c{c}_v{k}"
+            start = int(rng.integers(0, T - 2))
+            x = rng.normal(0, 0.5, (T, C)).astype(np.float32)
+            x[start:, c] += 3.0
+            feats[vid] = torch.from_numpy(x)[..., None, None]  # [T, C, 1, 1]
+            idx[vid] = np.arange(T) * 2
+            starts[vid] = start
+            videos.append(Video(vid, f"class{c}", f"frames/{vid}", 2 * T))
+    return feats, idx, starts, videos
+
+
+def make_toy(tmp_path: Path) -> SimpleNamespace:
+    """The toy store, its videos assigned (half of each class scored), a small config."""
+    feats, idx, starts, videos = toy_videos()
+    store = write_store(tmp_path / "store" / "k0", "test", feats, idx)
+    index = {"train": SimpleNamespace(videos=[]), "val": SimpleNamespace(videos=[]),
+             "test": SimpleNamespace(videos=videos)}  # fmt: skip
+    config = ProbeConfig(epochs=3, batch=8, width=16, hidden=8, lr=0.05)
+    classes, probe_videos = assign_videos(index, lambda s, v: True, config)
+    clips = FeatureClips({"test": store}, {})
+    return SimpleNamespace(clips=clips, classes=classes, videos=probe_videos, config=config,
+                           starts=starts, tmp=tmp_path)  # fmt: skip
+
+
+@pytest.fixture
+def toy(tmp_path):
+    return make_toy(tmp_path)
+
+
+def _train(toy, folder: Path, config: ProbeConfig | None = None, progress=None):
+    config = config or toy.config
+    torch.manual_seed(config.seed)
+    model = build_model(config, toy.clips, len(toy.classes))
+    trained = [v for v in toy.videos if not v.scored]
+    folder.mkdir(parents=True, exist_ok=True)
+    record = train_probe(
+        model, toy.clips, trained, config, folder, torch.device("cpu"), 0, progress
+    )
+    return model, record
+
+
+def _same_weights(a: torch.nn.Module, b: torch.nn.Module) -> bool:
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def test_assignment_holds_out_a_seeded_half_per_class():
+    videos = [
+        Video(f"{s}{c}_{k}", f"{s}{c}", "p", 9) for s in "tv" for c in range(3) for k in range(5)
+    ]
+    lonely = [Video("lonely", "solo", "p", 9)]
+    index = {"train": SimpleNamespace(videos=videos[:15]),
+             "val": SimpleNamespace(videos=videos[15:]),
+             "test": SimpleNamespace(videos=lonely)}  # fmt: skip
+    config = ProbeConfig(score_splits=("val", "test"))
+    classes, out = assign_videos(index, lambda s, v: True, config)
+    assert classes == sorted({v.class_key for v in videos} | {"solo"})
+    assert all(classes[v.label] == v.class_key for v in out)
+    assert all(v.trained != v.scored for v in out)
+    scored = [v for v in out if v.scored]
+    assert {v.split for v in scored} == {"val"}  # train split not scored; 1-video class kept whole
+    assert all(sum(v.scored for v in scored if v.class_key == c) == 2 for c in ("v0", "v1", "v2"))
+    again = assign_videos(index, lambda s, v: True, config)[1]
+    other = assign_videos(index, lambda s, v: True, replace(config, seed=1))[1]
+    assert again == out and other != out
+
+
+def test_same_seed_same_weights_and_other_seed_differs(toy):
+    a, rec_a = _train(toy, toy.tmp / "a")
+    b, rec_b = _train(toy, toy.tmp / "b")
+    c, _ = _train(toy, toy.tmp / "c", replace(toy.config, seed=1))
+    assert _same_weights(a, b) and not _same_weights(a, c)
+    assert [h["loss"] for h in rec_a["history"]] == [h["loss"] for h in rec_b["history"]]
+
+
+def test_interrupted_training_resumes_to_the_same_weights(toy):
+    ref, _ = _train(toy, toy.tmp / "ref")
+    steps = -(-sum(not v.scored for v in toy.videos) // toy.config.batch)
+
+    def interrupt(stage: str, done: int, total: int) -> None:
+        if done == steps + 2:  # in the middle of the second epoch
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        _train(toy, toy.tmp / "cut", progress=interrupt)
+    seen: list[int] = []
+    resumed, record = _train(toy, toy.tmp / "cut", progress=lambda s, d, t: seen.append(d))
+    assert seen[0] == steps + 1  # restarted at the second epoch
+    assert _same_weights(ref, resumed) and len(record["history"]) == toy.config.epochs
+
+
+@pytest.mark.slow
+def test_probe_learns_classes_and_start_times_of_held_out_videos(toy):
+    config = replace(toy.config, epochs=60)
+    model, _ = _train(toy, toy.tmp / "long", config)
+    scored = [v for v in toy.videos if v.scored]
+    out = score_probe(model, toy.clips, scored, torch.device("cpu"))
+    logits = torch.from_numpy(out["frame_logits"])  # [V, T, K]
+    labels = torch.tensor([v.label for v in scored])
+    assert (logits.mean(1).argmax(-1) == labels).float().mean() >= 0.9
+    p = torch.softmax(logits, -1)[torch.arange(len(scored)), :, labels]  # [V, T]
+    first = (p >= 0.5).float().argmax(1).numpy()
+    true = np.array([toy.starts[v.video_id] for v in scored])
+    # idle frames carry no class signal, yet a classifier may still favour one class there
+    assert stats.spearmanr(first, true).statistic > 0.5 and (first == true).mean() >= 0.6
+    assert (out["indices"] == np.arange(T) * 2).all() and set(out["clips"]) == {"test clip"}
+
+
+def test_allowed_views_drop_the_flipped_ones_and_check_indices(tmp_path):
+    cfg = ExtractConfig(frames=T, views=4, seed=0, flip=True)
+    videos = [Video(f"v{k}", "a", f"p{k}", 30 + k) for k in range(6)]
+    plans = {v.video_id: plan_views(v, cfg, train=True) for v in videos}  # [V, T], [V, 3]
+    feats = {v: torch.zeros(4, T, C, 1, 1) for v in plans}
+    store = write_store(
+        tmp_path / "s" / "k", "train", feats, {v: p[0] for v, p in plans.items()}, 4
+    )
+    allowed = allowed_views(store, videos, flip=False)
+    assert allowed == {v: [k for k in range(4) if not p[1][k, 2]] for v, p in plans.items()}
+    assert any(len(a) < 4 for a in allowed.values())
+    assert allowed_views(store, videos, flip=True) == {v: [0, 1, 2, 3] for v in plans}
+    clips = FeatureClips({"train": store}, allowed)
+    vid = next(v for v, a in allowed.items() if a)
+    assert clips.plan("train", vid, None) == ("train", vid, allowed[vid][0])
+    rng = np.random.default_rng(0)
+    assert all(clips.plan("train", vid, rng)[2] in allowed[vid] for _ in range(20))
+    bad = write_store(
+        tmp_path / "s" / "bad", "train", feats, {v: p[0] + 1 for v, p in plans.items()}, 4
+    )
+    with pytest.raises(FsarError, match="extraction plan"):
+        allowed_views(bad, videos, flip=False)
+
+
+def test_frame_clips_follow_tsm_sampling(tmp_path):
+    for k in range(2):
+        write_frames(tmp_path / "frames" / f"v{k}", 12, size=40, seed=k)
+    videos = {f"v{k}": Video(f"v{k}", "a", f"frames/v{k}", 12) for k in range(2)}
+    clips = FrameClips(tmp_path, videos, frames=4, size=32, flip=False)
+    vid, idx, crop = clips.plan("test", "v0", None)
+    assert idx.tolist() == [1, 4, 7, 10] and crop.tolist() == [-1, -1, 0]  # segment centres
+    rng = np.random.default_rng(0)
+    for _ in range(10):
+        _, idx, crop = clips.plan("train", "v1", rng)
+        assert all(3 * s <= i < 3 * (s + 1) for s, i in enumerate(idx)) and crop[2] == 0
+    x = clips.load(clips.plan("test", "v0", None))
+    assert x.shape == (4, 3, 32, 32) and x.dtype == torch.uint8
+
+
+@pytest.mark.slow
+def test_tsm_resnet50_mode_trains_and_scores(tmp_path):
+    for k in range(4):
+        write_frames(tmp_path / "frames" / f"v{k}", 6, size=36, seed=k)
+    videos = {f"v{k}": Video(f"v{k}", f"c{k % 2}", f"frames/v{k}", 6) for k in range(4)}
+    index = {"train": SimpleNamespace(videos=list(videos.values())),
+             "val": SimpleNamespace(videos=[]), "test": SimpleNamespace(videos=[])}  # fmt: skip
+    config = ProbeConfig(mode="tsm-resnet50", random_init=True, epochs=1, batch=2)
+    classes, pv = assign_videos(index, lambda s, v: True, config)
+    clips = FrameClips(tmp_path, videos, frames=2, size=32, flip=True)
+    model = build_model(config, clips, len(classes))
+    record = train_probe(model, clips, [v for v in pv if not v.scored], config, tmp_path,
+                         torch.device("cpu"))  # fmt: skip
+    out = score_probe(model, clips, [v for v in pv if v.scored], torch.device("cpu"))
+    assert len(record["history"]) == 1 and np.isfinite(record["history"][0]["loss"])
+    assert out["frame_logits"].shape == (2, 2, 2) and out["indices"].tolist() == [[1, 4]] * 2
+
+
+def test_config_is_validated_and_flips_follow_tsm():
+    with pytest.raises(FsarError, match="mode"):
+        ProbeConfig(mode="tsn")
+    with pytest.raises(FsarError, match="score_splits"):
+        ProbeConfig(score_splits=("tset",))
+    auto = ProbeConfig()
+    assert auto.flips("ucf101") and not auto.flips("ssv2-full") and not auto.flips("synthetic-mid")
+    assert ProbeConfig(flip="yes").flips("ssv2-small") and not ProbeConfig(flip="no").flips(
+        "ucf101"
+    )
