@@ -152,6 +152,7 @@ def episodes(
 
 def _register() -> None:
     """Commands that live in their own modules (torch is imported inside them, not here)."""
+    from fsar_bench.commands.analysis import aem, start_times, tsne
     from fsar_bench.commands.extract import extract
     from fsar_bench.commands.report import report
     from fsar_bench.commands.run import run
@@ -159,6 +160,9 @@ def _register() -> None:
     app.command("extract")(extract)
     app.command("run")(run)
     app.command("report")(report)
+    app.command("aem")(aem)
+    app.command("start-times")(start_times)
+    app.command("tsne")(tsne)
 
 
 _register()

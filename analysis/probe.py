@@ -1,0 +1,344 @@
+"""TSM probes trained per dataset: per-frame class probabilities for the misalignment analyses.
+
+TA2N (Li et al., AAAI 2022, supplementary) trains "a general action recognition model based on
+TSM for each dataset", feeds each video's ``T`` uniformly sampled frames and reads the per-frame
+class probabilities ``P [classes, T]``. This module trains such a probe and scores videos.
+
+Modes (the name is written into every output):
+
+* ``feature-tsm`` (default, CPU-affordable): **not the full TSM**. A learned per-frame 1x1
+  reduction, residual temporal-shift blocks and a per-frame linear classifier
+  (:class:`~fsar_bench.analysis.probe_clips.FeatureProbe` around
+  :class:`~fsar_bench.analysis.tsm.FeatureTSMProbe`) trained on frozen, cached backbone maps
+  (``fsar-bench extract``'s stores, shared with ``run``).
+* ``tsm-resnet50``: the full TSM: ResNet-50 with residual shift
+  (:func:`~fsar_bench.analysis.tsm.tsm_resnet50`) fine-tuned end to end on decoded frames from
+  ImageNet weights; one random frame per TSN segment in training, segment centres at test. Meant
+  for a GPU.
+
+Which videos. The probe classifies among **all classes of the dataset** (train, val and test
+splits together). Within each class, the videos of the scored splits (``score_splits``, default
+all three) are split at random (seeded): ``score_fraction`` of them (rounded down, leaving at
+least one training video per class) are *scored*, the rest train the probe; videos of other
+splits only train. Scored videos are never seen in training; every output states the counts.
+The published analysis does not say how the authors split; "a general recogniser" measured on
+"all videos" suggests they scored the videos they trained on: ``score_trained=True`` does that
+(every video trains, every video of ``score_splits`` is scored) and every output says so.
+
+Training follows TSM's recipe from ImageNet (``scripts/train_tsm_kinetics_rgb_8f.sh``): SGD,
+momentum 0.9, cross-entropy on the average of the per-frame logits (TSN consensus), gradient
+norm clipped at 20, dropout 0.5, weight decay 1e-4, learning rate 0.02 divided by 10 at 40% and
+80% of the epochs (TSM: epochs 20 and 40 of 50), no partial BatchNorm. Differences: batch 32
+(TSM: 128 at lr 0.02) and 12 epochs (TSM: 50), for the CPU budget; one parameter group (TSM
+exempts BatchNorm from weight decay); random crops of the ``size * 256/224`` resized frame
+instead of TSM's multi-scale crops.
+Flips: ``flip="auto"`` follows TSM (no flips for Something-Something, whose classes name
+directions) and also disables them for the synthetic datasets (left/right primitives).
+
+Resume: a checkpoint after every epoch (model, optimiser, generator state, history); a run
+interrupted mid-epoch restarts that epoch and ends with the same weights as an unbroken run
+(clips are planned from a seeded generator; the torch seed is reset per epoch).
+
+Files under ``<cache>/probes/<dataset>-<key>/``: ``settings.json`` (all that is hashed into
+``key``), ``last.pt`` (checkpoint), ``probe.safetensors`` (final weights), ``train.json``
+(history, seconds), ``scores.npz`` (scored videos: ``frame_logits [V, T, K]``, frame indices
+``[V, T]``, clip names).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable
+from dataclasses import asdict, astuple, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+from fsar_bench.analysis.probe_clips import (
+    ProbeInputs,
+    build_model,
+    feature_inputs,
+    frame_inputs,
+)
+from fsar_bench.analysis.probe_train import score_probe, train_probe
+from fsar_bench.data.datasets import SPLITS, DatasetInfo
+from fsar_bench.data.index import SplitIndex, Video
+from fsar_bench.errors import FsarError
+from fsar_bench.features.extract import ExtractConfig
+
+Progress = Callable[[str, int, int], None]
+PROBE_FORMAT = 1
+MODES = {
+    "feature-tsm": "feature-tsm: temporal-shift blocks + per-frame classifier trained on frozen "
+    "cached {backbone} maps (CPU mode; NOT the full TSM, which fine-tunes ResNet-50 end to end)",
+    "tsm-resnet50": "tsm-resnet50: full TSM, ResNet-50 with residual temporal shift fine-tuned "
+    "end to end on frames from ImageNet weights",
+}
+NO_FLIP_PREFIXES = ("ssv2", "synthetic")
+
+
+@dataclass(frozen=True)
+class ProbeConfig:
+    """Probe settings (``--set probe.FIELD=VALUE``); all of them are hashed into the folder key.
+
+    Attributes:
+        mode: ``"feature-tsm"`` or ``"tsm-resnet50"``.
+        epochs, batch, lr, momentum, weight_decay, grad_clip, dropout: training (see module).
+        width, hidden, blocks: channels after the learned reduction of the cached features,
+            bottleneck width and number of the shift blocks (``feature-tsm``).
+        size: input side in pixels (``tsm-resnet50``; TSM: 224).
+        seed: seeds the video split, the clip plans and the initialisation.
+        score_splits: splits whose videos are split into training and scored halves.
+        score_fraction: share of each class's videos (of ``score_splits``) that is scored.
+        score_trained: train on every video and score those of ``score_splits`` too (in-sample,
+            stated in every output) instead of holding the scored ones out.
+        flip: ``"auto"``, ``"yes"`` or ``"no"``: random flips of training clips.
+        weights: ResNet-50 state dict for ``tsm-resnet50`` (default: torch's cache).
+        random_init: random ResNet-50 weights (tests only).
+    """
+
+    mode: str = "feature-tsm"
+    epochs: int = 12
+    batch: int = 32
+    lr: float = 0.02
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    grad_clip: float = 20.0
+    dropout: float = 0.5
+    width: int = 256
+    hidden: int = 64
+    blocks: int = 2
+    size: int = 224
+    seed: int = 0
+    score_splits: tuple[str, ...] = SPLITS
+    score_fraction: float = 0.5
+    score_trained: bool = False
+    flip: str = "auto"
+    weights: str | None = None
+    random_init: bool = False
+
+    def __post_init__(self) -> None:
+        checks = (
+            (self.mode in MODES, f"mode must be one of {', '.join(MODES)}"),
+            (
+                min(self.epochs, self.batch, self.blocks, self.width, self.hidden) >= 1,
+                "epochs, batch, width, hidden and blocks must be >= 1",
+            ),
+            (set(self.score_splits) <= set(SPLITS), f"score_splits must be among {SPLITS}"),
+            (0 < self.score_fraction < 1, "score_fraction must be in (0, 1)"),
+            (self.flip in ("auto", "yes", "no"), "flip must be auto, yes or no"),
+        )
+        problems = [message for ok, message in checks if not ok]
+        if problems:
+            raise FsarError(f"invalid probe settings: {'; '.join(problems)}")
+
+    def flips(self, dataset: str) -> bool:
+        """Whether training clips of ``dataset`` may be flipped."""
+        if self.flip == "auto":
+            return not dataset.startswith(NO_FLIP_PREFIXES)
+        return self.flip == "yes"
+
+
+@dataclass(frozen=True)
+class ProbeVideo:
+    """A video the probe knows: its label among all classes; whether it trains and is scored."""
+
+    video_id: str
+    class_key: str
+    split: str
+    label: int
+    scored: bool
+    trained: bool
+
+
+@dataclass
+class Probe:
+    """A trained probe and its scores on the held-out videos.
+
+    Attributes:
+        folder: where its files are.
+        config: its settings.
+        description: the mode's honest name and description.
+        classes: class keys; label ``k`` is ``classes[k]``.
+        videos: every video it knows (trained and scored).
+        scored: the scored videos, in the order of the arrays below.
+        frame_logits: ``[V, T, K]`` per-frame logits of the scored videos.
+        indices: ``[V, T]`` the video frame each step comes from (0-based).
+        clips: ``[V]`` which clip was scored ("test clip", "train view k", "segment centres").
+        record: training history and time (``train.json``).
+    """
+
+    folder: Path
+    config: ProbeConfig
+    description: str
+    classes: list[str]
+    videos: list[ProbeVideo]
+    scored: list[ProbeVideo]
+    frame_logits: np.ndarray
+    indices: np.ndarray
+    clips: list[str]
+    record: dict = field(default_factory=dict)
+
+    @property
+    def labels(self) -> np.ndarray:
+        """``[V]`` true labels of the scored videos."""
+        return np.array([v.label for v in self.scored], dtype=np.int64)
+
+    def summary(self) -> dict:
+        """Mode, which videos were trained and scored, held-out accuracy, training time."""
+        trained = [v for v in self.videos if v.trained]
+        seen = sum(v.trained for v in self.scored)
+        video_pred = self.frame_logits.mean(1).argmax(-1)  # [V]
+        frame_pred = self.frame_logits.argmax(-1)  # [V, T]
+        return {
+            "mode": self.config.mode,
+            "description": self.description,
+            "folder": str(self.folder),
+            "classes": len(self.classes),
+            "trained_videos": len(trained),
+            "scored_videos": len(self.scored),
+            "scored_videos_seen_in_training": seen,
+            "videos_note": _videos_note(
+                len(trained), len(self.classes), len(self.scored), seen, self.config
+            ),
+            "accuracy_video": float((video_pred == self.labels).mean()),
+            "accuracy_frame": float((frame_pred == self.labels[:, None]).mean()),
+            "epochs": self.config.epochs,
+            "train_seconds": self.record.get("seconds"),
+            "history": self.record.get("history", []),
+        }
+
+
+def _videos_note(trained: int, classes: int, scored: int, seen: int, config: ProbeConfig) -> str:
+    splits = "/".join(config.score_splits)
+    head = f"probe trained on {trained} videos of {classes} classes (all splits); scored {scored}"
+    if seen:
+        return f"{head} videos of splits {splits}, {seen} of them SEEN IN TRAINING (in-sample)"
+    return (
+        f"{head} held-out videos of splits {splits} (seeded per-class split, "
+        f"{config.score_fraction:g} scored); scored videos were not seen in training"
+    )
+
+
+def _held_out(found: list[tuple[str, Video]], classes: list[str], config: ProbeConfig) -> set[str]:
+    """Per class, a seeded ``score_fraction`` of its videos in ``score_splits`` (>= 1 left)."""
+    rng = np.random.default_rng([config.seed, 0x5C0BE])
+    scored: set[str] = set()
+    for c in classes:
+        members = [v.video_id for s, v in found if v.class_key == c]
+        pool = [v.video_id for s, v in found if v.class_key == c and s in config.score_splits]
+        n = min(int(len(pool) * config.score_fraction), len(members) - 1)
+        scored.update(pool[i] for i in rng.permutation(len(pool))[:n])
+    return scored
+
+
+def assign_videos(
+    index: dict[str, SplitIndex], usable: Callable[[str, Video], bool], config: ProbeConfig
+) -> tuple[list[str], list[ProbeVideo]]:
+    """Label every usable video with its class among all classes; pick the scored ones.
+
+    Returns:
+        ``(classes, videos)``: sorted class keys, and videos in split then list order.
+    """
+    found = [(s, v) for s in SPLITS for v in index[s].videos if usable(s, v)]
+    classes = sorted({v.class_key for _, v in found})
+    label = {c: k for k, c in enumerate(classes)}
+    if config.score_trained:
+        scored = {v.video_id for s, v in found if s in config.score_splits}
+    else:
+        scored = _held_out(found, classes, config)
+    videos = [
+        ProbeVideo(v.video_id, v.class_key, s, label[v.class_key], v.video_id in scored,
+                   trained=config.score_trained or v.video_id not in scored)
+        for s, v in found
+    ]  # fmt: skip
+    return classes, videos
+
+
+def probe_folder(cache: Path, dataset: str, settings: dict) -> Path:
+    """``<cache>/probes/<dataset>-<hash of settings>``, created, with ``settings.json``."""
+    key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
+    folder = Path(cache) / "probes" / f"{dataset}-{key}"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "settings.json").write_text(json.dumps(settings, indent=1, sort_keys=True) + "\n")
+    return folder
+
+
+def _trained(model, inputs: ProbeInputs, videos, config, folder, device, workers, progress) -> dict:
+    """Load the final weights, or train (resuming) and save them; returns the record."""
+    weights = folder / "probe.safetensors"
+    if not weights.is_file():
+        trained = [v for v in videos if v.trained]
+        record = train_probe(model, inputs.clips, trained, config, folder, device, workers,
+                             progress)  # fmt: skip
+        (folder / "train.json").write_text(json.dumps(record, indent=1) + "\n")
+        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(weights))
+    model.load_state_dict(load_file(str(weights)))
+    return json.loads((folder / "train.json").read_text())
+
+
+def _scores(model, inputs: ProbeInputs, scored, folder, device, batch, workers, progress) -> dict:
+    """The cached scores of the held-out videos, computed on first use."""
+    path = folder / "scores.npz"
+    if not path.is_file():
+        arrays = score_probe(model, inputs.clips, scored, device, batch, workers, progress)
+        np.savez(folder / "scores.partial.npz", **arrays)
+        os.replace(folder / "scores.partial.npz", path)
+    with np.load(path) as z:
+        return {k: z[k] for k in z.files}
+
+
+def ensure_probe(
+    info: DatasetInfo,
+    root: Path,
+    cache: Path,
+    config: ProbeConfig = ProbeConfig(),
+    xcfg: ExtractConfig = ExtractConfig(),
+    *,
+    variant: str = "",
+    missing: str = "error",
+    device: str | torch.device = "cpu",
+    workers: int | None = None,
+    progress: Progress | None = None,
+) -> Probe:
+    """Train the probe of a dataset (or load it, or resume it) and score its held-out videos.
+
+    Args:
+        info, root, cache: the dataset, its data folder and the cache folder.
+        config: probe settings.
+        xcfg: feature extraction settings (``feature-tsm``; ``frames`` is ``T`` in both modes).
+        variant, missing: list variant and missing-video policy (see ``load_index``).
+        device: where to train and score.
+        workers: decoding processes (default: cores - 1) for the feature extraction or the
+            ``tsm-resnet50`` frames; cached features are read in-process.
+        progress: ``progress(stage, done, total)``.
+    """
+    root, cache, device = Path(root), Path(cache), torch.device(device)
+    flip = config.flips(info.name)
+    if config.mode == "tsm-resnet50":
+        inputs = frame_inputs(info, root, cache, xcfg.frames, config.size, flip, variant, missing)
+        workers = max(1, len(os.sched_getaffinity(0)) - 1) if workers is None else workers
+    else:
+        inputs = feature_inputs(info, root, cache, xcfg, flip, variant, missing, workers, progress)
+        workers = 0
+    classes, videos = assign_videos(inputs.index, inputs.usable, config)
+    scored = [v for v in videos if v.scored]
+    if not scored:
+        raise FsarError(f"{info.name}: no class has two usable videos, so nothing can be scored")
+    settings = {
+        "format": PROBE_FORMAT, "dataset": info.name, "variant": variant, "T": xcfg.frames,
+        "probe": asdict(config), "inputs": inputs.fingerprint,
+        "videos": hashlib.sha256(str([astuple(v) for v in videos]).encode()).hexdigest(),
+    }  # fmt: skip
+    folder = probe_folder(cache, info.name, settings)
+    torch.manual_seed(config.seed)
+    model = build_model(config, inputs.clips, len(classes))
+    record = _trained(model, inputs, videos, config, folder, device, workers, progress)
+    z = _scores(model, inputs, scored, folder, device, config.batch, workers, progress)
+    description = MODES[config.mode].format(backbone=inputs.backbone)
+    return Probe(folder, config, description, classes, videos, scored,
+                 z["frame_logits"], z["indices"], z["clips"].tolist(), record)  # fmt: skip
