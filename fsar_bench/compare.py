@@ -31,6 +31,20 @@ def accuracy_table(summaries: list[dict]) -> str:
     return table(["method", *[f"{k}-shot" for k in shots]], rows)
 
 
+def paired_cells(run: dict, base: dict, pm: str = "+-") -> list[str]:
+    """``run - base`` on the same episodes: diff (95% CI), t-test p, Wilcoxon p, won/lost."""
+    d = paired_difference(episode_accuracies(run), episode_accuracies(base))
+    return [
+        f"{d.diff.mean:+.2f} {pm} {d.diff.ci95:.2f}",
+        f"{d.t_pvalue:.2g}",
+        f"{d.wilcoxon_pvalue:.2g}",
+        f"{d.wins}/{d.losses}",
+    ]
+
+
+PAIRED_HEAD = ["paired diff (95% CI)", "t-test p", "Wilcoxon p", "episodes won/lost"]
+
+
 def paired_table(summaries: list[dict], baseline: str = "protonet") -> str:
     """Each method minus ``baseline`` on the same episodes (same manifest hash)."""
     base = {(s["setting"]["shot"], s["manifest"]): s for s in summaries if s["method"] == baseline}
@@ -39,17 +53,10 @@ def paired_table(summaries: list[dict], baseline: str = "protonet") -> str:
         b = base.get((s["setting"]["shot"], s["manifest"]))
         if s["method"] == baseline or b is None:
             continue
-        pd = paired_difference(episode_accuracies(s), episode_accuracies(b))
         rows.append(
-            [
-                f"{s['method']} - {baseline}",
-                f"{s['setting']['shot']}-shot",
-                f"{pd.diff.mean:+.2f} +- {pd.diff.ci95:.2f}",
-                f"{pd.t_pvalue:.2g}",
-                f"{pd.wins}/{pd.losses}",
-            ]
+            [f"{s['method']} - {baseline}", f"{s['setting']['shot']}-shot", *paired_cells(s, b)]
         )
-    head = ["comparison", "setting", "paired diff (95% CI)", "t-test p", "episodes won/lost"]
+    head = ["comparison", "setting", *PAIRED_HEAD]
     return table(head, rows) if rows else f"(no paired comparison: {baseline} not run)"
 
 

@@ -302,8 +302,7 @@ def ablation_table(df: pd.DataFrame, ab: Ablation) -> Table | None:
 
 def paired_table(df: pd.DataFrame, baseline: str) -> Table | None:
     """Each method minus ``baseline`` on the same episodes (same manifest), or ``None``."""
-    from fsar_bench.compare import episode_accuracies
-    from fsar_bench.stats import paired_difference
+    from fsar_bench.compare import PAIRED_HEAD, paired_cells
 
     rows, used = [], []
     for _, g in main_runs(df).groupby(["dataset", "way", "shot", "manifest"], sort=True):
@@ -312,17 +311,12 @@ def paired_table(df: pd.DataFrame, baseline: str) -> Table | None:
             continue
         b = base.iloc[0]
         for _, r in g.drop(index=b.name).sort_values("label", key=by_method).iterrows():
-            d = paired_difference(
-                episode_accuracies(r["summary"]), episode_accuracies(b["summary"])
-            )
             rows.append([f"{r['label']} - {b['label']}", r["dataset"], f"{r['shot']}-shot",
-                         f"{d.diff.mean:+.2f} ± {d.diff.ci95:.2f}", f"{d.t_pvalue:.2g}",
-                         f"{d.wilcoxon_pvalue:.2g}", f"{d.wins}/{d.losses}"])  # fmt: skip
+                         *paired_cells(r["summary"], b["summary"], pm="±")])  # fmt: skip
         used.append(g)
     if not rows:
         return None
-    head = ["comparison", "dataset", "setting", "paired diff (95% CI)", "t-test p", "Wilcoxon p",
-            "episodes won/lost"]  # fmt: skip
+    head = ["comparison", "dataset", "setting", *PAIRED_HEAD]
     notes = protocol_notes(pd.concat(used)) + [
         "Accuracy points, paired over identical episodes (same manifest); interval of the "
         "per-episode differences as above; p-values: paired t-test and Wilcoxon signed-rank."
