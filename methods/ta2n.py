@@ -65,6 +65,10 @@ Differences from the official code (default = official behaviour unless said):
   call. Official: per episode summed CE divided by 16, gradients accumulated over 16 episodes
   (``accumulate_episodes``), SGD lr 1e-3 without momentum (paper: momentum 0.9 and lr decay),
   100,020 episodes, 5 queries per class in training.
+* Short budgets: with the default init the TC and k-shot attention logits are tiny (std ~0.16
+  on EfficientNet-Lite0 features), so both attentions start uniform: k-shot prototypes start as
+  temporal averages and TC's residual as a temporal constant. On frozen features the quick
+  preset's few hundred episodes do not get TA2N out of that state (measured; see the README).
 * Conv1d(kernel 1) projections are ``nn.Linear`` (same map and init distribution); parameter
   names differ from the official checkpoint.
 """
