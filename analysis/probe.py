@@ -25,19 +25,11 @@ The published analysis does not say how the authors split; "a general recogniser
 "all videos" suggests they scored the videos they trained on: ``score_trained=True`` does that
 (every video trains, every video of ``score_splits`` is scored) and every output says so.
 
-Training follows TSM's recipe from ImageNet (``scripts/train_tsm_kinetics_rgb_8f.sh``): SGD,
-momentum 0.9, cross-entropy on the average of the per-frame logits (TSN consensus), gradient
-norm clipped at 20, dropout 0.5, weight decay 1e-4, learning rate 0.02 divided by 10 at 40% and
-80% of the epochs (TSM: epochs 20 and 40 of 50), no partial BatchNorm. Differences: batch 32
-(TSM: 128 at lr 0.02) and 12 epochs (TSM: 50), for the CPU budget; one parameter group (TSM
-exempts BatchNorm from weight decay); random crops of the ``size * 256/224`` resized frame
-instead of TSM's multi-scale crops.
+Training (recipe, differences from TSM's, the measurements behind the ``feature-tsm`` defaults,
+resume): :mod:`fsar_bench.analysis.probe_train`.
+
 Flips: ``flip="auto"`` follows TSM (no flips for Something-Something, whose classes name
 directions) and also disables them for the synthetic datasets (left/right primitives).
-
-Resume: a checkpoint after every epoch (model, optimiser, generator state, history); a run
-interrupted mid-epoch restarts that epoch and ends with the same weights as an unbroken run
-(clips are planned from a seeded generator; the torch seed is reset per epoch).
 
 Files under ``<cache>/probes/<dataset>-<key>/``: ``settings.json`` (all that is hashed into
 ``key``), ``last.pt`` (checkpoint), ``probe.safetensors`` (final weights), ``train.json``
@@ -49,6 +41,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 from collections.abc import Callable
 from dataclasses import asdict, astuple, dataclass, field
@@ -56,15 +49,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
 
 from fsar_bench.analysis.probe_clips import (
-    ProbeInputs,
+    INPUTS,
     build_model,
     feature_inputs,
     frame_inputs,
 )
-from fsar_bench.analysis.probe_train import score_probe, train_probe
+from fsar_bench.analysis.probe_train import cached_scores, trained_record
 from fsar_bench.data.datasets import SPLITS, DatasetInfo
 from fsar_bench.data.index import SplitIndex, Video
 from fsar_bench.errors import FsarError
@@ -79,6 +71,9 @@ MODES = {
     "end to end on frames from ImageNet weights",
 }
 NO_FLIP_PREFIXES = ("ssv2", "synthetic")
+MODE_OPTIMIZER = {"feature-tsm": "adamw", "tsm-resnet50": "sgd"}
+# optimizer -> (lr, weight decay); sgd: TSM's scripts/train_tsm_kinetics_rgb_8f.sh
+OPTIMIZER_DEFAULTS = {"adamw": (0.01, 0.05), "sgd": (0.02, 1e-4)}
 
 
 @dataclass(frozen=True)
@@ -87,9 +82,16 @@ class ProbeConfig:
 
     Attributes:
         mode: ``"feature-tsm"`` or ``"tsm-resnet50"``.
-        epochs, batch, lr, momentum, weight_decay, grad_clip, dropout: training (see module).
+        epochs, batch, momentum, grad_clip, dropout: training (see module).
+        optimizer: ``"adamw"`` or ``"sgd"`` (TSM's, with ``momentum``); ``None``: the mode's
+            (:data:`MODE_OPTIMIZER`).
+        lr, weight_decay: ``None``: the optimizer's (:data:`OPTIMIZER_DEFAULTS`).
         width, hidden, blocks: channels after the learned reduction of the cached features,
             bottleneck width and number of the shift blocks (``feature-tsm``).
+        inputs: ``"diff"`` (frame differences of the cached features) or ``"raw"``
+            (``feature-tsm``).
+        every_view: each epoch reads every cached training view of a train-split video instead
+            of one random view (``feature-tsm``).
         size: input side in pixels (``tsm-resnet50``; TSM: 224).
         seed: seeds the video split, the clip plans and the initialisation.
         score_splits: splits whose videos are split into training and scored halves.
@@ -104,18 +106,21 @@ class ProbeConfig:
     mode: str = "feature-tsm"
     epochs: int = 12
     batch: int = 32
-    lr: float = 0.02
+    optimizer: str | None = None
+    lr: float | None = None
     momentum: float = 0.9
-    weight_decay: float = 1e-4
+    weight_decay: float | None = None
     grad_clip: float = 20.0
     dropout: float = 0.5
-    width: int = 256
-    hidden: int = 64
-    blocks: int = 2
+    width: int = 64
+    hidden: int = 32
+    blocks: int = 4
+    inputs: str = "diff"
+    every_view: bool = True
     size: int = 224
     seed: int = 0
     score_splits: tuple[str, ...] = SPLITS
-    score_fraction: float = 0.5
+    score_fraction: float = 0.25
     score_trained: bool = False
     flip: str = "auto"
     weights: str | None = None
@@ -131,10 +136,19 @@ class ProbeConfig:
             (set(self.score_splits) <= set(SPLITS), f"score_splits must be among {SPLITS}"),
             (0 < self.score_fraction < 1, "score_fraction must be in (0, 1)"),
             (self.flip in ("auto", "yes", "no"), "flip must be auto, yes or no"),
+            (self.optimizer in (None, *OPTIMIZER_DEFAULTS), "optimizer must be adamw or sgd"),
+            (self.inputs in INPUTS, f"inputs must be one of {', '.join(INPUTS)}"),
         )
         problems = [message for ok, message in checks if not ok]
         if problems:
             raise FsarError(f"invalid probe settings: {'; '.join(problems)}")
+
+    def recipe(self) -> tuple[str, float, float]:
+        """``(optimizer, lr, weight_decay)``: the values set, else the defaults."""
+        name = self.optimizer or MODE_OPTIMIZER[self.mode]
+        lr, weight_decay = OPTIMIZER_DEFAULTS[name]
+        return (name, lr if self.lr is None else self.lr,
+                weight_decay if self.weight_decay is None else self.weight_decay)  # fmt: skip
 
     def flips(self, dataset: str) -> bool:
         """Whether training clips of ``dataset`` may be flipped."""
@@ -208,6 +222,7 @@ class Probe:
             "accuracy_video": float((video_pred == self.labels).mean()),
             "accuracy_frame": float((frame_pred == self.labels[:, None]).mean()),
             "epochs": self.config.epochs,
+            "optimizer_lr_weight_decay": list(self.config.recipe()),
             "train_seconds": self.record.get("seconds"),
             "history": self.record.get("history", []),
         }
@@ -268,30 +283,6 @@ def probe_folder(cache: Path, dataset: str, settings: dict) -> Path:
     return folder
 
 
-def _trained(model, inputs: ProbeInputs, videos, config, folder, device, workers, progress) -> dict:
-    """Load the final weights, or train (resuming) and save them; returns the record."""
-    weights = folder / "probe.safetensors"
-    if not weights.is_file():
-        trained = [v for v in videos if v.trained]
-        record = train_probe(model, inputs.clips, trained, config, folder, device, workers,
-                             progress)  # fmt: skip
-        (folder / "train.json").write_text(json.dumps(record, indent=1) + "\n")
-        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(weights))
-    model.load_state_dict(load_file(str(weights)))
-    return json.loads((folder / "train.json").read_text())
-
-
-def _scores(model, inputs: ProbeInputs, scored, folder, device, batch, workers, progress) -> dict:
-    """The cached scores of the held-out videos, computed on first use."""
-    path = folder / "scores.npz"
-    if not path.is_file():
-        arrays = score_probe(model, inputs.clips, scored, device, batch, workers, progress)
-        np.savez(folder / "scores.partial.npz", **arrays)
-        os.replace(folder / "scores.partial.npz", path)
-    with np.load(path) as z:
-        return {k: z[k] for k in z.files}
-
-
 def ensure_probe(
     info: DatasetInfo,
     root: Path,
@@ -328,7 +319,11 @@ def ensure_probe(
     classes, videos = assign_videos(inputs.index, inputs.usable, config)
     scored = [v for v in videos if v.scored]
     if not scored:
-        raise FsarError(f"{info.name}: no class has two usable videos, so nothing can be scored")
+        need = max(2, math.ceil(1 / config.score_fraction))
+        raise FsarError(
+            f"{info.name}: nothing to score: with score_fraction {config.score_fraction:g} "
+            f"a class needs {need} usable videos"
+        )
     settings = {
         "format": PROBE_FORMAT, "dataset": info.name, "variant": variant, "T": xcfg.frames,
         "probe": asdict(config), "inputs": inputs.fingerprint,
@@ -337,8 +332,9 @@ def ensure_probe(
     folder = probe_folder(cache, info.name, settings)
     torch.manual_seed(config.seed)
     model = build_model(config, inputs.clips, len(classes))
-    record = _trained(model, inputs, videos, config, folder, device, workers, progress)
-    z = _scores(model, inputs, scored, folder, device, config.batch, workers, progress)
+    trained = [v for v in videos if v.trained]
+    record = trained_record(model, inputs.clips, trained, config, folder, device, workers, progress)
+    z = cached_scores(model, inputs.clips, scored, folder, device, config.batch, workers, progress)
     description = MODES[config.mode].format(backbone=inputs.backbone)
     return Probe(folder, config, description, classes, videos, scored,
                  z["frame_logits"], z["indices"], z["clips"].tolist(), record)  # fmt: skip

@@ -8,7 +8,8 @@ training reads the same clips as an unbroken one.
   :mod:`fsar_bench.features.extract`. Val/test videos have one deterministic clip (test-time
   sampling, centre crop), used both to train and to score. Train-split videos have ``V`` cached
   training views (TRX sampling: linspace between jittered ends; random crop; random flip if the
-  store was extracted with flips); training draws one allowed view per epoch, scoring reads the
+  store was extracted with flips); training reads every allowed view each epoch
+  (``every_view``, :meth:`FeatureClips.all_plans`) or one random one, scoring reads the
   first allowed view (so a train-split video is scored on a near-uniform, randomly cropped clip;
   its frame indices are recorded). With ``flip=False`` flipped views are not allowed; which views
   were flipped is recomputed from the store's settings with
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
 FeaturePlan = tuple[str, str, int]
 # (video id, frame indices [T], crop [3]: top, left in [0, 1) or -1 for centre, flip)
 FramePlan = tuple[str, np.ndarray, np.ndarray]
+INPUTS = ("diff", "raw")
 
 
 def allowed_views(store: FeatureStore, videos: list[Video], flip: bool) -> dict[str, list[int]]:
@@ -101,6 +103,12 @@ class FeatureClips:
             return split, video_id, -1
         allowed = self.views[video_id]
         return split, video_id, int(allowed[rng.integers(len(allowed))] if rng else allowed[0])
+
+    def all_plans(self, split: str, video_id: str) -> list[FeaturePlan]:
+        """Every allowed view of a train-split video, or the one clip of a val/test video."""
+        if not self.stores[split].meta.views:
+            return [(split, video_id, -1)]
+        return [(split, video_id, k) for k in self.views[video_id]]
 
     def load(self, plan: FeaturePlan) -> Tensor:
         """float32 ``[T, C, h, w]`` (or pooled ``[T, C]`` for a pooled-only store)."""
@@ -175,6 +183,11 @@ class FrameTSM(nn.Module):
         return self.net(frames)
 
 
+def frame_differences(x: Tensor) -> Tensor:
+    """``x_t - x_{t-1}`` along dim 1 (zero at ``t = 0``): ``[N, T, ...]`` -> same shape."""
+    return torch.cat([torch.zeros_like(x[:, :1]), x[:, 1:] - x[:, :-1]], dim=1)
+
+
 class FeatureProbe(nn.Module):
     """A learned per-frame 1x1 reduction of the frozen features, then the shift blocks.
 
@@ -187,11 +200,18 @@ class FeatureProbe(nn.Module):
         width: channels after the reduction.
         num_classes, hidden, blocks, spatial, dropout: see
             :class:`~fsar_bench.analysis.tsm.FeatureTSMProbe`.
+        inputs: ``"diff"`` reads :func:`frame_differences` of the features (TSN's RGB-difference
+            idea applied to frozen features; see :mod:`fsar_bench.analysis.probe`), ``"raw"``
+            the features themselves.
     """
 
     def __init__(self, in_channels: int, width: int, num_classes: int, *, hidden: int,
-                 blocks: int, spatial: bool, dropout: float) -> None:  # fmt: skip
+                 blocks: int, spatial: bool, dropout: float,
+                 inputs: str = "raw") -> None:  # fmt: skip
         super().__init__()
+        if inputs not in INPUTS:
+            raise ValueError(f"inputs must be one of {INPUTS}, not {inputs!r}")
+        self.inputs = inputs
         self.reduce = nn.Sequential(
             nn.Conv2d(in_channels, width, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU()
         )
@@ -202,6 +222,8 @@ class FeatureProbe(nn.Module):
     def forward(self, x: Tensor) -> TSMOutput:
         """``[N, T, C, H, W]`` (or pooled ``[N, T, C]``) -> :class:`TSMOutput`."""
         n, t = x.shape[:2]
+        if self.inputs == "diff":
+            x = frame_differences(x)
         h = x.reshape(n * t, x.shape[2], *(x.shape[3:] or (1, 1)))  # [N*T, C, H, W]
         h = self.reduce(h)  # [N*T, width, H, W]
         return self.tsm(h.view(n, t, *h.shape[1:]) if x.dim() == 5 else h.view(n, t, -1))
@@ -212,7 +234,7 @@ def build_model(config: ProbeConfig, clips: FeatureClips | FrameClips, n_classes
     if config.mode == "feature-tsm":
         return FeatureProbe(
             clips.channels, config.width, n_classes, hidden=config.hidden, blocks=config.blocks,
-            spatial=clips.spatial, dropout=config.dropout,
+            spatial=clips.spatial, dropout=config.dropout, inputs=config.inputs,
         )  # fmt: skip
     net = tsm_resnet50(
         n_classes, clips.frames, config.weights, config.random_init, dropout=config.dropout

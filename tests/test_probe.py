@@ -12,14 +12,15 @@ import torch
 from scipy import stats
 
 from conftest import write_frames
-from fsar_bench.analysis.probe import ProbeConfig, assign_videos
+from fsar_bench.analysis.probe import ProbeConfig, ProbeVideo, assign_videos
 from fsar_bench.analysis.probe_clips import (
     FeatureClips,
+    FeatureProbe,
     FrameClips,
     allowed_views,
     build_model,
 )
-from fsar_bench.analysis.probe_train import score_probe, train_probe
+from fsar_bench.analysis.probe_train import epoch_plans, score_probe, train_probe
 from fsar_bench.data.index import Video
 from fsar_bench.errors import FsarError
 from fsar_bench.features.cache import (
@@ -54,7 +55,7 @@ def write_store(folder: Path, split: str, feats: dict, idx: dict, views: int = 0
 
 
 def toy_videos(n_classes: int = 4, per_class: int = 10, seed: int = 0):
-    """Features whose class signal switches on at a random frame ``start`` and stays on."""
+    """Features whose class signal starts growing at a random frame ``start`` (a motion)."""
     rng = np.random.default_rng(seed)
     feats, idx, starts, videos = {}, {}, {}, []
     for c in range(n_classes):
@@ -62,7 +63,7 @@ def toy_videos(n_classes: int = 4, per_class: int = 10, seed: int = 0):
             vid = f"c{c}_v{k}"
             start = int(rng.integers(0, T - 2))
             x = rng.normal(0, 0.5, (T, C)).astype(np.float32)
-            x[start:, c] += 3.0
+            x[start:, c] += 3.0 * np.arange(1, T - start + 1)  # changes every frame from start
             feats[vid] = torch.from_numpy(x)[..., None, None]  # [T, C, 1, 1]
             idx[vid] = np.arange(T) * 2
             starts[vid] = start
@@ -76,7 +77,7 @@ def make_toy(tmp_path: Path) -> SimpleNamespace:
     store = write_store(tmp_path / "store" / "k0", "test", feats, idx)
     index = {"train": SimpleNamespace(videos=[]), "val": SimpleNamespace(videos=[]),
              "test": SimpleNamespace(videos=videos)}  # fmt: skip
-    config = ProbeConfig(epochs=3, batch=8, width=16, hidden=8, lr=0.05)
+    config = ProbeConfig(epochs=3, batch=8, width=16, hidden=8, score_fraction=0.5)
     classes, probe_videos = assign_videos(index, lambda s, v: True, config)
     clips = FeatureClips({"test": store}, {})
     return SimpleNamespace(clips=clips, classes=classes, videos=probe_videos, config=config,
@@ -113,7 +114,7 @@ def test_assignment_holds_out_a_seeded_half_per_class():
     index = {"train": SimpleNamespace(videos=videos[:15]),
              "val": SimpleNamespace(videos=videos[15:]),
              "test": SimpleNamespace(videos=lonely)}  # fmt: skip
-    config = ProbeConfig(score_splits=("val", "test"))
+    config = ProbeConfig(score_splits=("val", "test"), score_fraction=0.5)
     classes, out = assign_videos(index, lambda s, v: True, config)
     assert classes == sorted({v.class_key for v in videos} | {"solo"})
     assert all(classes[v.label] == v.class_key for v in out)
@@ -191,6 +192,49 @@ def test_allowed_views_drop_the_flipped_ones_and_check_indices(tmp_path):
         allowed_views(bad, videos, flip=False)
 
 
+def test_every_view_reads_each_allowed_view_once_per_epoch(tmp_path):
+    views = {"v0": [0, 2], "v1": [1, 2, 3]}
+    feats = {v: torch.zeros(4, T, C, 1, 1) for v in views}
+    train = write_store(
+        tmp_path / "s" / "tr", "train", feats, {v: np.zeros((4, T)) for v in views}, 4
+    )
+    test = write_store(
+        tmp_path / "s" / "te", "test", {"w": torch.zeros(T, C, 1, 1)}, {"w": np.arange(T)}
+    )
+    clips = FeatureClips({"train": train, "test": test}, views)
+    videos = [
+        ProbeVideo(vid, f"c{k}", split, k, scored=False, trained=True)
+        for k, (vid, split) in enumerate([("v0", "train"), ("v1", "train"), ("w", "test")])
+    ]
+    label = {"v0": 0, "v1": 1, "w": 2}
+    rng = np.random.default_rng(0)
+    plans, labels = epoch_plans(clips, videos, rng, every_view=True)
+    expected = [("train", v, k) for v, ks in views.items() for k in ks] + [("test", "w", -1)]
+    assert sorted(plans) == sorted(expected)
+    assert labels == [label[p[1]] for p in plans]
+    for _ in range(10):
+        one, labels = epoch_plans(clips, videos, rng, every_view=False)
+        assert sorted(p[1] for p in one) == ["v0", "v1", "w"]
+        assert all(p[2] in views.get(p[1], [-1]) for p in one)
+        assert labels == [label[p[1]] for p in one]
+
+
+def test_difference_inputs_equal_a_raw_probe_fed_explicit_differences():
+    torch.manual_seed(0)
+    kw = dict(hidden=4, blocks=2, spatial=True, dropout=0.0)
+    diff = FeatureProbe(C, 8, 3, inputs="diff", **kw).eval()
+    raw = FeatureProbe(C, 8, 3, inputs="raw", **kw).eval()
+    raw.load_state_dict(diff.state_dict())
+    x = torch.randn(2, T, C, 3, 3)
+    d = torch.zeros_like(x)
+    for t in range(1, T):
+        d[:, t] = x[:, t] - x[:, t - 1]
+    torch.testing.assert_close(diff(x).frame_logits, raw(d).frame_logits)
+    static = x[:, :1].expand(-1, T, -1, -1, -1)  # a clip that never changes
+    out = diff(static).frame_logits  # [2, T, 3]
+    torch.testing.assert_close(out, out[:1, :1].expand_as(out))  # no appearance reaches it
+
+
 def test_frame_clips_follow_tsm_sampling(tmp_path):
     for k in range(2):
         write_frames(tmp_path / "frames" / f"v{k}", 12, size=40, seed=k)
@@ -213,7 +257,8 @@ def test_tsm_resnet50_mode_trains_and_scores(tmp_path):
     videos = {f"v{k}": Video(f"v{k}", f"c{k % 2}", f"frames/v{k}", 6) for k in range(4)}
     index = {"train": SimpleNamespace(videos=list(videos.values())),
              "val": SimpleNamespace(videos=[]), "test": SimpleNamespace(videos=[])}  # fmt: skip
-    config = ProbeConfig(mode="tsm-resnet50", random_init=True, epochs=1, batch=2)
+    config = ProbeConfig(mode="tsm-resnet50", random_init=True, epochs=1, batch=2,
+                         score_fraction=0.5)  # fmt: skip
     classes, pv = assign_videos(index, lambda s, v: True, config)
     clips = FrameClips(tmp_path, videos, frames=2, size=32, flip=True)
     model = build_model(config, clips, len(classes))
@@ -229,6 +274,15 @@ def test_config_is_validated_and_flips_follow_tsm():
         ProbeConfig(mode="tsn")
     with pytest.raises(FsarError, match="score_splits"):
         ProbeConfig(score_splits=("tset",))
+    with pytest.raises(FsarError, match="optimizer"):
+        ProbeConfig(optimizer="adam")
+    with pytest.raises(FsarError, match="inputs"):
+        ProbeConfig(inputs="flow")
+    tsm_recipe = ("sgd", 0.02, 1e-4)  # scripts/train_tsm_kinetics_rgb_8f.sh
+    assert ProbeConfig(mode="tsm-resnet50").recipe() == tsm_recipe
+    assert ProbeConfig(optimizer="sgd").recipe() == tsm_recipe
+    assert ProbeConfig().recipe()[0] == "adamw"
+    assert ProbeConfig(lr=0.5, weight_decay=0.0).recipe() == ("adamw", 0.5, 0.0)
     auto = ProbeConfig()
     assert auto.flips("ucf101") and not auto.flips("ssv2-full") and not auto.flips("synthetic-mid")
     assert ProbeConfig(flip="yes").flips("ssv2-small") and not ProbeConfig(flip="no").flips(
