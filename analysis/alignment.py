@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from safetensors import SafetensorError
 
-from fsar_bench.episodes import Manifest
+from fsar_bench.episodes.manifest import Manifest
 from fsar_bench.errors import FsarError
 
 ALIGNMENT_KEYS = (
@@ -126,8 +126,8 @@ def load_method(name: str, channels: int, checkpoint: Path, sets: dict[str, str]
     """
     from safetensors.torch import load_file
 
+    from fsar_bench.engine.overrides import apply
     from fsar_bench.methods import create_method, method_config
-    from fsar_bench.overrides import apply
 
     config = apply(method_config(name), sets, name)
     if not hasattr(config, "return_extras"):
@@ -150,11 +150,11 @@ def alignment_panels(method, store, index, spec, device: torch.device | str = "c
         method: from :func:`load_method`.
         store: the test split's feature store.
         index: the test split's index.
-        spec: an :class:`~fsar_bench.episodes.EpisodeSpec` of the test split.
+        spec: an :class:`~fsar_bench.episodes.manifest.EpisodeSpec` of the test split.
         device: where to run.
     """
-    from fsar_bench.episodes import build_manifest
-    from fsar_bench.run import feature_loader, usable
+    from fsar_bench.engine.run import feature_loader, usable
+    from fsar_bench.episodes.manifest import build_manifest
 
     raw = build_manifest(usable(index, store), spec)
     manifest = Manifest(spec, json.loads(raw), hashlib.sha256(raw).hexdigest())

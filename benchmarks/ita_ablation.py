@@ -8,7 +8,7 @@ Studies (``--study``, comma-separated; all by default):
 * ``gamma``: gamma in 32, 64, 80, 128, 256, 512 with m = 0.4 (Fig. 7a).
 * ``m``: m in -0.2, 0, 0.2, 0.4 with gamma = 128 (Fig. 7b).
 
-Every variant is an ordinary stored run of :func:`fsar_bench.run.run_benchmark` under
+Every variant is an ordinary stored run of :func:`fsar_bench.engine.run.run_benchmark` under
 ``--runs-dir`` (``<runs>/<dataset>/ita-5w<K>s-<config hash>``), so ``fsar-bench`` reports can
 tabulate it; variants with the same resolved config are the same run (circle with gamma 128 and
 m 0.4 appears in three studies and is trained once), finished runs are reused and interrupted
@@ -34,9 +34,9 @@ from pathlib import Path
 
 import numpy as np
 
-from fsar_bench.compare import episode_accuracies
-from fsar_bench.listing import table
-from fsar_bench.stats import paired_difference
+from fsar_bench.report.console import episode_accuracies
+from fsar_bench.report.text import table
+from fsar_bench.results.stats import paired_difference
 
 REFERENCE = {"loss": "ce"}  # cross-entropy, 512 hidden units: Fig. 7's dashed line
 STUDIES: dict[str, list[dict[str, str]]] = {
@@ -71,10 +71,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def run_variant(args: argparse.Namespace, ita: dict[str, str]) -> dict:
     """Train and evaluate ``ita`` with the method overrides ``ita``; returns the run summary."""
-    from fsar_bench import paths
+    from fsar_bench.data import paths
     from fsar_bench.data.datasets import DATASETS
+    from fsar_bench.engine.run import RunRequest, run_benchmark
     from fsar_bench.features.backbones import pick_device
-    from fsar_bench.run import RunRequest, run_benchmark
 
     info = DATASETS.get(args.dataset)
     cache = paths.cache_dir(args.cache_dir)

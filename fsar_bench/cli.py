@@ -69,7 +69,7 @@ def ls(
     what: str = typer.Argument(..., help="datasets | methods | backbones | protocols"),
 ) -> None:
     """List registered datasets, methods, backbones or protocols."""
-    from fsar_bench.listing import listing
+    from fsar_bench.report.text import listing
 
     typer.echo(listing(what))
 
@@ -84,10 +84,10 @@ def prepare(
     seed: int = typer.Option(0, help="Seed of a synthetic dataset."),
 ) -> None:
     """Generate (synthetic) or index (real) a dataset and report found and missing videos."""
-    from fsar_bench import paths
-    from fsar_bench.listing import prepare_table
-    from fsar_bench.prepare import check_missing
-    from fsar_bench.prepare import prepare as run_prepare
+    from fsar_bench.data import paths
+    from fsar_bench.data.prepare import check_missing
+    from fsar_bench.data.prepare import prepare as run_prepare
+    from fsar_bench.report.text import prepare_table
 
     info = _dataset(dataset)
     cache = paths.cache_dir(cache_dir)
@@ -121,18 +121,18 @@ def episodes(
     variant: str = Variant,
 ) -> None:
     """Draw seeded episodes and write them as a manifest; prints its SHA-256."""
-    from fsar_bench import paths
+    from fsar_bench.data import paths
     from fsar_bench.data.datasets import SPLITS
     from fsar_bench.data.index import load_index
     from fsar_bench.data.sampling import TEST_MODES
-    from fsar_bench.episodes import EpisodeSpec, build_manifest, write_manifest
+    from fsar_bench.episodes.manifest import EpisodeSpec, build_manifest, write_manifest
 
     if split not in SPLITS:
         raise FsarError(f"unknown split {split!r}; choose from {', '.join(SPLITS)}")
     if sampling not in TEST_MODES:
         raise FsarError(f"unknown sampling {sampling!r}; choose from {', '.join(TEST_MODES)}")
     if protocol is not None:
-        from fsar_bench.protocols import PROTOCOLS
+        from fsar_bench.episodes.protocols import PROTOCOLS
 
         proto = PROTOCOLS.get(protocol)
         n_episodes = proto.total_episodes if n_episodes is None else n_episodes

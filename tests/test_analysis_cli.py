@@ -135,7 +135,7 @@ def test_tsne_method_needs_a_checkpoint_and_sets_are_checked(tmp_path):
 
 @pytest.mark.slow
 def test_missing_synthetic_dataset_is_generated_first(tmp_path, monkeypatch):
-    import fsar_bench.prepare
+    import fsar_bench.data.prepare
 
     calls = []
 
@@ -144,7 +144,7 @@ def test_missing_synthetic_dataset_is_generated_first(tmp_path, monkeypatch):
         generate(root, preset(info.synthetic_preset, train_classes=2, val_classes=2,
                               test_classes=2, videos_per_class=2, frames=8, size=32))  # fmt: skip
 
-    monkeypatch.setattr(fsar_bench.prepare, "prepare", tiny_prepare)
+    monkeypatch.setattr(fsar_bench.data.prepare, "prepare", tiny_prepare)
     root = tmp_path / "fresh"
     invoke("start-times", "synthetic-high", "--data-root", root, "--cache-dir",
            tmp_path / "cache", "--out", tmp_path / "out", "--seed", "3", *FAST)  # fmt: skip

@@ -7,7 +7,7 @@ from conftest import SSV2_SAMPLE, need, toy_index
 from fsar_bench.data.datasets import DATASETS
 from fsar_bench.data.index import load_index
 from fsar_bench.data.sampling import test_indices as sample_test
-from fsar_bench.episodes import EpisodeSpec, build_manifest, load_manifest, write_manifest
+from fsar_bench.episodes.manifest import EpisodeSpec, build_manifest, load_manifest, write_manifest
 from fsar_bench.errors import FsarError
 
 
@@ -48,7 +48,7 @@ def test_draws_use_every_class_and_video_roughly_uniformly():
 
 
 def test_arrays_are_class_major():
-    from fsar_bench.episodes import Manifest
+    from fsar_bench.episodes.manifest import Manifest
 
     spec = EpisodeSpec("toy", way=3, shot=2, query=1, episodes=4)
     import json

@@ -28,7 +28,7 @@ from fsar_bench.analysis.misalignment import (
 )
 from fsar_bench.analysis.probe import Probe, ProbeConfig, ProbeVideo
 from fsar_bench.analysis.start_times import NEVER, start_time_summary
-from fsar_bench.episodes import EpisodeSpec, Manifest
+from fsar_bench.episodes.manifest import EpisodeSpec, Manifest
 from fsar_bench.errors import FsarError
 from fsar_bench.methods.base import EpisodeOutput, FewShotMethod
 

@@ -2,8 +2,8 @@ from dataclasses import dataclass
 
 import pytest
 
+from fsar_bench.engine.overrides import apply, parse_sets
 from fsar_bench.errors import FsarError
-from fsar_bench.overrides import apply, parse_sets
 
 
 @dataclass(frozen=True)

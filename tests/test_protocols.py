@@ -10,9 +10,9 @@ import pytest
 
 from conftest import toy_index
 from fsar_bench.cli import main
-from fsar_bench.episodes import EpisodeSpec, build_manifest
-from fsar_bench.protocols import PROTOCOLS
-from fsar_bench.run import summarize_accuracy
+from fsar_bench.engine.run import summarize_accuracy
+from fsar_bench.episodes.manifest import EpisodeSpec, build_manifest
+from fsar_bench.episodes.protocols import PROTOCOLS
 
 # (test episodes, queries per class, repeats) as the papers and code state them
 STATED = {

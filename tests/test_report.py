@@ -16,10 +16,10 @@ import pytest
 from fsar_bench.commands.report import build_report
 from fsar_bench.data.index import SplitIndex, Video
 from fsar_bench.data.splits import SplitList
-from fsar_bench.episodes import EpisodeSpec, build_manifest, write_manifest
-from fsar_bench.report_figures import class_gain
-from fsar_bench.results import RunDir
-from fsar_bench.stats import CONVENTION, mean_ci
+from fsar_bench.episodes.manifest import EpisodeSpec, build_manifest, write_manifest
+from fsar_bench.report.figures import class_gain
+from fsar_bench.results.stats import CONVENTION, mean_ci
+from fsar_bench.results.store import RunDir
 
 WAY, QUERY, EPISODES = 5, 2, 20
 TA2N = {"ttm": True, "tc": True, "sc": True, "sc_design": "mask", "shots": 1}
@@ -202,7 +202,7 @@ def test_paired_difference_is_the_mean_episode_difference(report, store):
 
 
 def test_runs_of_one_method_in_one_cell_are_told_apart(tmp_path):
-    from fsar_bench.report_tables import collect, main_table
+    from fsar_bench.report.tables import collect, main_table
 
     for lam in (0.05, 0.1):
         fake_run(tmp_path, "toy", "otam", 1, flat(0.5), {"matching": "otam", "lam": lam})
@@ -211,7 +211,7 @@ def test_runs_of_one_method_in_one_cell_are_told_apart(tmp_path):
 
 
 def test_latex_and_markdown_escaping():
-    from fsar_bench.report_tables import Table, latex_escape, to_markdown
+    from fsar_bench.report.tables import Table, latex_escape, to_markdown
 
     assert latex_escape("a_b & 5% #1 {x} 2 ± 1 ✓") == (
         r"a\_b \& 5\% \#1 \{x\} 2 $\pm$ 1 $\checkmark$"
@@ -261,7 +261,7 @@ def test_misalignment_table(report):
 def test_cli_exit_codes_and_missing_analysis(tmp_path, capsys):
     from fsar_bench import cli
     from fsar_bench.commands.report import TABLE_FORMATS, report
-    from fsar_bench.report_tables import RENDER
+    from fsar_bench.report.tables import RENDER
 
     assert TABLE_FORMATS == tuple(RENDER)
 

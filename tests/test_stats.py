@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from fsar_bench.stats import mean_ci, paired_difference
+from fsar_bench.results.stats import mean_ci, paired_difference
 
 
 def test_interval_hand_worked():

@@ -8,10 +8,10 @@ import torch
 
 from fsar_bench.data.index import SplitIndex, Video
 from fsar_bench.data.splits import SplitList
-from fsar_bench.episodes import EpisodeSpec, Manifest, build_manifest
-from fsar_bench.evaluate import accuracies, evaluate, read_records
+from fsar_bench.engine.evaluate import accuracies, evaluate, read_records
+from fsar_bench.engine.train import TrainConfig, Trainer, load_best
+from fsar_bench.episodes.manifest import EpisodeSpec, Manifest, build_manifest
 from fsar_bench.methods import create_method
-from fsar_bench.train import TrainConfig, Trainer, load_best
 
 T, D, VIEWS = 4, 8, 2
 

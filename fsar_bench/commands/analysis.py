@@ -48,15 +48,15 @@ Variant = typer.Option("", "--variant", help="Published list variant (e.g. ta2n,
 def _measure(dataset, probe_mode, sets, seed, backbone, size, frames, random_init, device,
              workers, data_root, cache_dir, missing, variant, extra_sections=()):  # fmt: skip
     """Train or load the probe and measure; returns ``(info, root, cache, probe, result)``."""
-    from fsar_bench import paths
     from fsar_bench.analysis.misalignment import analyse, true_starts
     from fsar_bench.analysis.probe import ProbeConfig, ensure_probe
     from fsar_bench.cli import _progress
+    from fsar_bench.data import paths
     from fsar_bench.data.datasets import DATASETS
+    from fsar_bench.data.prepare import prepare
+    from fsar_bench.engine.overrides import apply, parse_sets
     from fsar_bench.features.backbones import pick_device
     from fsar_bench.features.extract import ExtractConfig
-    from fsar_bench.overrides import apply, parse_sets
-    from fsar_bench.prepare import prepare
 
     info = DATASETS.get(dataset)
     parsed = parse_sets(sets)
@@ -123,7 +123,7 @@ def _aem_text(report: dict) -> str:
 
 
 def _start_text(report: dict) -> str:
-    from fsar_bench.listing import table
+    from fsar_bench.report.text import table
 
     st = report["start_times"]
     hist = st["histogram"]
@@ -178,10 +178,10 @@ def _alignment_files(folder, info, root, cache, name, checkpoint, episode, featu
     from fsar_bench.analysis.alignment import alignment_panels, load_method
     from fsar_bench.analysis.figures import plot_alignment_tsne
     from fsar_bench.data.index import load_index
-    from fsar_bench.episodes import EpisodeSpec
+    from fsar_bench.engine.overrides import parse_sets
+    from fsar_bench.episodes.manifest import EpisodeSpec
     from fsar_bench.features.backbones import pick_device
     from fsar_bench.features.extract import ExtractConfig, ensure_features
-    from fsar_bench.overrides import parse_sets
 
     backbone, size, frames, seed, random_init = features
     xcfg = ExtractConfig(backbone=backbone, frames=frames, size=size, seed=seed,

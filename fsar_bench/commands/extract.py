@@ -56,7 +56,7 @@ def extract(
 ) -> None:
     """Extract backbone features of a dataset's splits into the cache (resumes if interrupted)."""
     tune_cpu()
-    from fsar_bench import paths
+    from fsar_bench.data import paths
     from fsar_bench.data.datasets import DATASETS, SPLITS
     from fsar_bench.features.backbones import default_backbone
     from fsar_bench.features.extract import ExtractConfig, ensure_features
@@ -136,7 +136,7 @@ def _progress(description: str):
 
 def _summary(stores: dict, seconds: float) -> str:
     """Per split: videos, failures (listed, and where the full list is), shape and folder."""
-    from fsar_bench.listing import table
+    from fsar_bench.report.text import table
 
     rows, lines = [], []
     m = next(iter(stores.values())).meta

@@ -1,4 +1,4 @@
-"""``fsar-bench run``: the suite's main job (see :mod:`fsar_bench.run`)."""
+"""``fsar-bench run``: the suite's main job (see :mod:`fsar_bench.engine.run`)."""
 
 from __future__ import annotations
 
@@ -39,15 +39,15 @@ def run(
     device: str | None = typer.Option(None, help="cpu | cuda (default: CUDA when present)."),
 ) -> None:
     """Train and evaluate methods on identical episodes; print accuracy and paired differences."""
-    from fsar_bench import paths
     from fsar_bench.cli import _progress
-    from fsar_bench.compare import accuracy_table, paired_table, protocol_line
+    from fsar_bench.data import paths
     from fsar_bench.data.datasets import DATASETS
+    from fsar_bench.engine.overrides import parse_sets
+    from fsar_bench.engine.run import RunRequest, check_preset, run_benchmark
+    from fsar_bench.episodes.protocols import PROTOCOLS
     from fsar_bench.features import BACKBONES
     from fsar_bench.methods import METHODS
-    from fsar_bench.overrides import parse_sets
-    from fsar_bench.protocols import PROTOCOLS
-    from fsar_bench.run import RunRequest, check_preset, run_benchmark
+    from fsar_bench.report.console import accuracy_table, paired_table, protocol_line
 
     names = tuple(METHODS.get(m).name for m in _csv(methods))
     try:

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
-from fsar_bench.listing import table
-from fsar_bench.results import accuracies, read_records
-from fsar_bench.stats import paired_difference
+from fsar_bench.report.text import table
+from fsar_bench.results.stats import paired_difference
+from fsar_bench.results.store import accuracies, read_records
 
 
 def episode_accuracies(summary: dict) -> np.ndarray:

@@ -27,8 +27,8 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from fsar_bench.data.index import SplitIndex
-from fsar_bench.episodes import Manifest
-from fsar_bench.evaluate import accuracies, evaluate
+from fsar_bench.engine.evaluate import accuracies, evaluate
+from fsar_bench.episodes.manifest import Manifest
 from fsar_bench.methods.base import FewShotMethod
 
 # (video ids, view per video or None for the test-time view) -> float32 features [V, T, ...]

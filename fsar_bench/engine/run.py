@@ -4,8 +4,8 @@ episodes, with a results table and paired comparisons.
 For every shot setting one test manifest is drawn (seeded) and shared by every method; one
 validation manifest (another seed) is used for model selection. Each (method, shot) is trained
 on the train split unless a finished checkpoint exists, then evaluated; finished evaluations are
-not repeated and interrupted ones continue (see :mod:`fsar_bench.train`,
-:mod:`fsar_bench.evaluate`).
+not repeated and interrupted ones continue (see :mod:`fsar_bench.engine.train`,
+:mod:`fsar_bench.engine.evaluate`).
 """
 
 from __future__ import annotations
@@ -20,15 +20,21 @@ import numpy as np
 import torch
 
 from fsar_bench.data.index import SplitIndex
-from fsar_bench.episodes import EpisodeSpec, Manifest, build_manifest, load_manifest, write_manifest
+from fsar_bench.engine.evaluate import accuracies, evaluate
+from fsar_bench.engine.overrides import apply
+from fsar_bench.engine.train import TrainConfig, Trainer, load_best
+from fsar_bench.episodes.manifest import (
+    EpisodeSpec,
+    Manifest,
+    build_manifest,
+    load_manifest,
+    write_manifest,
+)
 from fsar_bench.errors import FsarError
-from fsar_bench.evaluate import accuracies, evaluate
 from fsar_bench.features.cache import FeatureStore
 from fsar_bench.methods import METHODS, create_method, method_config
-from fsar_bench.overrides import apply
-from fsar_bench.results import RunDir, config_hash, versions
-from fsar_bench.stats import CONVENTION, mean_ci
-from fsar_bench.train import TrainConfig, Trainer, load_best
+from fsar_bench.results.stats import CONVENTION, mean_ci
+from fsar_bench.results.store import RunDir, config_hash, versions
 
 # Named presets of defaults, applied below the user's --set values and recorded in every
 # result's config. "quick" is the CPU default and is NOT a paper budget; "paper" uses the
@@ -252,9 +258,9 @@ def run_benchmark(
     """Everything ``fsar-bench run`` does; returns one summary per (method, shot)."""
     from fsar_bench.data.datasets import DATASETS
     from fsar_bench.data.index import load_index
+    from fsar_bench.data.prepare import prepare
+    from fsar_bench.episodes.protocols import PROTOCOLS
     from fsar_bench.features.extract import ExtractConfig, ensure_features
-    from fsar_bench.prepare import prepare
-    from fsar_bench.protocols import PROTOCOLS
 
     info = DATASETS.get(req.dataset)
     proto = PROTOCOLS.get(req.protocol)

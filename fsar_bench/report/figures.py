@@ -25,8 +25,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from fsar_bench.evaluate import read_records
-from fsar_bench.report_tables import by_method, method_order
+from fsar_bench.engine.evaluate import read_records
+from fsar_bench.report.tables import by_method, method_order
 
 LEVELS = ("none", "low", "mid", "high")  # synthetic presets, increasing misalignment
 DPI = 300
@@ -204,7 +204,7 @@ def write_figures(
     """Every figure the results allow; returns the files and a note per figure left out.
 
     Args:
-        df: :func:`fsar_bench.report_tables.main_runs` rows.
+        df: :func:`fsar_bench.report.tables.main_runs` rows.
         reports: the analysis' ``aem.json`` reports by dataset.
         folder: output folder.
         baseline: method the per-class gains are taken against.

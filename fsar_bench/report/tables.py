@@ -1,6 +1,6 @@
 """Report tables from stored results, with published numbers beside the measured ones.
 
-Everything is read from the results store (:func:`fsar_bench.results.load_runs`), the shipped
+Everything is read from the results store (:func:`fsar_bench.results.store.load_runs`), the shipped
 reference CSVs (``fsar_bench/data/reference``) and the misalignment analysis outputs
 (``<analysis>/<dataset>/aem.json``); no model is run.
 
@@ -13,7 +13,7 @@ reference CSVs (``fsar_bench/data/reference``) and the misalignment analysis out
 * Ablation tables (:data:`ABLATIONS`): TA2N modules (Table 3), SC designs (Table 4), OTAM
   matching types (OTAM Table 2), ITA's LSTM size and loss and RVN's relation modules (ITA
   Tables 1-3), written when runs with at least two settings exist.
-* Paired differences against a baseline on identical episodes (:mod:`fsar_bench.stats`).
+* Paired differences against a baseline on identical episodes (:mod:`fsar_bench.results.stats`).
 * Misalignment (TA2N Table 1 shape): datasets as columns, measures as rows.
 
 When several runs of one method share a cell (same dataset and shot), the row label names the
@@ -32,7 +32,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from fsar_bench.results import load_runs
+from fsar_bench.results.store import load_runs
 
 PUBLISHED_METHODS = {  # published name -> registry name; other names stay "published only"
     "ProtoNet": "protonet", "TSN++": "protonet", "TRN++": "trn", "OTAM": "otam", "TA2N": "ta2n",
@@ -200,8 +200,8 @@ def _columns(df: pd.DataFrame) -> tuple[list[tuple], list[str]]:
 
 
 def protocol_notes(df: pd.DataFrame) -> list[str]:
-    """One :func:`fsar_bench.compare.protocol_line` per group of runs sharing a protocol."""
-    from fsar_bench.compare import protocol_line
+    """One :func:`fsar_bench.report.console.protocol_line` per group of runs sharing a protocol."""
+    from fsar_bench.report.console import protocol_line
 
     keys = ["dataset", "way", "shot", "query", "episodes", "frames", "backbone", "size"]
     groups = sorted(df.groupby(keys), key=lambda kg: (dataset_order(kg[0][0]), kg[0][1:]))
@@ -302,7 +302,7 @@ def ablation_table(df: pd.DataFrame, ab: Ablation) -> Table | None:
 
 def paired_table(df: pd.DataFrame, baseline: str) -> Table | None:
     """Each method minus ``baseline`` on the same episodes (same manifest), or ``None``."""
-    from fsar_bench.compare import PAIRED_HEAD, paired_cells
+    from fsar_bench.report.console import PAIRED_HEAD, paired_cells
 
     rows, used = [], []
     for _, g in main_runs(df).groupby(["dataset", "way", "shot", "manifest"], sort=True):

@@ -43,7 +43,7 @@ def listing(what: str) -> str:
         rows = [(b.name, b.channels, b.default_size, b.weights) for b in BACKBONES]
         return table(("name", "channels", "size", "weights"), rows)
     if kind == "protocols":
-        from fsar_bench.protocols import PROTOCOLS
+        from fsar_bench.episodes.protocols import PROTOCOLS
 
         rows = [(p.name, p.episodes, p.repeats, p.query, p.title) for p in PROTOCOLS]
         return table(("name", "episodes", "repeats", "query/class", "title"), rows)

@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from fsar_bench.episodes import Manifest
+from fsar_bench.episodes.manifest import Manifest
 from fsar_bench.methods.base import FewShotMethod, VideoState, gather_state
-from fsar_bench.results import accuracies, read_records  # noqa: F401 (re-exported)
+from fsar_bench.results.store import accuracies, read_records  # noqa: F401 (re-exported)
 
 # (video ids) -> float32 features [V, T, ...] in the method's input kind
 FeatureLoader = Callable[[list[str]], torch.Tensor]
