@@ -8,18 +8,12 @@ Analysis reads what a method exposes; it never reaches into its modules. TA2N
 
 from __future__ import annotations
 
-import hashlib
-import json
-from collections.abc import Callable
-from dataclasses import asdict
-from pathlib import Path
-
 import numpy as np
 import torch
 from safetensors import SafetensorError
 
-from fsar_bench.episodes.manifest import Manifest
 from fsar_bench.errors import FsarError
+from fsar_bench.results.summary import RunSummary
 
 ALIGNMENT_KEYS = (
     "query_embedding_before",
@@ -84,61 +78,33 @@ def alignment_points(
     return out
 
 
-@torch.no_grad()
-def episode_extras(
-    method: torch.nn.Module,
-    manifest: Manifest,
-    load: Callable[[list[str]], torch.Tensor],
-    device: torch.device | str = "cpu",
-) -> tuple[dict[str, torch.Tensor], torch.Tensor, list[list[str]]]:
-    """Run ``method`` (eval mode) on every episode of ``manifest`` and gather its extras.
+def method_from_run(summary: RunSummary, channels: int):
+    """The trained method of a finished run, built with ``return_extras=True``.
+
+    Rebuilt from the run's own record: its resolved method config and the checkpoint of its
+    validation-selected weights (no ``--set`` needs repeating).
 
     Args:
-        method: a :class:`~fsar_bench.methods.base.FewShotMethod`.
-        manifest: the episodes.
-        load: video ids -> float32 features ``[V, T, ...]`` in the method's input kind.
-        device: where to run.
-
-    Returns:
-        ``(extras, query_labels [E, Q], class_names [E][N])``, extras concatenated over episodes.
-    """
-    method.eval().to(device)
-    sup, sup_lab, qry, qry_lab = manifest.arrays()
-    parts: list[dict[str, torch.Tensor]] = []
-    for s_ids, s_lab, q_ids in zip(sup, sup_lab, qry):
-        x_s, x_q = load(s_ids).to(device), load(q_ids).to(device)
-        labels = torch.as_tensor(s_lab, device=device)[None]
-        out = method.episodes(x_s[None], labels, x_q[None], manifest.spec.way)
-        parts.append({k: v.float().cpu() for k, v in out.extras.items()})
-    extras = {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
-    names = [ep["classes"] for ep in manifest.episodes]
-    return extras, torch.as_tensor(qry_lab), names
-
-
-def load_method(name: str, channels: int, checkpoint: Path, sets: dict[str, str]):
-    """A registered method with ``return_extras=True`` and the weights of ``checkpoint``.
-
-    Args:
-        name: registry name; its config must have ``return_extras`` (TA2N).
+        summary: the run (``fsar-bench run`` writes it).
         channels: ``C`` (spatial) or ``D`` (pooled) of the features it was trained on.
-        checkpoint: a ``best.safetensors`` written by the trainer.
-        sets: raw ``FIELD -> VALUE`` overrides of the method's config (as in training).
     """
     from safetensors.torch import load_file
 
-    from fsar_bench.engine.overrides import apply
-    from fsar_bench.methods import create_method, method_config
+    from fsar_bench.methods import create_method
 
-    config = apply(method_config(name), sets, name)
-    if not hasattr(config, "return_extras"):
-        raise FsarError(f"{name} exposes no embeddings before and after alignment (ta2n does)")
-    method = create_method(name, channels, **{**asdict(config), "return_extras": True})
+    config = dict(summary.method_config)
+    if "return_extras" not in config:
+        raise FsarError(
+            f"{summary.method} exposes no embeddings before and after alignment (ta2n does)"
+        )
+    method = create_method(summary.method, channels, **{**config, "return_extras": True})
     try:
-        method.load_state_dict(load_file(str(checkpoint)))
+        method.load_state_dict(load_file(summary.checkpoint))
     except (OSError, RuntimeError, SafetensorError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise FsarError(
-            f"{checkpoint} does not fit {name} on {channels}-channel features: {first}"
+            f"{summary.checkpoint} does not fit {summary.method} on {channels}-channel features: "
+            f"{first}; was the run's checkpoint folder removed from the cache?"
         ) from err
     return method
 
@@ -147,17 +113,19 @@ def alignment_panels(method, store, index, spec, device: torch.device | str = "c
     """Draw ``spec``'s test episodes, run ``method`` and return :func:`alignment_points`.
 
     Args:
-        method: from :func:`load_method`.
+        method: from :func:`method_from_run`.
         store: the test split's feature store.
         index: the test split's index.
         spec: an :class:`~fsar_bench.episodes.manifest.EpisodeSpec` of the test split.
         device: where to run.
     """
+    from fsar_bench.engine.evaluate import evaluate
     from fsar_bench.engine.run import feature_loader, usable
-    from fsar_bench.episodes.manifest import build_manifest
+    from fsar_bench.episodes.manifest import build_manifest, parse_manifest
 
-    raw = build_manifest(usable(index, store), spec)
-    manifest = Manifest(spec, json.loads(raw), hashlib.sha256(raw).hexdigest())
+    manifest = parse_manifest(build_manifest(usable(index, store), spec))
     load = feature_loader(store, pooled=method.input_kind == "pooled")
-    extras, labels, names = episode_extras(method, manifest, lambda ids: load(ids), device)
-    return alignment_points(extras, labels, names)
+    result = evaluate(method, manifest, load, device=device, keep_extras=True)
+    labels = torch.as_tensor(manifest.arrays()[3])
+    names = [ep["classes"] for ep in manifest.episodes]
+    return alignment_points(result.extras, labels, names)

@@ -51,122 +51,20 @@ import numpy as np
 import torch
 
 from fsar_bench.analysis.probe_clips import (
-    INPUTS,
     build_model,
     feature_inputs,
     frame_inputs,
 )
+from fsar_bench.analysis.probe_config import MODES, ProbeConfig, ProbeVideo
 from fsar_bench.analysis.probe_train import cached_scores, trained_record
-from fsar_bench.data.datasets import SPLITS, DatasetInfo
+from fsar_bench.data.datasets import SPLITS
 from fsar_bench.data.index import SplitIndex, Video
+from fsar_bench.data.source import DataSource
 from fsar_bench.errors import FsarError
-from fsar_bench.features.extract import ExtractConfig
+from fsar_bench.features.settings import ExtractConfig
 
 Progress = Callable[[str, int, int], None]
 PROBE_FORMAT = 1
-MODES = {
-    "feature-tsm": "feature-tsm: temporal-shift blocks + per-frame classifier trained on frozen "
-    "cached {backbone} maps (CPU mode; NOT the full TSM, which fine-tunes ResNet-50 end to end)",
-    "tsm-resnet50": "tsm-resnet50: full TSM, ResNet-50 with residual temporal shift fine-tuned "
-    "end to end on frames from ImageNet weights",
-}
-NO_FLIP_PREFIXES = ("ssv2", "synthetic")
-MODE_OPTIMIZER = {"feature-tsm": "adamw", "tsm-resnet50": "sgd"}
-# optimizer -> (lr, weight decay); sgd: TSM's scripts/train_tsm_kinetics_rgb_8f.sh
-OPTIMIZER_DEFAULTS = {"adamw": (0.01, 0.05), "sgd": (0.02, 1e-4)}
-
-
-@dataclass(frozen=True)
-class ProbeConfig:
-    """Probe settings (``--set probe.FIELD=VALUE``); all of them are hashed into the folder key.
-
-    Attributes:
-        mode: ``"feature-tsm"`` or ``"tsm-resnet50"``.
-        epochs, batch, momentum, grad_clip, dropout: training (see module).
-        optimizer: ``"adamw"`` or ``"sgd"`` (TSM's, with ``momentum``); ``None``: the mode's
-            (:data:`MODE_OPTIMIZER`).
-        lr, weight_decay: ``None``: the optimizer's (:data:`OPTIMIZER_DEFAULTS`).
-        width, hidden, blocks: channels after the learned reduction of the cached features,
-            bottleneck width and number of the shift blocks (``feature-tsm``).
-        inputs: ``"diff"`` (frame differences of the cached features) or ``"raw"``
-            (``feature-tsm``).
-        every_view: each epoch reads every cached training view of a train-split video instead
-            of one random view (``feature-tsm``).
-        size: input side in pixels (``tsm-resnet50``; TSM: 224).
-        seed: seeds the video split, the clip plans and the initialisation.
-        score_splits: splits whose videos are split into training and scored halves.
-        score_fraction: share of each class's videos (of ``score_splits``) that is scored.
-        score_trained: train on every video and score those of ``score_splits`` too (in-sample,
-            stated in every output) instead of holding the scored ones out.
-        flip: ``"auto"``, ``"yes"`` or ``"no"``: random flips of training clips.
-        weights: ResNet-50 state dict for ``tsm-resnet50`` (default: torch's cache).
-        random_init: random ResNet-50 weights (tests only).
-    """
-
-    mode: str = "feature-tsm"
-    epochs: int = 12
-    batch: int = 32
-    optimizer: str | None = None
-    lr: float | None = None
-    momentum: float = 0.9
-    weight_decay: float | None = None
-    grad_clip: float = 20.0
-    dropout: float = 0.5
-    width: int = 64
-    hidden: int = 32
-    blocks: int = 4
-    inputs: str = "diff"
-    every_view: bool = True
-    size: int = 224
-    seed: int = 0
-    score_splits: tuple[str, ...] = SPLITS
-    score_fraction: float = 0.25
-    score_trained: bool = False
-    flip: str = "auto"
-    weights: str | None = None
-    random_init: bool = False
-
-    def __post_init__(self) -> None:
-        checks = (
-            (self.mode in MODES, f"mode must be one of {', '.join(MODES)}"),
-            (
-                min(self.epochs, self.batch, self.blocks, self.width, self.hidden) >= 1,
-                "epochs, batch, width, hidden and blocks must be >= 1",
-            ),
-            (set(self.score_splits) <= set(SPLITS), f"score_splits must be among {SPLITS}"),
-            (0 < self.score_fraction < 1, "score_fraction must be in (0, 1)"),
-            (self.flip in ("auto", "yes", "no"), "flip must be auto, yes or no"),
-            (self.optimizer in (None, *OPTIMIZER_DEFAULTS), "optimizer must be adamw or sgd"),
-            (self.inputs in INPUTS, f"inputs must be one of {', '.join(INPUTS)}"),
-        )
-        problems = [message for ok, message in checks if not ok]
-        if problems:
-            raise FsarError(f"invalid probe settings: {'; '.join(problems)}")
-
-    def recipe(self) -> tuple[str, float, float]:
-        """``(optimizer, lr, weight_decay)``: the values set, else the defaults."""
-        name = self.optimizer or MODE_OPTIMIZER[self.mode]
-        lr, weight_decay = OPTIMIZER_DEFAULTS[name]
-        return (name, lr if self.lr is None else self.lr,
-                weight_decay if self.weight_decay is None else self.weight_decay)  # fmt: skip
-
-    def flips(self, dataset: str) -> bool:
-        """Whether training clips of ``dataset`` may be flipped."""
-        if self.flip == "auto":
-            return not dataset.startswith(NO_FLIP_PREFIXES)
-        return self.flip == "yes"
-
-
-@dataclass(frozen=True)
-class ProbeVideo:
-    """A video the probe knows: its label among all classes; whether it trains and is scored."""
-
-    video_id: str
-    class_key: str
-    split: str
-    label: int
-    scored: bool
-    trained: bool
 
 
 @dataclass
@@ -267,7 +165,8 @@ def assign_videos(
     else:
         scored = _held_out(found, classes, config)
     videos = [
-        ProbeVideo(v.video_id, v.class_key, s, label[v.class_key], v.video_id in scored,
+        ProbeVideo(video_id=v.video_id, class_key=v.class_key, split=s, label=label[v.class_key],
+                   scored=v.video_id in scored,
                    trained=config.score_trained or v.video_id not in scored)
         for s, v in found
     ]  # fmt: skip
@@ -283,15 +182,21 @@ def probe_folder(cache: Path, dataset: str, settings: dict) -> Path:
     return folder
 
 
+def _inputs(source, config: ProbeConfig, xcfg: ExtractConfig, device, workers, progress):
+    """The mode's inputs, and the decoding processes it uses (0: cached features in-process)."""
+    flip = config.flips(source.name)
+    if config.mode == "tsm-resnet50":
+        inputs = frame_inputs(source, xcfg.frames, config.size, flip)
+        return inputs, max(1, len(os.sched_getaffinity(0)) - 1) if workers is None else workers
+    inputs = feature_inputs(source, xcfg, flip, device=device, workers=workers, progress=progress)
+    return inputs, 0
+
+
 def ensure_probe(
-    info: DatasetInfo,
-    root: Path,
-    cache: Path,
-    config: ProbeConfig = ProbeConfig(),
-    xcfg: ExtractConfig = ExtractConfig(),
+    source: DataSource,
+    config: ProbeConfig,
+    xcfg: ExtractConfig,
     *,
-    variant: str = "",
-    missing: str = "error",
     device: str | torch.device = "cpu",
     workers: int | None = None,
     progress: Progress | None = None,
@@ -299,23 +204,16 @@ def ensure_probe(
     """Train the probe of a dataset (or load it, or resume it) and score its held-out videos.
 
     Args:
-        info, root, cache: the dataset, its data folder and the cache folder.
+        source: the dataset (its index is read once, with its missing-video policy).
         config: probe settings.
         xcfg: feature extraction settings (``feature-tsm``; ``frames`` is ``T`` in both modes).
-        variant, missing: list variant and missing-video policy (see ``load_index``).
         device: where to train and score.
         workers: decoding processes (default: cores - 1) for the feature extraction or the
             ``tsm-resnet50`` frames; cached features are read in-process.
         progress: ``progress(stage, done, total)``.
     """
-    root, cache, device = Path(root), Path(cache), torch.device(device)
-    flip = config.flips(info.name)
-    if config.mode == "tsm-resnet50":
-        inputs = frame_inputs(info, root, cache, xcfg.frames, config.size, flip, variant, missing)
-        workers = max(1, len(os.sched_getaffinity(0)) - 1) if workers is None else workers
-    else:
-        inputs = feature_inputs(info, root, cache, xcfg, flip, variant, missing, workers, progress)
-        workers = 0
+    info, device = source.dataset, torch.device(device)
+    inputs, workers = _inputs(source, config, xcfg, device, workers, progress)
     classes, videos = assign_videos(inputs.index, inputs.usable, config)
     scored = [v for v in videos if v.scored]
     if not scored:
@@ -325,11 +223,11 @@ def ensure_probe(
             f"a class needs {need} usable videos"
         )
     settings = {
-        "format": PROBE_FORMAT, "dataset": info.name, "variant": variant, "T": xcfg.frames,
+        "format": PROBE_FORMAT, "dataset": info.name, "variant": source.variant, "T": xcfg.frames,
         "probe": asdict(config), "inputs": inputs.fingerprint,
         "videos": hashlib.sha256(str([astuple(v) for v in videos]).encode()).hexdigest(),
     }  # fmt: skip
-    folder = probe_folder(cache, info.name, settings)
+    folder = probe_folder(source.cache, info.name, settings)
     torch.manual_seed(config.seed)
     model = build_model(config, inputs.clips, len(classes))
     trained = [v for v in videos if v.trained]

@@ -25,29 +25,27 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
+from fsar_bench.analysis.probe_config import INPUTS, ProbeConfig
 from fsar_bench.analysis.tsm import FeatureTSMProbe, TSMOutput, tsm_resnet50
 from fsar_bench.data.datasets import SPLITS
-from fsar_bench.data.index import SplitIndex, Video, load_index
+from fsar_bench.data.index import SplitIndex, Video
 from fsar_bench.data.sampling import test_indices, train_indices
+from fsar_bench.data.source import DataSource
 from fsar_bench.errors import FsarError
 from fsar_bench.features.backbones import IMAGENET_MEAN, IMAGENET_STD
 from fsar_bench.features.cache import FeatureStore
-from fsar_bench.features.extract import ExtractConfig, ensure_features, load_views, plan_views
-
-if TYPE_CHECKING:
-    from fsar_bench.analysis.probe import ProbeConfig
+from fsar_bench.features.extract import load_views, plan_views
+from fsar_bench.features.settings import ExtractConfig
 
 # (split, video id, view or -1 for the test clip)
 FeaturePlan = tuple[str, str, int]
 # (video id, frame indices [T], crop [3]: top, left in [0, 1) or -1 for centre, flip)
 FramePlan = tuple[str, np.ndarray, np.ndarray]
-INPUTS = ("diff", "raw")
 
 
 def allowed_views(store: FeatureStore, videos: list[Video], flip: bool) -> dict[str, list[int]]:
@@ -261,9 +259,9 @@ class ProbeInputs:
     backbone: str | None = None
 
 
-def frame_inputs(info, root, cache, frames, size, flip, variant, missing) -> ProbeInputs:
+def frame_inputs(source: DataSource, frames: int, size: int, flip: bool) -> ProbeInputs:
     """Decoded frames of every indexed video with frames (mode ``tsm-resnet50``)."""
-    index = load_index(info, root, cache, variant, missing)
+    index, root = source.index(), source.root
     videos = {v.video_id: v for s in SPLITS for v in index[s].videos}
     listed = sorted((v.video_id, v.path, v.n_frames) for v in videos.values())
     digest = hashlib.sha256(f"{root}|{listed}".encode()).hexdigest()
@@ -271,14 +269,21 @@ def frame_inputs(info, root, cache, frames, size, flip, variant, missing) -> Pro
     return ProbeInputs(clips, {"frames": digest}, index, lambda split, v: v.n_frames > 0)
 
 
-def feature_inputs(info, root, cache, xcfg, flip, variant, missing, workers, progress):
+def feature_inputs(
+    source: DataSource,
+    xcfg: ExtractConfig,
+    flip: bool,
+    *,
+    device: torch.device,
+    workers: int | None,
+    progress: Callable[[str, int, int], None] | None,
+) -> ProbeInputs:
     """Cached features of all splits, extracted if missing (mode ``feature-tsm``).
 
     A train-split video is usable if it has at least one allowed view (:func:`allowed_views`).
     """
-    stores = ensure_features(info, root, cache, xcfg, SPLITS, variant=variant, missing=missing,
-                             workers=workers, progress=progress)  # fmt: skip
-    index = load_index(info, root, cache, variant, missing)
+    stores = source.features(xcfg, device=device, workers=workers, progress=progress)
+    index = source.index()
     train_videos = [v for v in index["train"].videos if v.video_id in stores["train"]]
     views = allowed_views(stores["train"], train_videos, flip)
 

@@ -44,7 +44,6 @@ import os
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -53,9 +52,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from fsar_bench.analysis.probe_clips import FeatureClips, FrameClips
-
-if TYPE_CHECKING:
-    from fsar_bench.analysis.probe import ProbeConfig, ProbeVideo
+from fsar_bench.analysis.probe_config import ProbeConfig, ProbeVideo
 
 Progress = Callable[[str, int, int], None]
 

@@ -87,32 +87,14 @@ def plot_tsne(
     Returns:
         The written files.
     """
-    import seaborn as sns
     from matplotlib.figure import Figure
 
-    points = np.asarray(points, dtype=np.float64)
-    if points.ndim != 2 or points.shape[1] != 2:
-        raise ValueError(f"expected [V, 2] points, got shape {points.shape}")
-    labels = np.asarray(labels)
-    if labels.shape != (points.shape[0],):
-        raise ValueError(f"labels must be [V] = [{points.shape[0]}], got shape {labels.shape}")
+    points, labels = _checked(points, labels)
     order = [str(v) for v in np.unique(labels)]  # categorical, in sorted (numeric) order
     kinds = None if style is None else np.asarray(style).astype(str)
     fig = Figure(figsize=figsize, layout="constrained")
     ax = fig.subplots()
-    sns.scatterplot(
-        x=points[:, 0],
-        y=points[:, 1],
-        hue=labels.astype(str),
-        hue_order=order,
-        style=kinds,
-        palette="tab10" if len(order) <= MAX_LEGEND_ENTRIES else "husl",
-        s=12,
-        linewidth=0,
-        alpha=0.8,
-        legend="full",
-        ax=ax,
-    )
+    _scatter(ax, points, labels, order, kinds)
     ax.set_title(title, fontsize=9)
     ax.set_xticks([])
     ax.set_yticks([])
@@ -124,6 +106,28 @@ def plot_tsne(
     for file in out:
         fig.savefig(file, dpi=300)
     return out
+
+
+def _checked(points: ArrayLike, labels: Sequence | ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    """``points [V, 2]`` as float64 and ``labels [V]``, or a ``ValueError``."""
+    points = np.asarray(points, dtype=np.float64)
+    if points.ndim != 2 or points.shape[1] != 2:
+        raise ValueError(f"expected [V, 2] points, got shape {points.shape}")
+    labels = np.asarray(labels)
+    if labels.shape != (points.shape[0],):
+        raise ValueError(f"labels must be [V] = [{points.shape[0]}], got shape {labels.shape}")
+    return points, labels
+
+
+def _scatter(ax, points: np.ndarray, labels: np.ndarray, order: list[str], kinds) -> None:
+    """seaborn scatter of ``points [V, 2]``, hue = label (in ``order``), style = kind."""
+    import seaborn as sns
+
+    sns.scatterplot(
+        x=points[:, 0], y=points[:, 1], hue=labels.astype(str), hue_order=order, style=kinds,
+        palette="tab10" if len(order) <= MAX_LEGEND_ENTRIES else "husl", s=12, linewidth=0,
+        alpha=0.8, legend="full", ax=ax,
+    )  # fmt: skip
 
 
 def _legend(ax, hue_entries: list[str], kinds: np.ndarray | None) -> None:

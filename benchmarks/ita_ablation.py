@@ -34,7 +34,6 @@ from pathlib import Path
 
 import numpy as np
 
-from fsar_bench.report.console import episode_accuracies
 from fsar_bench.report.text import table
 from fsar_bench.results.stats import paired_difference
 
@@ -69,60 +68,58 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def run_variant(args: argparse.Namespace, ita: dict[str, str]) -> dict:
+def run_variant(args: argparse.Namespace, ita: dict[str, str]):
     """Train and evaluate ``ita`` with the method overrides ``ita``; returns the run summary."""
-    from fsar_bench.data import paths
-    from fsar_bench.data.datasets import DATASETS
+    from fsar_bench.data.source import DataSource
     from fsar_bench.engine.run import RunRequest, run_benchmark
     from fsar_bench.features.backbones import pick_device
 
-    info = DATASETS.get(args.dataset)
-    cache = paths.cache_dir(args.cache_dir)
+    source = DataSource.resolve(args.dataset, data_root=args.data_root, cache_dir=args.cache_dir)
+    train = {
+        "episodes": str(args.train_episodes),
+        "val_every": str(args.val_every),
+        "val_episodes": str(args.val_episodes),
+    }
     req = RunRequest(
         methods=("ita",),
-        dataset=info.name,
         shots=(args.shot,),
         protocol=args.protocol,
         episodes=args.episodes or None,
         seed=args.seed,
         size=args.size or None,
         preset=args.preset,
+        sets={"ita": ita, "train": train},
+        runs=args.runs_dir,
+        device=str(pick_device(args.device)),
     )
-    train = {
-        "episodes": str(args.train_episodes),
-        "val_every": str(args.val_every),
-        "val_episodes": str(args.val_episodes),
-    }
-    root = paths.data_root(info, args.data_root, cache)
-    device = pick_device(args.device)
-    return run_benchmark(req, {"ita": ita, "train": train}, root, cache, args.runs_dir, device)[0]
+    return run_benchmark(source, req)[0]
 
 
-def study_table(name: str, summaries: list[dict], reference: dict) -> str:
+def study_table(name: str, summaries: list, reference) -> str:
     """One row per variant: accuracy, paired difference to the reference run, best val."""
-    ref = episode_accuracies(reference)
+    ref = reference.episode_accuracies()
     rows = []
     for s in summaries:
-        cfg = s["method_config"]
+        cfg = s.method_config
         label = {"hidden": f"hidden={cfg['hidden']}", "loss": f"loss={cfg['loss']}"}.get(
             name, f"{name}={cfg[name]}"
         )
-        diff = paired_difference(episode_accuracies(s), ref).diff
-        acc = s["accuracy"]
+        diff = paired_difference(s.episode_accuracies(), ref).diff
+        acc = s.accuracy
         rows.append(
             [
                 label,
                 f"{acc['mean']:.2f} +- {acc['ci95']:.2f}",
                 f"{diff.mean:+.2f} +- {diff.ci95:.2f}",
             ]
-            + [f"{s['best_val']:.2f}", Path(s["dir"]).name]
+            + [f"{s.best_val:.2f}", Path(s.dir).name]
         )
     head = ["variant", "test acc (95% CI)", "minus CE@512 (paired)", "best val", "run"]
     return f"{name}:\n" + table(head, rows)
 
 
 def main(argv: list[str] | None = None) -> None:
-    from fsar_bench.commands.extract import tune_cpu
+    from fsar_bench.commands.common import tune_cpu
 
     tune_cpu()  # the CLI's CPU settings; before torch is imported
     args = parse_args(argv)
@@ -134,14 +131,13 @@ def main(argv: list[str] | None = None) -> None:
     for name in names:
         summaries = [run_variant(args, v) for v in STUDIES[name]]
         print(study_table(name, summaries, reference), end="\n\n")
-    s = reference["setting"]
-    n_test = s["episodes"]
+    s = reference.setting
     print(
-        f"{s['dataset']}: {s['way']}-way {s['shot']}-shot, {n_test} test episodes x {s['query']} "
-        f"query/class (protocol {s['protocol']}), {reference['train_config']['episodes']} "
-        f"training episodes, backbone {reference['backbone']} @ {reference['size']}px; "
-        f"chance {100 / s['way']:.0f}%; per-episode accuracy sd of the reference "
-        f"{np.std(episode_accuracies(reference), ddof=1):.1f}"
+        f"{s.dataset}: {s.way}-way {s.shot}-shot, {s.episodes} test episodes x {s.query} "
+        f"query/class (protocol {s.protocol}), {reference.train_config['episodes']} "
+        f"training episodes, backbone {reference.backbone} @ {reference.size}px; "
+        f"chance {100 / s.way:.0f}%; per-episode accuracy sd of the reference "
+        f"{np.std(reference.episode_accuracies(), ddof=1):.1f}"
     )
 
 

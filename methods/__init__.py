@@ -1,68 +1,23 @@
-"""Method registry (installed as ``fsar_bench.methods``).
+"""Methods (installed as ``fsar_bench.methods``): the registry and the built-in entries.
 
-Entries are metadata only; the model classes (which import torch) load lazily through
-:func:`create_method`. Listing methods imports no torch.
+Entries are metadata only (:mod:`fsar_bench.methods.registry`); the model classes, which import
+torch, load lazily through :func:`create_method`. Listing methods imports no torch.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from fsar_bench.methods.registry import (
+    METHODS,
+    Ablation,
+    MethodInfo,
+    create_method,
+    method_config,
+    register,
+)
 
-from fsar_bench.registry import Registry, load
+__all__ = ["METHODS", "Ablation", "MethodInfo", "create_method", "method_config", "register"]
 
-
-@dataclass(frozen=True)
-class MethodInfo:
-    """Metadata of a registered method.
-
-    Attributes:
-        name: registry name (lowercase).
-        title: human-readable name.
-        paper: short reference (authors, venue, year).
-        citation: BibTeX key-like citation string.
-        factory: ``"module:Class"`` of the :class:`~fsar_bench.methods.base.FewShotMethod`.
-        config: ``"module:Class"`` of the method's frozen config dataclass.
-        input_kind: ``"pooled"`` (``[T, D]`` per video) or ``"spatial"`` (``[T, C, H, W]``).
-        aliases: other accepted names.
-    """
-
-    name: str
-    title: str
-    paper: str
-    citation: str
-    factory: str
-    config: str
-    input_kind: str
-    aliases: tuple[str, ...] = ()
-
-
-METHODS: Registry[MethodInfo] = Registry("method")
-
-
-def register(info: MethodInfo) -> MethodInfo:
-    return METHODS.register(info)
-
-
-def create_method(name: str, feature_dim: int, **overrides: Any):
-    """Build a method by name: ``create_method("otam", 1280, lam=0.05)``.
-
-    Args:
-        name: registry name or alias.
-        feature_dim: ``D`` (pooled) or ``C`` (spatial) of the input features.
-        **overrides: fields of the method's config dataclass.
-    """
-    info = METHODS.get(name)
-    config_cls = load(info.config)
-    cls = load(info.factory)
-    return cls(feature_dim, config_cls(**overrides))
-
-
-def method_config(name: str, **overrides: Any):
-    """The resolved config dataclass instance of a method."""
-    return load(METHODS.get(name).config)(**overrides)
-
-
+_T, _F = True, False
 register(
     MethodInfo(
         name="protonet",
@@ -73,6 +28,10 @@ register(
         config="fsar_bench.methods.protonet:ProtoNetConfig",
         input_kind="pooled",
         aliases=("tsn++", "tsn"),
+        # raw cosine logits (peer code) barely move a softmax: the CPU preset learns a scale
+        presets={"quick": {"learn_scale": "true"}},
+        published_names=("ProtoNet", "TSN++"),
+        report_rank=0,
     )
 )
 register(
@@ -84,6 +43,26 @@ register(
         factory="fsar_bench.methods.otam:OTAM",
         config="fsar_bench.methods.otam:OTAMConfig",
         input_kind="pooled",
+        ablations=(
+            Ablation(
+                name="ablation_otam_matching",
+                title="Temporal matching (OTAM Table 2)",
+                fields=("matching",),
+                default=("otam",),
+                source="OTAM",
+                table="Table 2",
+                published={
+                    ("min",): "matching: Min",
+                    ("mean",): "matching: Mean",
+                    ("diagonal",): "matching: Diagonal",
+                    ("plain-dtw",): "matching: Plain DTW",
+                    ("otam",): "matching: OTAM",
+                },
+            ),
+        ),
+        published_names=("OTAM",),
+        report_rank=2,
+        neutral_fields=("return_alignment",),
     )
 )
 register(
@@ -96,6 +75,9 @@ register(
         config="fsar_bench.methods.trn:TRNConfig",
         input_kind="pooled",
         aliases=("trn++",),
+        presets={"quick": {"learn_scale": "true"}},
+        published_names=("TRN++",),
+        report_rank=1,
     )
 )
 register(
@@ -107,6 +89,45 @@ register(
         factory="fsar_bench.methods.ta2n:TA2N",
         config="fsar_bench.methods.ta2n:TA2NConfig",
         input_kind="spatial",
+        presets={"quick": {"reduce_channels": "256"}},
+        train_presets={
+            "quick": {"episodes": "300", "val_every": "100"},
+            "paper": {"episodes": "100000", "momentum": "0", "accumulate": "16", "query": "5"},
+        },
+        shots_field="shots",
+        ablations=(
+            Ablation(
+                name="ablation_ta2n_modules",
+                title="TA2N modules (TA2N Table 3)",
+                fields=("ttm", "tc", "sc"),
+                default=(_T, _T, _T),
+                source="TA2N",
+                table="Table 3",
+                published={
+                    (_F, _F, _F): "TA2N baseline (no TTM/TC/SC)",
+                    (_T, _F, _F): "TA2N TTM",
+                    (_T, _T, _F): "TA2N TTM+TC",
+                    (_T, _F, _T): "TA2N TTM+SC",
+                    (_T, _T, _T): "TA2N TTM+TC+SC",
+                },
+            ),
+            Ablation(
+                name="ablation_ta2n_sc_design",
+                title="Spatial-coordination designs (TA2N Table 4)",
+                fields=("sc_design",),
+                default=("mask",),
+                source="TA2N",
+                table="Table 4",
+                published={
+                    ("enumerate",): "TA2N SC enumerate",
+                    ("grid",): "TA2N SC grid-based",
+                    ("mask",): "TA2N SC mask",
+                },
+            ),
+        ),
+        published_names=("TA2N",),
+        report_rank=3,
+        neutral_fields=("shots", "return_extras"),
     )
 )
 register(
@@ -119,6 +140,24 @@ register(
         factory="fsar_bench.methods.ita:ITA",
         config="fsar_bench.methods.ita:ITAConfig",
         input_kind="pooled",
+        ablations=(
+            Ablation(
+                name="ablation_ita",
+                title="LSTM size and loss (ITA Tables 2-3)",
+                fields=("hidden", "loss"),
+                default=(512, "circle"),
+                source="ITA+circle loss",
+                table="Tables 1-3",
+                published={
+                    (64, "ce"): "ITA LSTM-64 + cross-entropy",
+                    (256, "ce"): "ITA LSTM-256 + cross-entropy",
+                    (512, "ce"): "ITA LSTM-512 + cross-entropy",
+                    (512, "circle"): "ITA LSTM-512 + circle loss",
+                },
+            ),
+        ),
+        published_names=("ITA (LSTM + circle loss)",),
+        report_rank=5,
     )
 )
 register(
@@ -130,5 +169,21 @@ register(
         factory="fsar_bench.methods.rvn:RVN",
         config="fsar_bench.methods.rvn:RVNConfig",
         input_kind="spatial",
+        ablations=(
+            Ablation(
+                name="ablation_rvn_kernels",
+                title="RVN relation modules (ITA Table 1)",
+                fields=("kernels",),
+                default=("rvn-1",),
+                source="ITA+circle loss",
+                table="Tables 1-3",
+                published={
+                    ("rvn-1",): "RVN-1 (relation baseline)",
+                    ("rvn-2",): "RVN-2",
+                    ("rvn-3",): "RVN-3",
+                },
+            ),
+        ),
+        report_rank=4,
     )
 )

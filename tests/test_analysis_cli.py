@@ -104,29 +104,29 @@ def test_aem_ucf101_fixture_shows_the_published_value(tmp_path):
 
 
 @pytest.mark.slow
-def test_start_times_and_tsne_with_ta2n_extras(synthetic, tmp_path):
-    import torch
-    from safetensors.torch import save_file
-
-    from fsar_bench.methods import create_method
+def test_start_times_and_tsne_of_a_finished_ta2n_run(synthetic, tmp_path):
+    from fsar_bench.cli import main
 
     common = ["--data-root", synthetic, "--cache-dir", tmp_path / "cache", "--out",
               tmp_path / "out", *FAST]  # fmt: skip
     text = invoke("start-times", "synthetic-mid", *common)
     folder = tmp_path / "out" / "synthetic-mid"
     assert "start times" in text and (folder / "start_times.csv").is_file()
-    torch.manual_seed(0)
-    method = create_method("ta2n", 2048)
-    save_file({k: v.contiguous() for k, v in method.state_dict().items()}, str(tmp_path / "ck"))
-    invoke("tsne", "synthetic-mid", *common, "--method", "ta2n", "--checkpoint", tmp_path / "ck",
-           "--way", "2", "--query", "3")  # fmt: skip
+    run = ["run", "--methods", "ta2n", "--dataset", "synthetic-mid", "--shots", "1", "--way",
+           "2", "--episodes", "2", "--size", "64", "--data-root", str(synthetic), "--cache-dir",
+           str(tmp_path / "cache"), "--runs-dir", str(tmp_path / "runs"), "--set",
+           "train.episodes=2", "--set", "train.val_every=2", "--set", "train.val_episodes=2",
+           "--set", "ta2n.reduce_channels=16"]  # fmt: skip
+    assert main(run) == 0
+    (run_dir,) = (tmp_path / "runs" / "synthetic-mid").glob("ta2n-*")
+    invoke("tsne", "synthetic-mid", *common, "--run", run_dir, "--query", "3")
     for name in ("tsne_evolution", "tsne_alignment_before", "tsne_alignment_after"):
         assert (folder / f"{name}.png").is_file()
 
 
-def test_tsne_method_needs_a_checkpoint_and_sets_are_checked(tmp_path):
-    with pytest.raises(FsarError, match="--checkpoint"):
-        invoke("tsne", "synthetic", "--method", "ta2n", "--cache-dir", tmp_path)
+def test_tsne_run_must_be_finished_and_sets_are_checked(tmp_path):
+    with pytest.raises(FsarError, match="no summary.json"):
+        invoke("tsne", "synthetic", "--run", tmp_path, "--cache-dir", tmp_path)
     with pytest.raises(FsarError, match="probe.FIELD"):
         invoke("aem", "synthetic", "--set", "train.epochs=3", "--cache-dir", tmp_path)
     with pytest.raises(FsarError, match="no such field"):
@@ -140,9 +140,12 @@ def test_missing_synthetic_dataset_is_generated_first(tmp_path, monkeypatch):
     calls = []
 
     def tiny_prepare(info, root, cache, variant, seed=0, progress=None):
+        from fsar_bench.data.index import build_index
+
         calls.append((info.name, root, seed))
         generate(root, preset(info.synthetic_preset, train_classes=2, val_classes=2,
                               test_classes=2, videos_per_class=2, frames=8, size=32))  # fmt: skip
+        return [], build_index(info, root, cache, variant)
 
     monkeypatch.setattr(fsar_bench.data.prepare, "prepare", tiny_prepare)
     root = tmp_path / "fresh"

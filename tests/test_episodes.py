@@ -12,17 +12,17 @@ from fsar_bench.errors import FsarError
 
 
 def test_same_arguments_same_bytes_and_seed_matters(tmp_path):
-    spec = EpisodeSpec("toy", episodes=50, seed=7)
+    spec = EpisodeSpec(dataset="toy", episodes=50, seed=7)
     a, b = build_manifest(toy_index(), spec), build_manifest(toy_index(), spec)
     assert a == b
-    assert build_manifest(toy_index(), EpisodeSpec("toy", episodes=50, seed=8)) != a
+    assert build_manifest(toy_index(), EpisodeSpec(dataset="toy", episodes=50, seed=8)) != a
     digest = write_manifest(a, tmp_path / "m.json")
     assert digest == hashlib.sha256((tmp_path / "m.json").read_bytes()).hexdigest()
     assert load_manifest(tmp_path / "m.json").sha256 == digest
 
 
 def test_episode_structure_and_frames():
-    spec = EpisodeSpec("toy", way=5, shot=3, query=2, episodes=40, seed=1)
+    spec = EpisodeSpec(dataset="toy", way=5, shot=3, query=2, episodes=40, seed=1)
     import json
 
     data = json.loads(build_manifest(toy_index(), spec))
@@ -38,7 +38,9 @@ def test_episode_structure_and_frames():
 def test_draws_use_every_class_and_video_roughly_uniformly():
     import json
 
-    data = json.loads(build_manifest(toy_index(), EpisodeSpec("toy", episodes=2000, seed=0)))
+    data = json.loads(
+        build_manifest(toy_index(), EpisodeSpec(dataset="toy", episodes=2000, seed=0))
+    )
     counts = {}
     for ep in data["episodes"]:
         for c in ep["classes"]:
@@ -50,10 +52,10 @@ def test_draws_use_every_class_and_video_roughly_uniformly():
 def test_arrays_are_class_major():
     from fsar_bench.episodes.manifest import Manifest
 
-    spec = EpisodeSpec("toy", way=3, shot=2, query=1, episodes=4)
+    spec = EpisodeSpec(dataset="toy", way=3, shot=2, query=1, episodes=4)
     import json
 
-    m = Manifest(spec, json.loads(build_manifest(toy_index(), spec)), "x")
+    m = Manifest(spec=spec, data=json.loads(build_manifest(toy_index(), spec)), sha256="x")
     sup, sup_lab, qry, qry_lab = m.arrays()
     assert sup_lab.tolist()[0] == [0, 0, 1, 1, 2, 2] and qry_lab.tolist()[0] == [0, 1, 2]
     ep = m.episodes[0]
@@ -62,11 +64,11 @@ def test_arrays_are_class_major():
 
 def test_impossible_protocols_fail_clearly():
     with pytest.raises(FsarError, match="9-way episodes are impossible"):
-        build_manifest(toy_index(), EpisodeSpec("toy", way=9))
+        build_manifest(toy_index(), EpisodeSpec(dataset="toy", way=9))
     with pytest.raises(FsarError, match="need 13 videos per class"):
-        build_manifest(toy_index(), EpisodeSpec("toy", shot=5, query=8))
+        build_manifest(toy_index(), EpisodeSpec(dataset="toy", shot=5, query=8))
     with pytest.raises(FsarError, match="at least 1"):
-        build_manifest(toy_index(), EpisodeSpec("toy", episodes=0))
+        build_manifest(toy_index(), EpisodeSpec(dataset="toy", episodes=0))
 
 
 def test_real_ssv2_sample_test_episodes(cache):
@@ -75,7 +77,7 @@ def test_real_ssv2_sample_test_episodes(cache):
     ix = load_index(info, root, cache, missing="skip", splits=("test",))
     import json
 
-    data = json.loads(build_manifest(ix["test"], EpisodeSpec("ssv2-full", shot=5, query=5)))
+    data = json.loads(build_manifest(ix["test"], EpisodeSpec(dataset="ssv2-full", shot=5, query=5)))
     assert len(data["episodes"]) == 10_000
     assert len(data["classes_absent"]) == 19
     assert {c for ep in data["episodes"] for c in ep["classes"]} == {f"test{k}" for k in range(5)}

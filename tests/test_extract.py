@@ -15,12 +15,12 @@ import typer
 from PIL import Image
 from typer.testing import CliRunner
 
-from conftest import SSV2_SAMPLE, make_dataset, need, write_frames
+from conftest import SSV2_SAMPLE, extract_features, make_dataset, need, write_frames
 from fsar_bench.commands.extract import extract
 from fsar_bench.data.datasets import DATASETS
 from fsar_bench.data.index import load_index
 from fsar_bench.errors import FsarError
-from fsar_bench.features.extract import ExtractConfig, ensure_features, load_views, plan_views
+from fsar_bench.features.extract import ExtractConfig, load_views, plan_views
 
 INFO = DATASETS.get("synthetic-mid")  # split lists live in the data root: any tiny dataset fits
 CONFIG = ExtractConfig(frames=3, size=64, views=2, shard_videos=2)
@@ -32,19 +32,19 @@ def _files(folder: Path) -> dict[str, bytes]:
 
 def test_interrupted_run_resumes_to_the_same_bytes(tmp_path):
     root = make_dataset(tmp_path / "data")
-    ref = ensure_features(INFO, root, tmp_path / "ref", CONFIG, ("test",), workers=0)["test"]
+    ref = extract_features(INFO, root, tmp_path / "ref", CONFIG, ("test",), workers=0)["test"]
 
     def interrupt(split: str, done: int, total: int) -> None:
         raise KeyboardInterrupt  # Ctrl-C right after the first shard is written
 
     with pytest.raises(KeyboardInterrupt):
-        ensure_features(
+        extract_features(
             INFO, root, tmp_path / "c", CONFIG, ("test",), workers=0, progress=interrupt
         )
     folder = tmp_path / "c" / ref.folder.relative_to(tmp_path / "ref")
     assert sorted(_files(folder)) == ["settings.json", "shard-00000.safetensors"]
     seen: list[int] = []
-    store = ensure_features(
+    store = extract_features(
         INFO, root, tmp_path / "c", CONFIG, ("test",), workers=0,
         progress=lambda split, done, total: seen.append(done),
     )["test"]  # fmt: skip
@@ -55,15 +55,15 @@ def test_interrupted_run_resumes_to_the_same_bytes(tmp_path):
 @pytest.mark.slow
 def test_killed_extraction_resumes_to_the_same_bytes(tmp_path):
     root = make_dataset(tmp_path / "data", per_split=6)
-    ref = ensure_features(INFO, root, tmp_path / "ref", CONFIG, ("test",), workers=0)["test"]
+    ref = extract_features(INFO, root, tmp_path / "ref", CONFIG, ("test",), workers=0)["test"]
     folder = tmp_path / "c" / ref.folder.relative_to(tmp_path / "ref")
     code = (
         "from pathlib import Path\n"
-        "from fsar_bench.data.datasets import DATASETS\n"
-        "from fsar_bench.features.extract import ExtractConfig, ensure_features\n"
-        f"ensure_features(DATASETS.get({INFO.name!r}), Path({str(root)!r}), "
-        f"Path({str(tmp_path / 'c')!r}), ExtractConfig(**{dataclasses.asdict(CONFIG)!r}), "
-        "('test',))\n"
+        "from fsar_bench.data.source import DataSource\n"
+        "from fsar_bench.features.settings import ExtractConfig\n"
+        f"DataSource.resolve({INFO.name!r}, data_root=Path({str(root)!r}), "
+        f"cache_dir=Path({str(tmp_path / 'c')!r})).features("
+        f"ExtractConfig(**{dataclasses.asdict(CONFIG)!r}), ('test',))\n"
     )
     env = {**os.environ, "FSAR_EXTRACT_SHARD_DELAY": "60"}  # test hook: sleep after each shard
     proc = subprocess.Popen([sys.executable, "-c", code], env=env)
@@ -76,7 +76,7 @@ def test_killed_extraction_resumes_to_the_same_bytes(tmp_path):
         proc.kill()
         proc.wait()
     assert sorted(_files(folder)) == ["settings.json", "shard-00000.safetensors"]
-    store = ensure_features(INFO, root, tmp_path / "c", CONFIG, ("test",), workers=0)["test"]
+    store = extract_features(INFO, root, tmp_path / "c", CONFIG, ("test",), workers=0)["test"]
     assert _files(store.folder) == _files(ref.folder)
 
 
@@ -110,7 +110,9 @@ def test_command_lists_unreadable_videos_and_keeps_the_rest(tmp_path):
     assert result.exit_code == 0, result.output
     for vid in ("garbage", "mixed", "broken"):
         assert f"test {vid}: " in result.output
-    store = ensure_features(INFO, root, tmp_path / "c", ExtractConfig(frames=3, size=64), ("test",))
+    store = extract_features(
+        INFO, root, tmp_path / "c", ExtractConfig(frames=3, size=64), ("test",)
+    )
     assert store["test"].video_ids == ["test0", "test1"]
     failed = store["test"].failed
     assert set(failed) == {"garbage", "mixed", "broken"}
@@ -129,7 +131,7 @@ def test_command_pooled_only_and_bad_options(tmp_path):
     result = CliRunner().invoke(_app(), [*args, "--splits", "test", "--pooled-only"])
     assert result.exit_code == 0, result.output
     config = ExtractConfig(frames=3, size=64, maps=False)
-    store = ensure_features(INFO, root, tmp_path / "c", config, ("test",))["test"]
+    store = extract_features(INFO, root, tmp_path / "c", config, ("test",))["test"]
     assert store.get(["test1"], pooled=True).shape == (1, 3, 1280)
     with pytest.raises(ValueError, match="pooled-only"):
         store.get(["test1"])
@@ -152,7 +154,7 @@ def test_real_ssv2_frames_are_read_and_cropped(tmp_path):
 def test_real_ssv2_sample_extracts_offline(tmp_path):
     root = need(SSV2_SAMPLE)
     info = DATASETS.get("ssv2-full")
-    stores = ensure_features(info, root, tmp_path, ExtractConfig(), missing="skip")
+    stores = extract_features(info, root, tmp_path, ExtractConfig(), missing="skip")
     assert (len(stores["train"]), len(stores["val"]), len(stores["test"])) == (100, 0, 50)
     assert not any(s.failed for s in stores.values())
     assert stores["test"].get(stores["test"].video_ids[:2]).shape == (2, 8, 1280, 4, 4)

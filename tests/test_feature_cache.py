@@ -12,20 +12,15 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import make_dataset
+from conftest import extract_features, make_dataset
 from fsar_bench.data.datasets import DATASETS
 from fsar_bench.data.index import load_index
 from fsar_bench.data.sampling import train_indices
 from fsar_bench.errors import FsarError
 from fsar_bench.features.backbones import load_backbone, resolve_weights
-from fsar_bench.features.cache import FeatureStore, settings_key, split_settings
-from fsar_bench.features.extract import (
-    ExtractConfig,
-    encode,
-    ensure_features,
-    load_views,
-    plan_views,
-)
+from fsar_bench.features.cache import FeatureStore
+from fsar_bench.features.extract import encode, load_views, plan_views
+from fsar_bench.features.settings import ExtractConfig, settings_key, split_settings
 
 INFO = DATASETS.get("synthetic-mid")  # split lists live in the data root: any tiny dataset fits
 CONFIG = ExtractConfig(frames=3, size=64, views=2, shard_videos=2)
@@ -35,7 +30,7 @@ CONFIG = ExtractConfig(frames=3, size=64, views=2, shard_videos=2)
 def extracted(tmp_path_factory):
     root = make_dataset(tmp_path_factory.mktemp("data"))
     cache = tmp_path_factory.mktemp("cache")
-    stores = ensure_features(INFO, root, cache, CONFIG, ("train", "test"), workers=0)
+    stores = extract_features(INFO, root, cache, CONFIG, ("train", "test"), workers=0)
     return root, cache, stores
 
 
@@ -116,7 +111,7 @@ def test_key_changes_with_every_setting_that_changes_numbers(tmp_path):
 def test_changed_setting_makes_a_new_store_and_keeps_the_old(extracted):
     root, cache, stores = extracted
     before = {f.name: f.read_bytes() for f in stores["test"].folder.iterdir()}
-    other = ensure_features(
+    other = extract_features(
         INFO, root, cache, dataclasses.replace(CONFIG, sampling="centre"), ("test",), workers=0
     )
     assert other["test"].folder != stores["test"].folder
@@ -144,12 +139,12 @@ def test_broken_shards_and_foreign_partial_stores_are_redone(extracted, tmp_path
     shard = folder / "shard-00001.safetensors"
     shard.write_bytes(shard.read_bytes()[:-100])  # half-written
     (folder / "shard-00000.safetensors.partial").write_bytes(b"junk")
-    ensure_features(INFO, root, cache, CONFIG, ("test",), workers=0)
+    extract_features(INFO, root, cache, CONFIG, ("test",), workers=0)
     assert {f.name: f.read_bytes() for f in folder.iterdir()} == want
     settings = json.loads((folder / "settings.json").read_text())
     (folder / "meta.json").unlink()
     (folder / "settings.json").write_text(json.dumps({**settings, "frames": 5}))  # foreign
-    ensure_features(INFO, root, cache, CONFIG, ("test",), workers=0)
+    extract_features(INFO, root, cache, CONFIG, ("test",), workers=0)
     assert {f.name: f.read_bytes() for f in folder.iterdir()} == want
 
 

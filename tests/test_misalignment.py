@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from fsar_bench.analysis.alignment import alignment_points, episode_extras, load_method
+from fsar_bench.analysis.alignment import alignment_points, method_from_run
 from fsar_bench.analysis.figures import (
     plot_alignment_tsne,
     plot_evolution_tsne,
@@ -42,7 +42,14 @@ def fake_probe(logits: np.ndarray, labels: list[int], n_classes: int) -> Probe:
     """A probe whose scored videos have the given per-frame logits ``[V, T, K]``."""
     classes = [f"class{k}" for k in range(n_classes)]
     scored = [
-        ProbeVideo(f"v{i}", classes[c], "test", c, scored=True, trained=False)
+        ProbeVideo(
+            video_id=f"v{i}",
+            class_key=classes[c],
+            split="test",
+            label=c,
+            scored=True,
+            trained=False,
+        )  # fmt: skip
         for i, c in enumerate(labels)
     ]
     v, t = logits.shape[:2]
@@ -179,15 +186,21 @@ class StubMethod(FewShotMethod):
         return EpisodeOutput(torch.zeros(e, q, n_way), extras)
 
 
-def test_episode_extras_runs_every_episode_in_manifest_order():
-    spec = EpisodeSpec("toy", way=2, shot=1, query=2, episodes=2)
+@pytest.mark.parametrize("chunk", [1, 50])
+def test_evaluation_keeps_extras_of_every_episode_in_manifest_order(chunk):
+    from fsar_bench.engine.evaluate import evaluate
+
+    spec = EpisodeSpec(dataset="toy", way=2, shot=1, query=2, episodes=2)
     episodes = [
         {"classes": ["a", "b"], "support": [["1"], ["2"]], "query": [["3", "4"], ["5", "6"]]},
         {"classes": ["b", "c"], "support": [["7"], ["8"]], "query": [["9", "10"], ["11", "12"]]},
     ]
-    manifest = Manifest(spec, {"episodes": episodes}, "sha")
+    manifest = Manifest(spec=spec, data={"episodes": episodes}, sha256="sha")
     load = lambda ids: torch.tensor([float(i) for i in ids])[:, None, None].expand(-1, 3, 2)  # noqa: E731
-    extras, labels, names = episode_extras(StubMethod(), manifest, load)
+    result = evaluate(StubMethod(), manifest, load, device="cpu", keep_extras=True, chunk=chunk)
+    extras = result.extras
+    labels = torch.as_tensor(manifest.arrays()[3])
+    names = [ep["classes"] for ep in manifest.episodes]
     assert extras["query_embedding_before"][:, :, 0, 0].tolist() == [[3, 4, 5, 6], [9, 10, 11, 12]]
     assert labels.tolist() == [[0, 0, 1, 1]] * 2 and names == [["a", "b"], ["b", "c"]]
     panels = alignment_points(extras, labels, names)
@@ -217,16 +230,35 @@ def test_tsne_figures_are_written(tmp_path):
     assert [f.name for f in written] == ["tsne_alignment_before.png", "tsne_alignment_after.png"]
 
 
-def test_load_method_needs_extras_and_a_fitting_checkpoint(tmp_path):
+def _summary(method: str, checkpoint: Path, **config):
+    """A finished run's summary, as far as rebuilding its method needs."""
+    import dataclasses
+
+    from fsar_bench.methods import method_config
+    from fsar_bench.results.summary import RunSummary, Setting
+
+    setting = Setting(dataset="toy", way=2, shot=1, query=1, episodes=1, protocol="quick",
+                      seed=0, frames=8)  # fmt: skip
+    return RunSummary(
+        method=method, preset="quick",
+        method_config=dataclasses.asdict(method_config(method, **config)), train_config={},
+        setting=setting, features={}, backbone="b", size=64, val_manifest="", manifest="",
+        manifest_file="", accuracy={}, interval_convention="", best_val=0.0, train_history=[],
+        train_seconds=0.0, eval_seconds=0.0, versions={}, device="cpu",
+        checkpoint=str(checkpoint),
+    )  # fmt: skip
+
+
+def test_method_from_run_needs_extras_and_a_fitting_checkpoint(tmp_path):
     from safetensors.torch import save_file
 
     from fsar_bench.methods import create_method
 
     with pytest.raises(FsarError, match="exposes no embeddings"):
-        load_method("protonet", 16, tmp_path / "none", {})
+        method_from_run(_summary("protonet", tmp_path / "none"), 16)
     save_file({k: v.contiguous() for k, v in create_method("ta2n", 8).state_dict().items()},
               str(tmp_path / "c8"))  # fmt: skip
     with pytest.raises(FsarError, match="does not fit ta2n on 16-channel"):
-        load_method("ta2n", 16, tmp_path / "c8", {})
-    method = load_method("ta2n", 8, tmp_path / "c8", {"shots": "1"})
+        method_from_run(_summary("ta2n", tmp_path / "c8"), 16)
+    method = method_from_run(_summary("ta2n", tmp_path / "c8", shots=1), 8)
     assert method.config.return_extras and method.config.shots == 1

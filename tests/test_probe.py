@@ -203,7 +203,9 @@ def test_every_view_reads_each_allowed_view_once_per_epoch(tmp_path):
     )
     clips = FeatureClips({"train": train, "test": test}, views)
     videos = [
-        ProbeVideo(vid, f"c{k}", split, k, scored=False, trained=True)
+        ProbeVideo(
+            video_id=vid, class_key=f"c{k}", split=split, label=k, scored=False, trained=True
+        )
         for k, (vid, split) in enumerate([("v0", "train"), ("v1", "train"), ("w", "test")])
     ]
     label = {"v0": 0, "v1": 1, "w": 2}

@@ -41,7 +41,7 @@ def test_registered_protocols_have_the_stated_sizes() -> None:
 def test_manifest_of_a_protocol_has_its_sizes(name: str, shot: int) -> None:
     proto = PROTOCOLS.get(name)
     spec = EpisodeSpec(
-        "toy", way=proto.way, shot=shot, query=proto.query, episodes=proto.total_episodes
+        dataset="toy", way=proto.way, shot=shot, query=proto.query, episodes=proto.total_episodes
     )
     data = json.loads(build_manifest(toy_index(n_classes=6, per_class=shot + 15, grow=False), spec))
     episodes, query, repeats = STATED[name]

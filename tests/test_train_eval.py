@@ -9,7 +9,7 @@ import torch
 from fsar_bench.data.index import SplitIndex, Video
 from fsar_bench.data.splits import SplitList
 from fsar_bench.engine.evaluate import accuracies, evaluate, read_records
-from fsar_bench.engine.train import TrainConfig, Trainer, load_best
+from fsar_bench.engine.train import TrainConfig, TrainData, Trainer, load_best
 from fsar_bench.episodes.manifest import EpisodeSpec, Manifest, build_manifest
 from fsar_bench.methods import create_method
 
@@ -55,8 +55,8 @@ def toy():
         )
 
     def manifest(index, n, seed):
-        spec = EpisodeSpec("toy", episodes=n, seed=seed, frames=T)
-        return Manifest(spec, json.loads(build_manifest(index, spec)), "h")
+        spec = EpisodeSpec(dataset="toy", episodes=n, seed=seed, frames=T)
+        return Manifest(spec=spec, data=json.loads(build_manifest(index, spec)), sha256="h")
 
     return train, manifest(val, 30, 1), manifest(test, 50, 2), load
 
@@ -66,7 +66,9 @@ def make_trainer(toy, out, episodes=40):
     train, val_m, _, load = toy
     method = create_method("protonet", D)
     cfg = TrainConfig(episodes=episodes, lr=1e-2, val_every=10, val_episodes=30)
-    return Trainer(method, cfg, train, val_m, load, VIEWS, out, lambda ids: load(ids, None))
+    data = TrainData(index=train, views=VIEWS, load=load, val_manifest=val_m,
+                     val_load=lambda ids: load(ids, None))  # fmt: skip
+    return Trainer(method, cfg, data, out_dir=out, device="cpu")
 
 
 def test_training_selects_on_validation_and_resumes_identically(toy, tmp_path):
@@ -94,7 +96,9 @@ def test_evaluation_streams_and_resumes(toy, tmp_path):
     train, _, test_m, load = toy
     torch.manual_seed(0)
     method = create_method("protonet", D).eval()
-    full = evaluate(method, test_m, load, tmp_path / "full.jsonl", chunk=7, block=21)
+    full = evaluate(
+        method, test_m, load, device="cpu", records=tmp_path / "full.jsonl", chunk=7, block=21
+    ).records
     assert [r["episode"] for r in full] == list(range(50))
     acc = accuracies(full)
     assert acc.mean() > 40  # separable toy classes: well above 20% chance
@@ -105,11 +109,13 @@ def test_evaluation_streams_and_resumes(toy, tmp_path):
 
     part = tmp_path / "part.jsonl"
     with pytest.raises(KeyboardInterrupt):
-        evaluate(method, test_m, load, part, chunk=7, block=21, progress=stop)
+        evaluate(method, test_m, load, device="cpu", records=part, chunk=7, block=21,
+                 progress=stop)  # fmt: skip
     with open(part, "ab") as fh:
         fh.write(b'{"episode": 14, "corr')  # torn write of a killed process
     assert len(read_records(part)) == 14
-    assert evaluate(method, test_m, load, part, chunk=7, block=21) == full
+    again = evaluate(method, test_m, load, device="cpu", records=part, chunk=7, block=21)
+    assert again.records == full
 
 
 def test_load_best_restores_selected_weights(toy, tmp_path):

@@ -6,91 +6,75 @@ from pathlib import Path
 
 import typer
 
+from fsar_bench.commands.common import (
+    CacheDir,
+    DataRoot,
+    DatasetOpt,
+    Device,
+    Frames,
+    Missing,
+    Size,
+    Variant,
+    csv_ints,
+    csv_list,
+    data_source,
+    progress,
+)
 from fsar_bench.errors import FsarError
 
-
-def _csv(text: str) -> list[str]:
-    return [t.strip() for t in text.split(",") if t.strip()]
+Methods = typer.Option("protonet,otam,trn,ta2n", "--methods", "-m", help="Comma-separated names.")
+Shots = typer.Option("1,5", "--shots", help="Comma-separated shots.")
+Protocol = typer.Option(
+    "quick", "--protocol", help="Evaluation protocol (fsar-bench ls protocols)."
+)
+Preset = typer.Option("quick", "--preset", help="Training/method defaults: quick (CPU budget) | "
+                      "paper (papers' recipes).")  # fmt: skip
+Episodes = typer.Option(None, "--episodes", help="Test episodes (default: the protocol's).")
+Backbone = typer.Option("efficientnet-lite0", "--backbone", "-b", help="Frozen feature backbone.")
+Sets = typer.Option([], "--set", help="SECTION.FIELD=VALUE, e.g. otam.lam=0.05")
+Baseline = typer.Option("protonet", "--baseline", help="Method paired differences compare to.")
+RunsDir = typer.Option(Path("runs"), "--runs-dir", help="Where results are written.")
 
 
 def run(
-    methods: str = typer.Option(
-        "protonet,otam,trn,ta2n", "--methods", "-m", help="Comma-separated method names."
-    ),
-    dataset: str = typer.Option("synthetic", "--dataset", "-d"),
-    shots: str = typer.Option("1,5", help="Comma-separated shots."),
-    way: int = typer.Option(5),
-    protocol: str = typer.Option("quick", help="Evaluation protocol (fsar-bench ls protocols)."),
-    preset: str = typer.Option(
-        "quick", help="Training/method defaults: quick (CPU budget) | paper (papers' recipes)."
-    ),
-    episodes: int | None = typer.Option(None, help="Test episodes (default: the protocol's)."),
-    seed: int = typer.Option(0),
-    backbone: str = typer.Option("efficientnet-lite0"),
-    size: int | None = typer.Option(None, help="Input side in pixels (default: backbone's)."),
-    frames: int = typer.Option(8),
-    sets: list[str] = typer.Option([], "--set", help="SECTION.FIELD=VALUE, e.g. otam.lam=0.05"),
-    baseline: str = typer.Option("protonet", help="Method that paired differences compare to."),
-    runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help="Where results are written."),
-    data_root: Path | None = typer.Option(None, "--data-root"),
-    cache_dir: Path | None = typer.Option(None, "--cache-dir"),
-    missing: str = typer.Option("error", "--missing", help="error | skip"),
-    variant: str = typer.Option("", "--variant"),
-    device: str | None = typer.Option(None, help="cpu | cuda (default: CUDA when present)."),
-) -> None:
+    methods: str = Methods, dataset: str = DatasetOpt, shots: str = Shots,
+    way: int = typer.Option(5, "--way"), protocol: str = Protocol, preset: str = Preset,
+    episodes: int | None = Episodes, seed: int = typer.Option(0, "--seed"),
+    backbone: str = Backbone, size: int | None = Size, frames: int = Frames,
+    sets: list[str] = Sets, baseline: str = Baseline, runs_dir: Path = RunsDir,
+    data_root: Path | None = DataRoot, cache_dir: Path | None = CacheDir,
+    missing: str = Missing, variant: str = Variant, device: str | None = Device,
+) -> None:  # fmt: skip
     """Train and evaluate methods on identical episodes; print accuracy and paired differences."""
-    from fsar_bench.cli import _progress
-    from fsar_bench.data import paths
-    from fsar_bench.data.datasets import DATASETS
     from fsar_bench.engine.overrides import parse_sets
-    from fsar_bench.engine.run import RunRequest, check_preset, run_benchmark
+    from fsar_bench.engine.run import RunRequest, check_request, run_benchmark
     from fsar_bench.episodes.protocols import PROTOCOLS
     from fsar_bench.features import BACKBONES
+    from fsar_bench.features.backbones import pick_device
     from fsar_bench.methods import METHODS
-    from fsar_bench.report.console import accuracy_table, paired_table, protocol_line
+    from fsar_bench.report.console import run_tables
 
-    names = tuple(METHODS.get(m).name for m in _csv(methods))
-    try:
-        shot_list = tuple(int(k) for k in _csv(shots))
-    except ValueError as err:
-        raise FsarError(f"--shots {shots!r}: expected comma-separated integers like 1,5") from err
-    info = DATASETS.get(dataset)
-    PROTOCOLS.get(protocol)
-    BACKBONES.get(backbone)
+    names = tuple(METHODS.get(m).name for m in csv_list(methods))
+    base = METHODS.get(baseline).name
     parsed = parse_sets(sets)
     unknown = set(parsed) - {"train", *names}
-    check_preset(preset)
     if unknown:
         raise FsarError(
             f"--set section {sorted(unknown)[0]!r} is neither 'train' nor a method of this run "
             f"({', '.join(names)})"
         )
     req = RunRequest(
-        names,
-        info.name,
-        shot_list,
-        way,
-        protocol,
-        episodes,
-        seed,
-        BACKBONES.get(backbone).name,
-        size,
-        frames,
-        variant,
-        missing,
-    )
-    cache = paths.cache_dir(cache_dir)
-    root = paths.data_root(info, data_root, cache)
+        methods=names, shots=csv_ints(shots, "--shots"), way=way,
+        protocol=PROTOCOLS.get(protocol).name, episodes=episodes, seed=seed,
+        backbone=BACKBONES.get(backbone).name, size=size, frames=frames, preset=preset,
+        sets=parsed, runs=runs_dir, device=str(pick_device(device)),
+    )  # fmt: skip
+    check_request(req)
+    source = data_source(dataset, data_root, cache_dir, variant, missing)
     import torch
 
-    from fsar_bench.features.backbones import pick_device
-
-    dev = pick_device(device)
     torch.set_float32_matmul_precision("high")
-    with _progress(info.name) as update:
-        summaries = run_benchmark(req, parsed, root, cache, runs_dir, dev, update)
-    typer.echo(protocol_line(summaries))
-    typer.echo(accuracy_table(summaries))
-    typer.echo("")
-    typer.echo(paired_table(summaries, baseline))
-    typer.echo(f"\nresults: {runs_dir / info.name}")
+    with progress(source.name) as update:
+        summaries = run_benchmark(source, req, update)
+    typer.echo(run_tables(summaries, base))
+    typer.echo(f"\nresults: {runs_dir / source.name}")

@@ -206,22 +206,10 @@ def _load_counts(path: Path) -> dict[tuple[str, int], int]:
     }
 
 
-def load_index(
-    info: DatasetInfo,
-    root: Path,
-    cache: Path,
-    variant: str = "",
-    missing: str = "error",
-    splits: tuple[str, ...] = SPLITS,
+def read_index(
+    info: DatasetInfo, root: Path, cache: Path, variant: str = ""
 ) -> dict[str, SplitIndex]:
-    """The saved index of ``root`` (built on first use), with the missing-video policy applied.
-
-    Args:
-        missing: ``"error"`` fails when a split in ``splits`` has listed videos that were not
-            found; ``"skip"`` proceeds with the videos found (the index records the rest).
-    """
-    if missing not in ("error", "skip"):
-        raise FsarError(f"--missing must be 'error' or 'skip', not {missing!r}")
+    """The saved index of ``root`` (built on first use, rebuilt when a split list changed)."""
     path = index_path(cache, info, root, variant)
     lists = {s: read_split(info.split_path(s, root, variant)) for s in SPLITS}
     data = json.loads(path.read_text()) if path.is_file() else None
@@ -230,22 +218,53 @@ def load_index(
         or data.get("format") != INDEX_FORMAT
         or any(data["splits"][s]["sha256"] != lists[s].sha256 for s in SPLITS)
     ):
-        out = build_index(info, root, cache, variant)
-    else:
-        out = {
-            s: SplitIndex(
-                lists[s],
-                [Video(*row) for row in data["splits"][s]["videos"]],
-                [tuple(m) for m in data["splits"][s]["missing"]],
-                data["splits"][s]["ambiguous"],
-            )
-            for s in SPLITS
-        }
+        return build_index(info, root, cache, variant)
+    return {
+        s: SplitIndex(
+            lists[s],
+            [Video(*row) for row in data["splits"][s]["videos"]],
+            [tuple(m) for m in data["splits"][s]["missing"]],
+            data["splits"][s]["ambiguous"],
+        )
+        for s in SPLITS
+    }
+
+
+def check_missing_policy(
+    info: DatasetInfo,
+    root: Path,
+    index: dict[str, SplitIndex],
+    splits: tuple[str, ...],
+    missing: str,
+) -> None:
+    """``"error"`` fails when a split in ``splits`` has listed videos that were not found;
+    ``"skip"`` proceeds with the videos found (the index records the rest)."""
+    if missing not in ("error", "skip"):
+        raise FsarError(f"--missing must be 'error' or 'skip', not {missing!r}")
     for s in splits:
-        if out[s].missing and missing == "error":
+        if index[s].missing and missing == "error":
             raise FsarError(
-                f"{info.name} {s}: {len(out[s].missing)} of {len(out[s].split.videos)} listed "
-                f"videos are missing under {root} (e.g. {out[s].missing[0][0]!r}); run "
+                f"{info.name} {s}: {len(index[s].missing)} of {len(index[s].split.videos)} listed "
+                f"videos are missing under {root} (e.g. {index[s].missing[0][0]!r}); run "
                 f"'fsar-bench prepare' to see them, or pass --missing skip to use the rest"
             )
+
+
+def load_index(
+    info: DatasetInfo,
+    root: Path,
+    cache: Path,
+    variant: str = "",
+    missing: str = "error",
+    splits: tuple[str, ...] = SPLITS,
+) -> dict[str, SplitIndex]:
+    """:func:`read_index` with the missing-video policy applied to ``splits``.
+
+    Commands and the engine use :class:`fsar_bench.data.source.DataSource`, which memoises the
+    index; this is the same for library users holding the loose values.
+    """
+    if missing not in ("error", "skip"):
+        raise FsarError(f"--missing must be 'error' or 'skip', not {missing!r}")
+    out = read_index(info, root, cache, variant)
+    check_missing_policy(info, root, out, splits, missing)
     return out

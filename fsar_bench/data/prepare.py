@@ -10,8 +10,10 @@ from fsar_bench.data.datasets import SPLITS, DatasetInfo
 from fsar_bench.data.index import SplitIndex, build_index
 from fsar_bench.errors import FsarError
 
+Progress = Callable[[str, int, int], None]
 
-@dataclass(frozen=True)
+
+@dataclass(frozen=True, kw_only=True)
 class SplitReport:
     """Per-split counts of a prepared dataset."""
 
@@ -44,12 +46,15 @@ def prepare(
     cache: Path,
     variant: str = "",
     seed: int = 0,
-    progress: Callable[[str, int, int], None] | None = None,
-) -> list[SplitReport]:
+    progress: Progress | None = None,
+) -> tuple[list[SplitReport], dict[str, SplitIndex]]:
     """Generate a synthetic dataset if needed, index the data root, and report per split.
 
     The index is saved whatever is missing; :func:`check_missing` applies the policy after the
     report is shown, so nothing computed is lost.
+
+    Returns:
+        the per-split reports and the index.
     """
     if info.is_synthetic:
         from fsar_bench.data.synthetic import generate, preset
@@ -58,19 +63,17 @@ def prepare(
         generate(root, preset(info.synthetic_preset, seed=seed), progress=cb)
     cb = (lambda i, n: progress("count frames", i, n)) if progress else None
     index = build_index(info, root, cache, variant, progress=cb)
-    return [split_report(s, index[s]) for s in SPLITS]
+    return [split_report(s, index[s]) for s in SPLITS], index
 
 
 def check_missing(info: DatasetInfo, root: Path, reports: list[SplitReport], missing: str) -> None:
     """Apply the missing-video policy: ``"error"`` fails if anything listed is not usable."""
-    if missing not in ("error", "skip"):
-        raise FsarError(f"--missing must be 'error' or 'skip', not {missing!r}")
     lost = [r for r in reports if r.missing or r.unreadable]
     if lost and missing == "error":
         r = lost[0]
         raise FsarError(
-            f"{info.name} under {root}: {sum(x.missing for x in reports)} listed videos missing "
-            f"and {sum(x.unreadable for x in reports)} unreadable (e.g. {r.split}: "
+            f"{info.name} under {root}: {sum(x.missing for x in reports)} listed videos "
+            f"missing and {sum(x.unreadable for x in reports)} unreadable (e.g. {r.split}: "
             f"{', '.join(r.missing_examples) or 'unreadable videos'}); the index is saved, "
             f"pass --missing skip to use the videos that are there"
         )

@@ -1,28 +1,30 @@
-"""``fsar-bench run``: data, features, training and evaluation of several methods on identical
-episodes, with a results table and paired comparisons.
+"""``fsar-bench run`` as a library call: data, features, training and evaluation of several
+methods on identical episodes.
 
 For every shot setting one test manifest is drawn (seeded) and shared by every method; one
 validation manifest (another seed) is used for model selection. Each (method, shot) is trained
 on the train split unless a finished checkpoint exists, then evaluated; finished evaluations are
 not repeated and interrupted ones continue (see :mod:`fsar_bench.engine.train`,
-:mod:`fsar_bench.engine.evaluate`).
+:mod:`fsar_bench.engine.evaluate`). Every run writes a
+:class:`~fsar_bench.results.summary.RunSummary`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from fsar_bench.data.index import SplitIndex
-from fsar_bench.engine.evaluate import accuracies, evaluate
-from fsar_bench.engine.overrides import apply
-from fsar_bench.engine.train import TrainConfig, Trainer, load_best
+from fsar_bench.data.source import DataSource
+from fsar_bench.engine.evaluate import evaluate
+from fsar_bench.engine.presets import Sets, check_preset, method_settings, train_config
+from fsar_bench.engine.train import TrainData, Trainer, load_best
 from fsar_bench.episodes.manifest import (
     EpisodeSpec,
     Manifest,
@@ -32,72 +34,77 @@ from fsar_bench.episodes.manifest import (
 )
 from fsar_bench.errors import FsarError
 from fsar_bench.features.cache import FeatureStore
-from fsar_bench.methods import METHODS, create_method, method_config
+from fsar_bench.features.settings import ExtractConfig
+from fsar_bench.methods import METHODS, MethodInfo, create_method
 from fsar_bench.results.stats import CONVENTION, mean_ci
-from fsar_bench.results.store import RunDir, config_hash, versions
+from fsar_bench.results.store import RunDir, accuracies, config_hash, versions
+from fsar_bench.results.summary import RunSummary, Setting, read_summary, write_summary
 
-# Named presets of defaults, applied below the user's --set values and recorded in every
-# result's config. "quick" is the CPU default and is NOT a paper budget; "paper" uses the
-# papers'/official code's optimiser recipes (budgets meant for a GPU).
-PRESETS: dict[str, dict[str, dict[str, str]]] = {
-    "quick": {
-        "train": {"episodes": "600", "optimizer": "adam", "lr": "1e-3", "val_every": "200"},
-        "ta2n.train": {"episodes": "300", "val_every": "100"},
-        "ta2n": {"reduce_channels": "256"},
-        # raw cosine logits (peer code) barely move a softmax: learn a temperature instead
-        "protonet": {"learn_scale": "true"},
-        "trn": {"learn_scale": "true"},
-    },
-    "paper": {
-        "train": {
-            "episodes": "20000",
-            "optimizer": "sgd",
-            "lr": "1e-3",
-            "momentum": "0.9",
-            "val_every": "1000",
-            "val_episodes": "1000",
-        },
-        "ta2n.train": {"episodes": "100000", "momentum": "0", "accumulate": "16", "query": "5"},
-    },
-}
+Progress = Callable[[str, int, int], None]
 
 
-def check_preset(preset: str) -> None:
-    if preset not in PRESETS:
-        raise FsarError(f"unknown preset {preset!r}; choose from {', '.join(PRESETS)}")
+@dataclass(frozen=True, kw_only=True)
+class RunRequest:
+    """What ``fsar-bench run`` was asked for (every field reaches the recorded config).
+
+    Attributes:
+        methods: registry names. shots: K of each setting. way: N.
+        protocol: evaluation protocol (``fsar-bench ls protocols``); ``episodes`` overrides its
+            number of test episodes.
+        seed: test manifests (validation: ``seed + 1``), training and initialisation.
+        backbone, size, frames: the features (frozen backbone, input side, frames per video).
+        preset: run preset (:mod:`fsar_bench.engine.presets`). sets: the user's ``--set``.
+        runs: the results store. device: where training and evaluation run.
+    """
+
+    methods: tuple[str, ...] = ("protonet", "otam", "trn", "ta2n")
+    shots: tuple[int, ...] = (1, 5)
+    way: int = 5
+    protocol: str = "quick"
+    episodes: int | None = None
+    seed: int = 0
+    backbone: str = "efficientnet-lite0"
+    size: int | None = None
+    frames: int = 8
+    preset: str = "quick"
+    sets: Sets = field(default_factory=dict)
+    runs: Path = Path("runs")
+    device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        checks = (
+            (bool(self.methods) and bool(self.shots), "give at least one method and one shot"),
+            (min(self.shots, default=1) >= 1, "shots must be >= 1"),
+            (self.way >= 2, "way must be >= 2"),
+            (self.episodes is None or self.episodes >= 1, "episodes must be >= 1"),
+            (self.frames >= 1, "frames must be >= 1"),
+        )
+        problems = [message for ok, message in checks if not ok]
+        if problems:
+            raise FsarError(f"invalid run: {'; '.join(problems)}")
 
 
-def method_settings(name: str, preset: str, user: dict[str, dict[str, str]]):
-    """Method config: defaults (the authors' code), then the preset, then the user's --set."""
-    values = {**PRESETS[preset].get(name, {}), **user.get(name, {})}
-    return apply(method_config(name), values, name)
+def check_request(req: RunRequest) -> list[MethodInfo]:
+    """Resolve every method's configs before any work, so a bad ``--set`` fails at once."""
+    check_preset(req.preset)
+    infos = [METHODS.get(m) for m in req.methods]
+    for info in infos:
+        for shot in req.shots:
+            method_settings(info, req.preset, req.sets, shot=shot)
+        train_config(info, req.preset, req.sets, req.seed)
+    return infos
 
 
-def train_config(method: str, preset: str, user: dict[str, dict[str, str]], seed: int):
-    """Training config: preset ``train``, then preset ``METHOD.train``, then the user's."""
-    cfg = TrainConfig(seed=seed)
-    for values in (
-        PRESETS[preset].get("train", {}),
-        PRESETS[preset].get(f"{method}.train", {}),
-        user.get("train", {}),
-    ):
-        cfg = apply(cfg, values, "train")
-    return cfg
+@dataclass(frozen=True, kw_only=True)
+class _Shared:
+    """What every (method, shot) of one run shares."""
 
-
-@dataclass(frozen=True)
-class Setting:
-    """One evaluated setting shared by all methods."""
-
-    dataset: str
-    way: int
-    shot: int
-    query: int
-    episodes: int
-    protocol: str
-    seed: int
-    frames: int
-    repeats: int = 1
+    source: DataSource
+    req: RunRequest
+    stores: dict[str, FeatureStore]
+    indexes: dict[str, SplitIndex]
+    device: torch.device
+    progress: Progress | None = None
 
 
 def summarize_accuracy(acc: np.ndarray, repeats: int) -> tuple[dict, str]:
@@ -122,10 +129,8 @@ def usable(index: SplitIndex, store: FeatureStore) -> SplitIndex:
 
 def manifest_for(index: SplitIndex, spec: EpisodeSpec, folder: Path) -> Manifest:
     """Draw (or reuse) the manifest of ``spec``; its file name carries the spec's hash."""
-    path = (
-        folder
-        / f"{spec.split}-{spec.way}w{spec.shot}s-{config_hash(dataclasses.asdict(spec))}.json"
-    )
+    name = f"{spec.split}-{spec.way}w{spec.shot}s-{config_hash(dataclasses.asdict(spec))}.json"
+    path = folder / name
     if not path.is_file():
         write_manifest(build_manifest(index, spec), path)
     return load_manifest(path)
@@ -142,187 +147,108 @@ def feature_loader(store: FeatureStore, pooled: bool):
     return load
 
 
-def run_one(
-    method_name: str,
-    setting: Setting,
-    stores: dict[str, FeatureStore],
-    indexes: dict[str, SplitIndex],
-    manifests: dict[str, Manifest],
-    preset: str,
-    user: dict[str, dict[str, str]],
-    runs: Path,
-    ckpt_root: Path,
-    device: torch.device,
-    progress=None,
-) -> dict:
-    """Train (if needed) and evaluate one method on one setting; returns its summary."""
-    info = METHODS.get(method_name)
-    mcfg = method_settings(info.name, preset, user)
-    if hasattr(mcfg, "shots") and "shots" not in user.get(info.name, {}):
-        mcfg = dataclasses.replace(mcfg, shots=setting.shot)  # only what this K needs
-    tcfg = train_config(info.name, preset, user, setting.seed)
-    pooled = info.input_kind == "pooled"
-    train_store, test_store = stores["train"], stores["test"]
-    config = {
+def _run_config(sh: _Shared, info: MethodInfo, setting: Setting, manifests) -> dict:
+    """The resolved configuration of one run (hashed into its folder name)."""
+    req, test_store = sh.req, sh.stores["test"]
+    mcfg = method_settings(info, req.preset, req.sets, shot=setting.shot)
+    return {
         "method": info.name,
-        "preset": preset,
+        "preset": req.preset,
         "method_config": dataclasses.asdict(mcfg),
-        "train_config": dataclasses.asdict(tcfg),
+        "train_config": dataclasses.asdict(train_config(info, req.preset, req.sets, req.seed)),
         "setting": dataclasses.asdict(setting),
-        "features": {s: stores[s].meta.key for s in stores},
+        "features": {s: sh.stores[s].meta.key for s in sh.stores},
         "backbone": test_store.meta.backbone,
         "size": test_store.meta.size,
         "val_manifest": manifests["val"].sha256,
         "manifest": manifests["test"].sha256,
     }
-    run = RunDir.create(runs, setting.dataset, f"{info.name}-{setting.way}w{setting.shot}s", config)
-    if run.finished():
-        return {**json.loads(run.summary_file.read_text()), "dir": str(run.path)}
+
+
+def _train(sh: _Shared, info: MethodInfo, config: dict, setting: Setting, manifests):
+    """Train (or resume, or reuse) one method; returns ``(method, trainer, checkpoint folder)``."""
     torch.manual_seed(setting.seed)
-    dim = test_store.meta.channels
-    method = create_method(info.name, dim, **dataclasses.asdict(mcfg))
+    pooled = info.input_kind == "pooled"
+    method = create_method(info.name, sh.stores["test"].meta.channels, **config["method_config"])
     train_key = config_hash({k: config[k] for k in config if k != "manifest"})
-    ckpt = ckpt_root / f"{info.name}-{train_key}"
+    ckpt = sh.source.cache / "checkpoints" / sh.source.name / f"{info.name}-{train_key}"
+    data = TrainData(
+        index=sh.indexes["train"], views=sh.stores["train"].meta.views,
+        load=feature_loader(sh.stores["train"], pooled), val_manifest=manifests["val"],
+        val_load=feature_loader(sh.stores["val"], pooled), way=setting.way, shot=setting.shot,
+    )  # fmt: skip
+    tcfg = train_config(info, sh.req.preset, sh.req.sets, sh.req.seed)
+    trainer = Trainer(method, tcfg, data, out_dir=ckpt, device=sh.device)
+    cb = sh.progress and (lambda i, n, loss, v: sh.progress("train", i, n))
+    trainer.fit(progress=cb)
+    return load_best(method, ckpt), trainer, ckpt
+
+
+def run_one(sh: _Shared, info: MethodInfo, setting: Setting, manifests) -> RunSummary:
+    """Train (if needed) and evaluate one method on one setting; returns its summary."""
+    config = _run_config(sh, info, setting, manifests)
+    run = RunDir.create(sh.req.runs, setting.dataset, f"{info.name}-{setting.way}w{setting.shot}s",
+                        config)  # fmt: skip
+    if run.finished():
+        return read_summary(run.path)
     t0 = time.time()
-    trainer = Trainer(
-        method,
-        tcfg,
-        indexes["train"],
-        manifests["val"],
-        feature_loader(train_store, pooled),
-        train_store.meta.views,
-        ckpt,
-        feature_loader(stores["val"], pooled),
-        setting.way,
-        setting.shot,
-        device,
+    method, trainer, ckpt = _train(sh, info, config, setting, manifests)
+    train_s, t0 = time.time() - t0, time.time()
+    cb = sh.progress and (lambda i, n: sh.progress("test", i, n))
+    load = feature_loader(sh.stores["test"], info.input_kind == "pooled")
+    result = evaluate(
+        method, manifests["test"], load, device=sh.device, records=run.records, progress=cb
     )
-    best_val = trainer.fit(progress=progress and (lambda i, n, loss, v: progress("train", i, n)))
-    train_s = time.time() - t0
-    load_best(method, ckpt)
-    t0 = time.time()
-    cb = progress and (lambda i, n: progress("test", i, n))
-    records = evaluate(
-        method,
-        manifests["test"],
-        feature_loader(test_store, pooled),
-        run.records,
-        device=device,
-        progress=cb,
+    acc, convention = summarize_accuracy(accuracies(result.records), setting.repeats)
+    summary = RunSummary(
+        **{**config, "setting": setting}, accuracy=acc, interval_convention=convention,
+        manifest_file=str(manifests["test"].path), best_val=trainer.best,
+        train_history=trainer.history, train_seconds=round(train_s, 1),
+        eval_seconds=round(time.time() - t0, 1), versions=versions(), device=str(sh.device),
+        checkpoint=str(ckpt / "best.safetensors"),
+    )  # fmt: skip
+    return write_summary(run, summary)
+
+
+def _manifests(sh: _Shared, setting: Setting) -> dict[str, Manifest]:
+    """The shared validation and test manifests of one setting (drawn once, then reused)."""
+    req, folder = sh.req, sh.req.runs / sh.source.name / "manifests"
+    common = dict(dataset=sh.source.name, way=setting.way, shot=setting.shot,
+                  frames=setting.frames, variant=sh.source.variant)  # fmt: skip
+    val_n = train_config(None, req.preset, req.sets, req.seed).val_episodes
+    val = EpisodeSpec(split="val", query=1, episodes=val_n, seed=req.seed + 1, **common)
+    test = EpisodeSpec(
+        split="test", query=setting.query, episodes=setting.episodes, seed=setting.seed, **common
     )
-    acc, convention = summarize_accuracy(accuracies(records), setting.repeats)
-    summary = {
-        **config,
-        "accuracy": acc,
-        "interval_convention": convention,
-        "manifest_file": str(manifests["test"].path),
-        "best_val": best_val,
-        "train_history": trainer.history,
-        "train_seconds": round(train_s, 1),
-        "eval_seconds": round(time.time() - t0, 1),
-        "versions": versions(),
-        "device": str(device),
+    return {
+        "val": manifest_for(sh.indexes["val"], val, folder),
+        "test": manifest_for(sh.indexes["test"], test, folder),
     }
-    run.write_summary(summary)
-    return {**summary, "dir": str(run.path)}
-
-
-@dataclass(frozen=True)
-class RunRequest:
-    """What ``fsar-bench run`` was asked for."""
-
-    methods: tuple[str, ...] = ("protonet", "otam", "trn", "ta2n")
-    dataset: str = "synthetic"
-    shots: tuple[int, ...] = (1, 5)
-    way: int = 5
-    protocol: str = "quick"
-    episodes: int | None = None
-    seed: int = 0
-    backbone: str = "efficientnet-lite0"
-    size: int | None = None
-    frames: int = 8
-    variant: str = ""
-    missing: str = "error"
-    preset: str = "quick"
 
 
 def run_benchmark(
-    req: RunRequest,
-    sets: dict[str, dict[str, str]],
-    root: Path,
-    cache: Path,
-    runs: Path,
-    device: torch.device,
-    progress=None,
-) -> list[dict]:
+    source: DataSource, req: RunRequest, progress: Progress | None = None
+) -> list[RunSummary]:
     """Everything ``fsar-bench run`` does; returns one summary per (method, shot)."""
-    from fsar_bench.data.datasets import DATASETS
-    from fsar_bench.data.index import load_index
-    from fsar_bench.data.prepare import prepare
     from fsar_bench.episodes.protocols import PROTOCOLS
-    from fsar_bench.features.extract import ExtractConfig, ensure_features
 
-    info = DATASETS.get(req.dataset)
     proto = PROTOCOLS.get(req.protocol)
-    check_preset(req.preset)
-    infos = [METHODS.get(m) for m in req.methods]
-    if info.is_synthetic and not (root / "COMPLETE").is_file():
-        prepare(info, root, cache, req.variant, seed=req.seed, progress=progress)
+    infos = check_request(req)
+    device = torch.device(req.device)
+    source.ensure_prepared(seed=req.seed, progress=progress)
     # extraction views use a fixed seed so stores are shared across run seeds
     xcfg = ExtractConfig(backbone=req.backbone, frames=req.frames, size=req.size)
-    stores = ensure_features(
-        info, root, cache, xcfg, variant=req.variant, missing=req.missing, progress=progress
-    )
-    index = load_index(info, root, cache, req.variant, req.missing)
-    indexes = {s: usable(index[s], stores[s]) for s in stores}
-    folder = runs / info.name / "manifests"
-    n_test = req.episodes or proto.total_episodes
+    stores = source.features(xcfg, device=device, progress=progress)
+    indexes = {s: usable(source.index()[s], stores[s]) for s in stores}
+    sh = _Shared(source=source, req=req, stores=stores, indexes=indexes, device=device,
+                 progress=progress)  # fmt: skip
     summaries = []
     for shot in req.shots:
-        repeats = proto.repeats if req.episodes is None else 1
         setting = Setting(
-            info.name, req.way, shot, proto.query, n_test, proto.name, req.seed, req.frames, repeats
-        )
-        val_spec = EpisodeSpec(
-            info.name,
-            "val",
-            req.way,
-            shot,
-            1,
-            train_config("", req.preset, sets, req.seed).val_episodes,
-            req.seed + 1,
-            req.frames,
-            variant=req.variant,
-        )
-        test_spec = EpisodeSpec(
-            info.name,
-            "test",
-            req.way,
-            shot,
-            proto.query,
-            n_test,
-            req.seed,
-            req.frames,
-            variant=req.variant,
-        )
-        manifests = {
-            "val": manifest_for(indexes["val"], val_spec, folder),
-            "test": manifest_for(indexes["test"], test_spec, folder),
-        }
-        for m in infos:
-            summaries.append(
-                run_one(
-                    m.name,
-                    setting,
-                    stores,
-                    indexes,
-                    manifests,
-                    req.preset,
-                    sets,
-                    runs,
-                    cache / "checkpoints" / info.name,
-                    device,
-                    progress,
-                )
-            )
+            dataset=source.name, way=req.way, shot=shot, query=proto.query,
+            episodes=req.episodes or proto.total_episodes, protocol=proto.name, seed=req.seed,
+            frames=req.frames, repeats=proto.repeats if req.episodes is None else 1,
+        )  # fmt: skip
+        manifests = _manifests(sh, setting)
+        summaries += [run_one(sh, info, setting, manifests) for info in infos]
     return summaries

@@ -27,15 +27,20 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from fsar_bench.data.index import SplitIndex
-from fsar_bench.engine.evaluate import accuracies, evaluate
+from fsar_bench.engine.evaluate import evaluate
+from fsar_bench.episodes.draw import draw_episode
 from fsar_bench.episodes.manifest import Manifest
+from fsar_bench.errors import FsarError
 from fsar_bench.methods.base import FewShotMethod
 
 # (video ids, view per video or None for the test-time view) -> float32 features [V, T, ...]
 ViewLoader = Callable[[list[str], list[int] | None], torch.Tensor]
 
 
-@dataclass(frozen=True)
+OPTIMIZERS = ("adam", "sgd")
+
+
+@dataclass(frozen=True, kw_only=True)
 class TrainConfig:
     """Training settings (override with ``--set train.FIELD=VALUE``).
 
@@ -61,6 +66,18 @@ class TrainConfig:
     val_episodes: int = 200
     seed: int = 0
 
+    def __post_init__(self) -> None:
+        checks = (
+            (self.optimizer in OPTIMIZERS, f"optimizer must be one of {', '.join(OPTIMIZERS)}"),
+            (min(self.episodes, self.accumulate, self.query, self.val_every) >= 1,
+             "episodes, accumulate, query and val_every must be >= 1"),
+            (self.val_episodes >= 1, "val_episodes must be >= 1"),
+            (self.lr > 0 and self.weight_decay >= 0, "need lr > 0 and weight_decay >= 0"),
+        )  # fmt: skip
+        problems = [message for ok, message in checks if not ok]
+        if problems:
+            raise FsarError(f"invalid training settings (train.*): {'; '.join(problems)}")
+
 
 def _optimizer(params, cfg: TrainConfig) -> torch.optim.Optimizer:
     if cfg.optimizer == "sgd":
@@ -72,20 +89,42 @@ def _optimizer(params, cfg: TrainConfig) -> torch.optim.Optimizer:
     raise ValueError(f"unknown optimizer {cfg.optimizer!r}; choose adam or sgd")
 
 
-def draw_episode(
+@dataclass(frozen=True, kw_only=True)
+class TrainData:
+    """What a trainer reads: the train split's views and the validation manifest.
+
+    Attributes:
+        index: the train split (classes with no video are ignored).
+        views: cached training views per video (0: one deterministic clip per video).
+        load: ``load(ids, views)`` -> float32 features ``[V, T, ...]`` of the train split.
+        val_manifest: fixed, seeded episodes of the **validation** split.
+        val_load: ``val_load(ids)`` -> features of the validation split.
+        way, shot: the episodes' shape (training queries per class: ``TrainConfig.query``).
+    """
+
+    index: SplitIndex
+    views: int
+    load: ViewLoader
+    val_manifest: Manifest
+    val_load: Callable[[list[str]], torch.Tensor]
+    way: int = 5
+    shot: int = 1
+
+
+def draw_training_episode(
     rng: np.random.Generator, by_class: dict[str, list], way: int, shot: int, query: int
 ) -> tuple[list[str], np.ndarray, list[str], np.ndarray]:
-    """One training episode: support ids ``[N*K]``, labels, query ids ``[N*Q]``, labels."""
-    classes = list(by_class)
-    sup, qry = [], []
-    for cls in (classes[i] for i in rng.choice(len(classes), way, replace=False)):
-        vids = by_class[cls]
-        pick = [vids[i].video_id for i in rng.choice(len(vids), shot + query, replace=False)]
-        sup.append(pick[:shot])
-        qry.append(pick[shot:])
+    """One training episode (the manifests' draw): support ids ``[N*K]``, labels, query ids
+    ``[N*Q]``, labels."""
+    _, sup, qry = draw_episode(rng, by_class, way, shot, query)
     sup_lab = np.repeat(np.arange(way), shot)
     qry_lab = np.repeat(np.arange(way), query)
-    return [v for s in sup for v in s], sup_lab, [v for q in qry for v in q], qry_lab
+    return (
+        [v.video_id for s in sup for v in s],
+        sup_lab,
+        [v.video_id for q in qry for v in q],
+        qry_lab,
+    )
 
 
 class Trainer:
@@ -95,20 +134,14 @@ class Trainer:
         self,
         method: FewShotMethod,
         cfg: TrainConfig,
-        train_index: SplitIndex,
-        val_manifest: Manifest,
-        load: ViewLoader,  # training views of the train split
-        n_views: int,
+        data: TrainData,
+        *,
         out_dir: Path,
-        val_load: Callable[[list[str]], torch.Tensor],
-        way: int = 5,
-        shot: int = 1,
-        device: str | torch.device = "cpu",
+        device: str | torch.device,
     ) -> None:
-        self.method, self.cfg, self.load, self.n_views = method, cfg, load, n_views
-        self.val_load = val_load
-        self.by_class = {c: v for c, v in train_index.by_class().items() if v}
-        self.val_manifest, self.out, self.way, self.shot = val_manifest, out_dir, way, shot
+        self.method, self.cfg, self.data, self.out = method, cfg, data, out_dir
+        self.load, self.n_views, self.way, self.shot = data.load, data.views, data.way, data.shot
+        self.by_class = {c: v for c, v in data.index.by_class().items() if v}
         self.device = torch.device(device)
         self.opt = _optimizer([p for p in method.parameters() if p.requires_grad], cfg)
         self.rng = np.random.default_rng(cfg.seed)
@@ -147,7 +180,7 @@ class Trainer:
 
     # --- training ---------------------------------------------------------------------------
     def train_episode(self) -> float:
-        sup, sup_lab, qry, qry_lab = draw_episode(
+        sup, sup_lab, qry, qry_lab = draw_training_episode(
             self.rng, self.by_class, self.way, self.shot, self.cfg.query
         )
         ids = sup + qry
@@ -165,10 +198,9 @@ class Trainer:
         return float(loss.detach())
 
     def validate(self) -> float:
-        records = self.out / f"val-{self.step}.jsonl"
-        recs = evaluate(self.method, self.val_manifest, self.val_load, records)
-        records.unlink()
-        return float(accuracies(recs).mean())
+        """Mean accuracy (percent) on the validation manifest; the model stays on its device."""
+        data = self.data
+        return evaluate(self.method, data.val_manifest, data.val_load, device=self.device).accuracy
 
     def fit(self, progress: Callable[[int, int, float, float], None] | None = None) -> float:
         """Train (resuming if possible); returns the best validation accuracy (percent)."""

@@ -10,9 +10,8 @@ Classes none of whose videos were found (possible only with ``--missing skip``) 
 listed under ``classes_absent``; a class with some videos but fewer than ``shot + query`` is an
 error, since dropping it would silently change the protocol.
 
-Drawing: classes ``rng.choice(C, way, replace=False)``; then for each drawn class, in order,
-``rng.choice(n_c, shot + query, replace=False)`` of its videos in list order: the first ``shot``
-are the support, the rest the queries.
+Drawing: :func:`fsar_bench.episodes.draw.draw_episode` (the same algorithm draws training
+episodes), from ``numpy.random.default_rng(spec.seed)``.
 """
 
 from __future__ import annotations
@@ -26,12 +25,13 @@ import numpy as np
 
 from fsar_bench.data.index import SplitIndex
 from fsar_bench.data.sampling import test_indices
+from fsar_bench.episodes.draw import draw_episode
 from fsar_bench.errors import FsarError
 
 MANIFEST_FORMAT = 1
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class EpisodeSpec:
     """Everything that determines a manifest."""
 
@@ -47,7 +47,7 @@ class EpisodeSpec:
     variant: str = ""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Manifest:
     """A loaded manifest; ``sha256`` is the hash of the file's bytes."""
 
@@ -82,21 +82,18 @@ class Manifest:
 def build_manifest(index: SplitIndex, spec: EpisodeSpec) -> bytes:
     """Draw the episodes and return the manifest's canonical JSON bytes."""
     by_class = {c: v for c, v in index.by_class().items() if v}  # absent classes: all missing
-    classes = list(by_class)
     _check_possible(spec, by_class)
     rng = np.random.default_rng(spec.seed)
     episodes, used = [], {}
     for _ in range(spec.episodes):
-        drawn = [classes[i] for i in rng.choice(len(classes), spec.way, replace=False)]
-        support, query = [], []
-        for cls in drawn:
-            vids = by_class[cls]
-            pick = [vids[i] for i in rng.choice(len(vids), spec.shot + spec.query, replace=False)]
-            for v in pick:
-                used[v.video_id] = v
-            support.append([v.video_id for v in pick[: spec.shot]])
-            query.append([v.video_id for v in pick[spec.shot :]])
-        episodes.append({"classes": drawn, "support": support, "query": query})
+        drawn, support, query = draw_episode(rng, by_class, spec.way, spec.shot, spec.query)
+        for v in (v for group in support + query for v in group):
+            used[v.video_id] = v
+        episodes.append({
+            "classes": drawn,
+            "support": [[v.video_id for v in group] for group in support],
+            "query": [[v.video_id for v in group] for group in query],
+        })  # fmt: skip
     videos = {
         vid: {
             "class": v.class_key,
@@ -143,13 +140,27 @@ def write_manifest(data: bytes, path: Path) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def parse_manifest(raw: bytes, path: Path | None = None) -> Manifest:
+    """A manifest from its bytes (``path``: where they came from, for messages)."""
+    where = path or "manifest bytes"
+    try:
+        data = json.loads(raw)
+    except ValueError as err:
+        raise FsarError(f"cannot read episode manifest {where}: {err}") from err
+    if not isinstance(data, dict) or data.get("format") != MANIFEST_FORMAT:
+        raise FsarError(f"{where} is not an fsar-bench episode manifest (format {MANIFEST_FORMAT})")
+    return Manifest(
+        spec=EpisodeSpec(**data["spec"]),
+        data=data,
+        sha256=hashlib.sha256(raw).hexdigest(),
+        path=Path(path) if path else None,
+    )
+
+
 def load_manifest(path: Path) -> Manifest:
     """Read a manifest written by :func:`write_manifest`."""
     try:
         raw = Path(path).read_bytes()
-        data = json.loads(raw)
-    except (OSError, ValueError) as err:
+    except OSError as err:
         raise FsarError(f"cannot read episode manifest {path}: {err}") from err
-    if not isinstance(data, dict) or data.get("format") != MANIFEST_FORMAT:
-        raise FsarError(f"{path} is not an fsar-bench episode manifest (format {MANIFEST_FORMAT})")
-    return Manifest(EpisodeSpec(**data["spec"]), data, hashlib.sha256(raw).hexdigest(), Path(path))
+    return parse_manifest(raw, Path(path))

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from fsar_bench.registry import Registry
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Protocol:
     """A named evaluation protocol."""
 
@@ -42,10 +42,15 @@ class Protocol:
 
 PROTOCOLS: Registry[Protocol] = Registry("protocol")
 for _p in (
-    Protocol("otam", "OTAM / TRX code: 10,000 episodes, 1 query per class", 10_000, 1),
-    Protocol("ta2n", "TA2N paper: 5,000 episodes, 1 query per class", 5_000, 1),
-    Protocol("ta2n-code", "TA2N public code: 3,000 episodes, 1 query per class", 3_000, 1),
-    Protocol("ita", "Cao et al. CVIU 2021: 10 x 600 episodes, 15 queries per class", 600, 15, 10),
-    Protocol("quick", "fsar-bench CPU default: 1,000 episodes, 1 query per class", 1_000, 1),
-):
+    Protocol(name="otam", title="OTAM / TRX code: 10,000 episodes, 1 query per class",
+             episodes=10_000, query=1),
+    Protocol(name="ta2n", title="TA2N paper: 5,000 episodes, 1 query per class",
+             episodes=5_000, query=1),
+    Protocol(name="ta2n-code", title="TA2N public code: 3,000 episodes, 1 query per class",
+             episodes=3_000, query=1),
+    Protocol(name="ita", title="Cao et al. CVIU 2021: 10 x 600 episodes, 15 queries per class",
+             episodes=600, query=15, repeats=10),
+    Protocol(name="quick", title="fsar-bench CPU default: 1,000 episodes, 1 query per class",
+             episodes=1_000, query=1),
+):  # fmt: skip
     PROTOCOLS.register(_p)

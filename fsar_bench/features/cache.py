@@ -25,87 +25,21 @@ that does not open (truncated, foreign) is deleted and redone. Tensors are read 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
-from fsar_bench.data.datasets import DatasetInfo
-from fsar_bench.data.index import SplitIndex, Video
 from fsar_bench.errors import FsarError
-from fsar_bench.features import BACKBONES
-from fsar_bench.features.backbones import Weights, resize_side
-
-if TYPE_CHECKING:
-    from fsar_bench.features.extract import ExtractConfig
+from fsar_bench.features.settings import store_dir
 
 STORE_FORMAT = 1
-EXTRACTOR_VERSION = 1  # bump when extraction code changes the stored numbers
 IDX_SUFFIX = "#idx"
-
-
-def split_settings(
-    info: DatasetInfo,
-    variant: str,
-    split: str,
-    ix: SplitIndex,
-    root: Path,
-    config: ExtractConfig,
-    weights: Weights,
-) -> dict:
-    """Everything that changes the stored numbers of one split (hashed into the store key)."""
-    train = split == "train"
-    backbone = BACKBONES.get(config.backbone)
-    size = config.size or backbone.default_size
-    return {
-        "extractor": EXTRACTOR_VERSION,
-        "dataset": info.name,
-        "variant": variant,
-        "split": split,
-        "split_sha256": ix.split.sha256,
-        "videos_sha256": _data_digest(root, ix.videos),
-        "backbone": backbone.name,
-        "weights_sha256": weights.sha256,
-        "frames": config.frames,
-        "size": size,
-        "resize": resize_side(size),
-        "sampling": config.train_sampling if train else config.sampling,
-        "views": config.views if train else 0,
-        "seed": config.seed if train else None,
-        "flip": config.flip if train else False,
-        "maps": config.maps,
-        "dtype": "float16",
-        "shard_videos": config.shard_videos,
-    }
-
-
-def _data_digest(root: Path, videos: list[Video]) -> str:
-    """Hash of the videos found (id, path, frames, file size) and of ``root/config.json``."""
-    digest = hashlib.sha256()
-    for v in videos:
-        path = root / v.path
-        digest.update(
-            repr((v.video_id, v.path, v.n_frames, path.is_file() and path.stat().st_size)).encode()
-        )
-    if (root / "config.json").is_file():
-        digest.update((root / "config.json").read_bytes())
-    return digest.hexdigest()
-
-
-def settings_key(settings: dict) -> str:
-    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:24]
-
-
-def store_dir(cache: Path, dataset: str, key: str) -> Path:
-    """Folder of the store with ``key``."""
-    return Path(cache) / "features" / dataset / key
 
 
 def shard_name(k: int) -> str:
@@ -160,7 +94,7 @@ class StoreMeta:
 
     Attributes:
         key: the store's key (hash of ``settings``).
-        settings: everything hashed into the key (see ``extract.split_settings``).
+        settings: everything hashed into the key (see ``settings.split_settings``).
         channels: ``C``.
         map_size: ``(h, w)`` of the spatial maps; ``(0, 0)`` for a pooled-only store.
 

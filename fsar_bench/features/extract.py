@@ -55,8 +55,8 @@ import numpy as np
 import torch
 
 from fsar_bench.data.datasets import SPLITS, DatasetInfo
-from fsar_bench.data.index import Video, load_index
-from fsar_bench.data.sampling import TEST_MODES, TRAIN_MODES, test_indices, train_indices
+from fsar_bench.data.index import SplitIndex, Video
+from fsar_bench.data.sampling import test_indices, train_indices
 from fsar_bench.data.video import VideoError, read_frames
 from fsar_bench.errors import FsarError
 from fsar_bench.features import BACKBONES
@@ -74,47 +74,13 @@ from fsar_bench.features.cache import (
     FeatureStore,
     StoreMeta,
     read_shard,
-    settings_key,
     shard_name,
-    split_settings,
-    store_dir,
     write_json,
     write_shard,
 )
+from fsar_bench.features.settings import ExtractConfig, settings_key, split_settings, store_dir
 
 Progress = Callable[[str, int, int], None]
-
-
-@dataclass(frozen=True)
-class ExtractConfig:
-    """Extraction settings (see the module docstring); ``size=None``: the backbone's default."""
-
-    backbone: str = "efficientnet-lite0"
-    frames: int = 8
-    size: int | None = None
-    sampling: str = "trx"
-    train_sampling: str = "trx"
-    views: int = 4
-    seed: int = 0
-    flip: bool = False
-    maps: bool = True
-    weights: str | None = None
-    random_init: bool = False
-    shard_videos: int = 64
-    batch_frames: int = 64
-
-    def __post_init__(self) -> None:
-        checks = (
-            (self.frames >= 1 and self.views >= 1, "frames and views must be >= 1"),
-            (self.size is None or self.size >= 32, "size must be >= 32 pixels"),
-            (self.sampling in TEST_MODES, f"sampling must be one of {', '.join(TEST_MODES)}"),
-            (self.train_sampling in TRAIN_MODES, f"train sampling: {'/'.join(TRAIN_MODES)}"),
-            (min(self.shard_videos, self.batch_frames) >= 1, "shard and batch sizes must be >= 1"),
-        )
-        problems = [message for ok, message in checks if not ok]
-        if problems:
-            raise FsarError(f"invalid extraction settings: {'; '.join(problems)}")
-        BACKBONES.get(self.backbone)  # unknown name: fails with close matches
 
 
 def plan_views(video: Video, config: ExtractConfig, train: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -172,22 +138,24 @@ def ensure_features(
     info: DatasetInfo,
     root: Path,
     cache: Path,
-    config: ExtractConfig = ExtractConfig(),
+    index: dict[str, SplitIndex],
+    config: ExtractConfig,
     splits: Sequence[str] = SPLITS,
     *,
     variant: str = "",
-    missing: str = "error",
-    device: str | None = None,
+    device: torch.device | str | None = None,
     workers: int | None = None,
     progress: Progress | None = None,
 ) -> dict[str, FeatureStore]:
     """Extract what is missing (resuming interrupted runs) and return one store per split.
 
+    Use :meth:`fsar_bench.data.source.DataSource.features`, which passes its own values.
+
     Args:
         info, root, cache: the dataset, its data folder and the cache folder.
+        index: the data root's index (the missing-video policy already applied).
         config: extraction settings.
         splits: which splits.
-        missing: policy for listed videos not found (``"error"`` or ``"skip"``).
         device: ``"cpu"``, ``"cuda"``...; default CUDA when present.
         workers: decoding processes (default: cores - 1, at least 1; 0 decodes in-process).
         progress: ``progress(split, videos done, videos total)``.
@@ -196,7 +164,6 @@ def ensure_features(
         split -> complete :class:`FeatureStore`; videos that could not be read are in its
         ``failed`` (id -> reason) and in ``failed.txt`` next to its shards.
     """
-    index = load_index(info, Path(root), Path(cache), variant, missing, splits=tuple(splits))
     weights = resolve_weights(config.backbone, config.weights, config.random_init)
     stores: dict[str, FeatureStore] = {}
     model = None

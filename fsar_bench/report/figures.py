@@ -18,15 +18,16 @@ for a paper column (3.4 in) or page (6.8 in), saved at 300 dpi (PNG by default).
 from __future__ import annotations
 
 import hashlib
-import json
 from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from fsar_bench.engine.evaluate import read_records
+from fsar_bench.episodes.manifest import Manifest, load_manifest
 from fsar_bench.report.tables import by_method, method_order
+from fsar_bench.results.store import read_records
+from fsar_bench.results.summary import RunSummary
 
 LEVELS = ("none", "low", "mid", "high")  # synthetic presets, increasing misalignment
 DPI = 300
@@ -52,45 +53,40 @@ def _save(fig, stem: Path, formats: tuple[str, ...]) -> list[Path]:
     return out
 
 
-def find_manifest(summary: dict) -> Path:
-    """The test manifest file of a run, found by its SHA-256.
+def find_manifest(summary: RunSummary) -> Manifest:
+    """The test manifest of a run, found by its SHA-256.
 
     ``manifest_file`` of the summary when it still holds that hash, else the file with it in
     ``<runs>/<dataset>/manifests`` (results copied or moved elsewhere).
     """
-
-    def sha(p: Path) -> str:
-        return hashlib.sha256(p.read_bytes()).hexdigest()
-
-    listed = Path(summary.get("manifest_file") or "")
-    if listed.is_file() and sha(listed) == summary["manifest"]:
-        return listed
-    for path in sorted((Path(summary["dir"]).parent / "manifests").glob("*.json")):
-        if sha(path) == summary["manifest"]:
-            return path
-    raise FileNotFoundError(f"test manifest {summary['manifest'][:12]} of {summary['dir']}")
+    candidates = [Path(summary.manifest_file)] if summary.manifest_file else []
+    candidates += sorted((Path(summary.dir).parent / "manifests").glob("*.json"))
+    for path in candidates:
+        if path.is_file() and hashlib.sha256(path.read_bytes()).hexdigest() == summary.manifest:
+            return load_manifest(path)
+    raise FileNotFoundError(f"test manifest {summary.manifest[:12]} of {summary.dir}")
 
 
-def per_class_accuracy(summary: dict) -> pd.DataFrame:
+def per_class_accuracy(summary: RunSummary) -> pd.DataFrame:
     """Per test class: ``class, correct, queries, accuracy`` (percent) of one run."""
-    manifest = json.loads(find_manifest(summary).read_text())
-    records = read_records(Path(summary["dir"]) / "episodes.jsonl")
-    episodes = manifest["episodes"][: len(records)]
+    manifest = find_manifest(summary)
+    records = read_records(summary.records_file)
+    episodes = manifest.episodes[: len(records)]
     q = len(episodes[0]["query"][0])
     classes = np.array([ep["classes"] for ep in episodes]).repeat(q, axis=1)  # [E, N*Q]
     way = classes.shape[1] // q
     labels = np.tile(np.arange(way).repeat(q), (len(episodes), 1))  # [E, N*Q]
     correct = np.array([r["pred"] for r in records]) == labels  # [E, N*Q]
     if correct.sum() != sum(r["correct"] for r in records):
-        raise ValueError(f"{summary['dir']}: predictions disagree with the manifest's labels")
+        raise ValueError(f"{summary.dir}: predictions disagree with the manifest's labels")
     df = pd.DataFrame({"class": classes.ravel(), "correct": correct.ravel().astype(int)})
     out = df.groupby("class")["correct"].agg(correct="sum", queries="count").reset_index()
     return out.assign(accuracy=100.0 * out["correct"] / out["queries"])
 
 
-def class_gain(run: dict, base: dict) -> pd.DataFrame:
+def class_gain(run: RunSummary, base: RunSummary) -> pd.DataFrame:
     """``class, accuracy, baseline, gain`` (points) of ``run`` over ``base`` on one manifest."""
-    if run["manifest"] != base["manifest"]:
+    if run.manifest != base.manifest:
         raise ValueError("per-class gain needs two runs on the same manifest")
     a, b = per_class_accuracy(run), per_class_accuracy(base)
     df = a.merge(b, on="class", suffixes=("", "_base"))

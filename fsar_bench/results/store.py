@@ -8,7 +8,7 @@
 * ``summary.json``: mean, 95% interval and its convention, best validation accuracy, training
   history, versions and timings. Written last: a run with a summary is finished.
 
-Reports read these files only; they never re-run a model.
+Reports read these files only (:mod:`fsar_bench.results.summary`); they never re-run a model.
 """
 
 from __future__ import annotations
@@ -74,16 +74,6 @@ class RunDir:
         tmp = self.summary_file.with_suffix(".tmp")
         tmp.write_text(json.dumps(summary, sort_keys=True, indent=1))
         tmp.replace(self.summary_file)
-
-
-def load_runs(runs: Path) -> list[dict]:
-    """Every finished run under ``runs``: its summary plus ``"dir"`` (the run folder)."""
-    out = []
-    for summary in sorted(Path(runs).glob("*/*/summary.json")):
-        data = json.loads(summary.read_text())
-        data["dir"] = str(summary.parent)
-        out.append(data)
-    return out
 
 
 def read_records(path: Path) -> list[dict]:

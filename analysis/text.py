@@ -1,0 +1,83 @@
+"""Plain-text summaries of the misalignment analyses, as the commands print them."""
+
+from __future__ import annotations
+
+import math
+
+from fsar_bench.report.text import table
+
+
+def clean(value):
+    """JSON-able copy with NaN / inf as ``null``."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [clean(v) for v in value]
+    return value
+
+
+def fmt(x: float | None, spec: str = ".4f") -> str:
+    return "n/a" if x is None or not math.isfinite(x) else format(x, spec)
+
+
+def probe_text(summary: dict) -> str:
+    seconds = summary["train_seconds"]
+    which = "seen in training" if summary["scored_videos_seen_in_training"] else "held out"
+    return "\n".join([
+        f"probe: {summary['description']}",
+        f"  {summary['videos_note']}",
+        f"  accuracy on the scored videos ({which}): {summary['accuracy_video']:.1%} per video, "
+        f"{summary['accuracy_frame']:.1%} per frame ({summary['classes']} classes); "
+        f"{summary['epochs']} epochs, {fmt(seconds, '.0f')} s of training",
+        f"  cached in {summary['folder']}",
+    ])  # fmt: skip
+
+
+def aem_text(report: dict) -> str:
+    pub = report["published"]
+    lines = [
+        f"AEM, TA2N Eq. (10) as printed (M = 2v(v-1)): {fmt(report['aem_eq10_as_printed'])}",
+        f"mean pairwise cosine distance (2 x AEM):      "
+        f"{fmt(report['mean_pairwise_cosine_distance'])}  ({report['videos']} videos)",
+    ]
+    if pub:
+        lines.append(f"published ({pub['source']}, {pub['table']}): {pub['value']:.4f}")
+    return "\n".join(lines)
+
+
+def start_text(report: dict) -> str:
+    st = report["start_times"]
+    hist = st["histogram"]
+    rows = [["videos", *hist["counts"]], ["%", *(f"{100 * f:.1f}" for f in hist["fractions"])]]
+    mean = fmt(st["mean"] + 1 if st["mean"] == st["mean"] else None, ".2f")
+    return (
+        f"start times (first sampled frame with p >= {st['threshold']:g}; frames 1..T):\n"
+        + table(["frame", *hist["labels"]], rows)
+        + f"\nmean start frame {mean} over the {st['n_videos'] - st['never']} videos that "
+        f"start; {st['never']} never reach {st['threshold']:g}"
+    )
+
+
+def truth_text(gt: dict | None) -> str:
+    if not gt:
+        return ""
+    return (
+        f"ground truth ({gt['compared']} of {gt['videos']} videos; {gt['never_reached']} never "
+        f"reach 0.5): Pearson r {fmt(gt['pearson_r'], '.3f')}, Spearman rho "
+        f"{fmt(gt['spearman_rho'], '.3f')}, MAE {fmt(gt['mae_frames'], '.2f')} frames "
+        f"(signed {fmt(gt['mean_error_frames'], '+.2f')}), {fmt(gt['mae_steps'], '.2f')} "
+        f"sampled steps ({fmt(gt['exact_step_fraction'], '.1%')} exact)"
+    )
+
+
+def analysis_text(report: dict, parts: tuple[str, ...] = ("probe", "aem", "start", "truth")) -> str:
+    """The chosen parts of an ``aem.json`` report, one block each."""
+    render = {
+        "probe": lambda: probe_text(report["probe"]),
+        "aem": lambda: aem_text(report),
+        "start": lambda: start_text(report),
+        "truth": lambda: truth_text(report.get("ground_truth")),
+    }
+    return "\n".join(t for t in (render[p]() for p in parts) if t)

@@ -1,0 +1,130 @@
+"""A data source: one dataset, where its videos and caches are, and how missing videos are treated.
+
+Every command and the engine take one :class:`DataSource` instead of the loose values
+(dataset, data root, cache, list variant, missing policy). It knows how to prepare its data
+(generate a synthetic dataset, index a real one), loads the index of the data root once
+(memoised; the missing-video policy is applied per request), and hands out the feature stores
+of a backbone through :meth:`DataSource.features`.
+
+Example::
+
+    source = DataSource.resolve("ssv2", data_root="~/data/ssv2", missing="skip")
+    stores = source.features(ExtractConfig(backbone="efficientnet-lite0"))
+    test = source.index(("test",))["test"]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from fsar_bench.data import paths
+from fsar_bench.data.datasets import DATASETS, SPLITS, DatasetInfo
+from fsar_bench.data.index import SplitIndex, check_missing_policy, read_index
+from fsar_bench.errors import FsarError
+
+if TYPE_CHECKING:
+    import torch
+
+    from fsar_bench.data.prepare import SplitReport
+    from fsar_bench.features.cache import FeatureStore
+    from fsar_bench.features.settings import ExtractConfig
+
+Progress = Callable[[str, int, int], None]
+MISSING = ("error", "skip")
+
+
+@dataclass(frozen=True, kw_only=True)
+class DataSource:
+    """One dataset's data and caches.
+
+    Attributes:
+        dataset: the registry entry.
+        root: the dataset's folder (videos or frame folders; a synthetic dataset's output).
+        cache: the cache folder (indexes, features, checkpoints, probes).
+        variant: published split-list variant (``""``: the protocol's default lists).
+        missing: ``"error"`` (listed videos not found are an error) or ``"skip"``.
+    """
+
+    dataset: DatasetInfo
+    root: Path
+    cache: Path
+    variant: str = ""
+    missing: str = "error"
+    _memo: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.missing not in MISSING:
+            raise FsarError(f"--missing must be 'error' or 'skip', not {self.missing!r}")
+
+    @classmethod
+    def resolve(
+        cls,
+        dataset: str,
+        *,
+        data_root: str | Path | None = None,
+        cache_dir: str | Path | None = None,
+        variant: str = "",
+        missing: str = "error",
+    ) -> DataSource:
+        """Look the dataset up and resolve its folders (see :mod:`fsar_bench.data.paths`)."""
+        info = DATASETS.get(dataset)
+        cache = paths.cache_dir(cache_dir)
+        root = paths.data_root(info, data_root, cache)
+        return cls(dataset=info, root=root, cache=cache, variant=variant, missing=missing)
+
+    @property
+    def name(self) -> str:
+        return self.dataset.name
+
+    # --- preparation ------------------------------------------------------------------------
+    def prepare(self, seed: int = 0, progress: Progress | None = None) -> list[SplitReport]:
+        """Generate (synthetic) and index the data root; per-split counts (see ``prepare``)."""
+        from fsar_bench.data.prepare import prepare
+
+        reports, index = prepare(
+            self.dataset, self.root, self.cache, self.variant, seed=seed, progress=progress
+        )
+        self._memo["index"] = index
+        return reports
+
+    def check_missing(self, reports: list[SplitReport]) -> None:
+        """Apply the missing-video policy to ``prepare``'s reports (after they are shown)."""
+        from fsar_bench.data.prepare import check_missing
+
+        check_missing(self.dataset, self.root, reports, self.missing)
+
+    def ensure_prepared(self, seed: int = 0, progress: Progress | None = None) -> None:
+        """Generate a synthetic dataset that is not complete yet; real data is left as it is."""
+        if self.dataset.is_synthetic and not (self.root / "COMPLETE").is_file():
+            self.prepare(seed=seed, progress=progress)
+
+    # --- index ------------------------------------------------------------------------------
+    def index(self, splits: Sequence[str] = SPLITS) -> dict[str, SplitIndex]:
+        """Every split's index (loaded once), after checking ``splits`` against the policy."""
+        if "index" not in self._memo:
+            self._memo["index"] = read_index(self.dataset, self.root, self.cache, self.variant)
+        out = self._memo["index"]
+        check_missing_policy(self.dataset, self.root, out, tuple(splits), self.missing)
+        return out
+
+    # --- features ---------------------------------------------------------------------------
+    def features(
+        self,
+        config: ExtractConfig,
+        splits: Sequence[str] = SPLITS,
+        *,
+        device: torch.device | str | None = None,
+        workers: int | None = None,
+        progress: Progress | None = None,
+    ) -> dict[str, FeatureStore]:
+        """Extract what is missing (resumable) and return one feature store per split."""
+        from fsar_bench.features.extract import ensure_features
+
+        index = self.index(splits)
+        return ensure_features(
+            self.dataset, self.root, self.cache, index, config, splits,
+            variant=self.variant, device=device, workers=workers, progress=progress,
+        )  # fmt: skip

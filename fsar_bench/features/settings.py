@@ -1,0 +1,113 @@
+"""What a feature store holds and how it is keyed: extraction settings and the store key.
+
+:class:`ExtractConfig` is what the user chooses (backbone, frames, size, sampling, views...);
+:func:`split_settings` is everything that changes the stored numbers of one split (data, lists,
+backbone and weights, sampling, sizes, code version), and :func:`settings_key` its hash, the
+store's folder name under ``<cache>/features/<dataset>/``. See :mod:`fsar_bench.features.extract`
+for what is stored and :mod:`fsar_bench.features.cache` for the store itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from fsar_bench.data.datasets import DatasetInfo
+from fsar_bench.data.index import SplitIndex, Video
+from fsar_bench.data.sampling import TEST_MODES, TRAIN_MODES
+from fsar_bench.errors import FsarError
+from fsar_bench.features import BACKBONES
+from fsar_bench.features.backbones import Weights, resize_side
+
+EXTRACTOR_VERSION = 1  # bump when extraction code changes the stored numbers
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExtractConfig:
+    """Extraction settings (see the module docstring); ``size=None``: the backbone's default."""
+
+    backbone: str = "efficientnet-lite0"
+    frames: int = 8
+    size: int | None = None
+    sampling: str = "trx"
+    train_sampling: str = "trx"
+    views: int = 4
+    seed: int = 0
+    flip: bool = False
+    maps: bool = True
+    weights: str | None = None
+    random_init: bool = False
+    shard_videos: int = 64
+    batch_frames: int = 64
+
+    def __post_init__(self) -> None:
+        checks = (
+            (self.frames >= 1 and self.views >= 1, "frames and views must be >= 1"),
+            (self.size is None or self.size >= 32, "size must be >= 32 pixels"),
+            (self.sampling in TEST_MODES, f"sampling must be one of {', '.join(TEST_MODES)}"),
+            (self.train_sampling in TRAIN_MODES, f"train sampling: {'/'.join(TRAIN_MODES)}"),
+            (min(self.shard_videos, self.batch_frames) >= 1, "shard and batch sizes must be >= 1"),
+        )
+        problems = [message for ok, message in checks if not ok]
+        if problems:
+            raise FsarError(f"invalid extraction settings: {'; '.join(problems)}")
+        BACKBONES.get(self.backbone)  # unknown name: fails with close matches
+
+
+def split_settings(
+    info: DatasetInfo,
+    variant: str,
+    split: str,
+    ix: SplitIndex,
+    root: Path,
+    config: ExtractConfig,
+    weights: Weights,
+) -> dict:
+    """Everything that changes the stored numbers of one split (hashed into the store key)."""
+    train = split == "train"
+    backbone = BACKBONES.get(config.backbone)
+    size = config.size or backbone.default_size
+    return {
+        "extractor": EXTRACTOR_VERSION,
+        "dataset": info.name,
+        "variant": variant,
+        "split": split,
+        "split_sha256": ix.split.sha256,
+        "videos_sha256": _data_digest(root, ix.videos),
+        "backbone": backbone.name,
+        "weights_sha256": weights.sha256,
+        "frames": config.frames,
+        "size": size,
+        "resize": resize_side(size),
+        "sampling": config.train_sampling if train else config.sampling,
+        "views": config.views if train else 0,
+        "seed": config.seed if train else None,
+        "flip": config.flip if train else False,
+        "maps": config.maps,
+        "dtype": "float16",
+        "shard_videos": config.shard_videos,
+    }
+
+
+def _data_digest(root: Path, videos: list[Video]) -> str:
+    """Hash of the videos found (id, path, frames, file size) and of ``root/config.json``."""
+    digest = hashlib.sha256()
+    for v in videos:
+        path = root / v.path
+        digest.update(
+            repr((v.video_id, v.path, v.n_frames, path.is_file() and path.stat().st_size)).encode()
+        )
+    if (root / "config.json").is_file():
+        digest.update((root / "config.json").read_bytes())
+    return digest.hexdigest()
+
+
+def settings_key(settings: dict) -> str:
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:24]
+
+
+def store_dir(cache: Path, dataset: str, key: str) -> Path:
+    """Folder of the store with ``key``."""
+    return Path(cache) / "features" / dataset / key

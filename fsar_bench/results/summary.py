@@ -1,0 +1,122 @@
+"""The typed result of one run: :class:`RunSummary`, written by the engine, read by the reports.
+
+``summary.json`` in a run folder is ``RunSummary.to_json()``; :func:`load_summaries` reads every
+finished run back. The summary records everything needed to rebuild the trained method without
+the command that made it: the resolved method config, the features it was trained on and the
+checkpoint of the validation-selected weights (``fsar-bench tsne --run RUN_DIR`` uses them).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fsar_bench.results.store import RunDir, accuracies, read_records
+
+
+@dataclass(frozen=True, kw_only=True)
+class Setting:
+    """One evaluated setting, shared by every method of a run (same test manifest).
+
+    Attributes:
+        dataset, way, shot, query, episodes, protocol, seed, frames: the episodes.
+        repeats: ``> 1`` when the interval is taken over repeat means (the ``ita`` protocol).
+    """
+
+    dataset: str
+    way: int
+    shot: int
+    query: int
+    episodes: int
+    protocol: str
+    seed: int
+    frames: int
+    repeats: int = 1
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunSummary:
+    """A finished run (one method on one setting).
+
+    Attributes:
+        method: registry name. preset: run preset (``quick``, ``paper``).
+        method_config, train_config: the resolved configs (``dataclasses.asdict``).
+        setting: the evaluated :class:`Setting`.
+        features: split -> feature-store key. backbone, size: the features' backbone and input.
+        val_manifest, manifest: SHA-256 of the validation and test manifests.
+        manifest_file: where the test manifest was read from.
+        accuracy: ``mean``, ``ci95``, ``std``, ``n`` (and ``per_episode`` with repeats).
+        interval_convention: how ``ci95`` was computed.
+        best_val: validation accuracy of the selected weights; train_history: per validation.
+        train_seconds, eval_seconds: wall time. versions: software versions. device: where.
+        checkpoint: the validation-selected weights (``best.safetensors``).
+        dir: the run folder (set when read back; not stored in the file).
+    """
+
+    method: str
+    preset: str
+    method_config: dict[str, Any]
+    train_config: dict[str, Any]
+    setting: Setting
+    features: dict[str, str]
+    backbone: str
+    size: int
+    val_manifest: str
+    manifest: str
+    manifest_file: str
+    accuracy: dict[str, Any]
+    interval_convention: str
+    best_val: float
+    train_history: list[dict[str, Any]]
+    train_seconds: float
+    eval_seconds: float
+    versions: dict[str, str]
+    device: str
+    checkpoint: str = ""
+    dir: str = field(default="", compare=False)
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON object written to ``summary.json`` (without ``dir``)."""
+        out = dataclasses.asdict(self)
+        out.pop("dir")
+        return out
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], folder: str | Path = "") -> RunSummary:
+        """Read a ``summary.json`` object; ``folder`` is the run folder it came from."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in data.items() if k in known and k != "dir"}
+        values["setting"] = Setting(**data["setting"])
+        return cls(**values, dir=str(folder))
+
+    @property
+    def shot(self) -> int:
+        return self.setting.shot
+
+    @property
+    def records_file(self) -> Path:
+        return Path(self.dir) / "episodes.jsonl"
+
+    def episode_accuracies(self):
+        """Per-episode accuracies (percent) in manifest order: ``ndarray [episodes]``."""
+        return accuracies(read_records(self.records_file))
+
+
+def write_summary(run: RunDir, summary: RunSummary) -> RunSummary:
+    """Write ``summary.json`` (atomically; a run with a summary is finished)."""
+    run.write_summary(summary.to_json())
+    return dataclasses.replace(summary, dir=str(run.path))
+
+
+def read_summary(folder: str | Path) -> RunSummary:
+    """The summary of the run in ``folder``."""
+    path = Path(folder) / "summary.json"
+    return RunSummary.from_json(json.loads(path.read_text()), folder)
+
+
+def load_summaries(runs: str | Path) -> list[RunSummary]:
+    """Every finished run under ``runs`` (``<runs>/<dataset>/<run>/summary.json``), sorted."""
+    return [read_summary(p.parent) for p in sorted(Path(runs).glob("*/*/summary.json"))]

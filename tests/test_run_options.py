@@ -1,0 +1,114 @@
+"""Every ``fsar-bench run`` option reaches the request the engine records (no setting ignored)."""
+
+from __future__ import annotations
+
+import inspect
+import json
+from pathlib import Path
+
+import pytest
+
+from fsar_bench.cli import main
+from fsar_bench.commands.run import run
+from fsar_bench.data.synthetic import generate, preset
+
+# option -> (CLI value, where it must arrive: a function of (source, req) -> the value seen)
+NON_DEFAULT = {
+    "methods": ("otam,trn++", lambda s, r: r.methods, ("otam", "trn")),
+    "dataset": ("synthetic-high", lambda s, r: s.name, "synthetic-high"),
+    "shots": ("2,3", lambda s, r: r.shots, (2, 3)),
+    "way": ("4", lambda s, r: r.way, 4),
+    "protocol": ("ta2n", lambda s, r: r.protocol, "ta2n"),
+    "preset": ("paper", lambda s, r: r.preset, "paper"),
+    "episodes": ("7", lambda s, r: r.episodes, 7),
+    "seed": ("3", lambda s, r: r.seed, 3),
+    "backbone": ("resnet50", lambda s, r: r.backbone, "resnet50"),
+    "size": ("96", lambda s, r: r.size, 96),
+    "frames": ("6", lambda s, r: r.frames, 6),
+    "sets": ("otam.lam=0.5", lambda s, r: r.sets, {"otam": {"lam": "0.5"}}),
+    "baseline": ("otam", None, None),  # printed tables only (checked below)
+    "runs_dir": ("RUNS", lambda s, r: r.runs.name, "RUNS"),
+    "data_root": ("DATA", lambda s, r: s.root.name, "DATA"),
+    "cache_dir": ("CACHE", lambda s, r: s.cache.name, "CACHE"),
+    "missing": ("skip", lambda s, r: s.missing, "skip"),
+    "variant": ("", lambda s, r: s.variant, ""),  # synthetic data has no list variants
+    "device": ("cpu", lambda s, r: r.device, "cpu"),
+}
+
+
+def _flag(name: str) -> str:
+    param = inspect.signature(run).parameters[name].default
+    return next(d for d in param.param_decls if d.startswith("--")).split("/")[0]
+
+
+def test_every_option_of_run_reaches_the_request(tmp_path, monkeypatch):
+    import fsar_bench.engine.run as engine
+
+    assert set(inspect.signature(run).parameters) == set(NON_DEFAULT), "update NON_DEFAULT"
+    seen = {}
+
+    def fake(source, req, progress=None):
+        seen["source"], seen["req"] = source, req
+        return []
+
+    monkeypatch.setattr(engine, "run_benchmark", fake)
+    monkeypatch.setattr("fsar_bench.report.console.run_tables", lambda s, b: f"baseline={b}")
+    monkeypatch.chdir(tmp_path)
+    args = ["run"]
+    for name, (value, _, _) in NON_DEFAULT.items():
+        args += [_flag(name), value]
+    assert main(args) == 0
+    for name, (_, get, want) in NON_DEFAULT.items():
+        if get is not None:
+            assert get(seen["source"], seen["req"]) == want, name
+
+
+def test_bad_options_are_one_line_errors(tmp_path, capsys):
+    for bad in (["--preset", "fast"], ["--shots", "one"], ["--methods", "otamm"],
+                ["--set", "optimizer=adam"], ["--set", "otam.lamda=1"],
+                ["--protocol", "nope"], ["--set", "train.optimizer=adamw"],
+                ["--episodes", "0"], ["--set", "train.episodes=0"]):  # fmt: skip
+        assert main(["run", "--cache-dir", str(tmp_path), *bad]) == 2, bad
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and err.startswith("error:"), err
+
+
+@pytest.mark.slow
+def test_preset_paper_lands_in_the_recorded_config(tmp_path):
+    data = generate(tmp_path / "data", preset("mid", train_classes=2, val_classes=2,
+                                              test_classes=2, videos_per_class=3, frames=8,
+                                              size=64))  # fmt: skip
+    args = [
+        "run",
+        "--methods",
+        "protonet",
+        "--shots",
+        "1",
+        "--way",
+        "2",
+        "--episodes",
+        "4",
+        "--size",
+        "64",
+        "--preset",
+        "paper",
+        "--data-root",
+        str(data),
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        "--runs-dir",
+        str(tmp_path / "runs"),
+        "--set",
+        "train.episodes=2",
+        "--set",
+        "train.val_every=2",
+        "--set",
+        "train.val_episodes=2",
+    ]
+    assert main(args) == 0
+    (config_file,) = Path(tmp_path / "runs").glob("*/protonet-*/config.json")
+    config = json.loads(config_file.read_text())
+    assert config["preset"] == "paper"
+    assert config["train_config"]["optimizer"] == "sgd"  # the paper preset's recipe
+    assert config["train_config"]["episodes"] == 2  # the user's --set wins over the preset
+    assert config["method_config"]["learn_scale"] is False  # quick-only method value absent
