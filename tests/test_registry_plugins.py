@@ -134,7 +134,7 @@ def test_two_distributions_with_one_name_and_broken_values(plugins):
             BACKBONES.get("named-wron")
 
 
-def test_cli_ls_backbones_imports_neither_torch_nor_the_plugin(tmp_path):
+def test_cli_ls_backbones_imports_neither_torch_nor_timm_nor_the_plugin(tmp_path):
     make_distribution(
         tmp_path, "fsar-plug-cli", {"cli-plug": "fsar_plug_cli:INFO"}, "fsar_plug_cli", "cli-plug"
     )
@@ -148,4 +148,5 @@ def test_cli_ls_backbones_imports_neither_torch_nor_the_plugin(tmp_path):
     assert proc.returncode == 0, proc.stderr
     rows = {line.split()[0]: line for line in proc.stdout.splitlines()[2:]}
     assert "entry point fsar-plug-cli 0.1 (fsar_plug_cli:INFO)" in rows["cli-plug"]
+    assert "built-in family (timm " in rows["timm:<model>"]
     assert rows["resnet50"].split()[1:4] == ["2048", "224", "built-in"]

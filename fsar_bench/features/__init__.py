@@ -1,9 +1,11 @@
 """Backbone registry and the feature cache.
 
-Entries are metadata; models (torch) load lazily through ``factory``. Two sources (see
+Entries are metadata; models (torch) load lazily through ``factory``. Three sources (see
 :mod:`fsar_bench.registry`; ``fsar-bench ls backbones`` shows each one's origin):
 
 * built-ins: ``resnet50``, ``efficientnet-lite0`` (:mod:`fsar_bench.features.backbones`);
+* the family ``timm:<model>``: any timm model, weights from a local file
+  (:mod:`fsar_bench.features.timm_backbone`, ``docs/backbones.md``);
 * plugins: entry points of the group ``fsar_bench.backbones`` in other installed distributions.
 
 Backbone plugin contract. The entry point's value (``"module:attr"``) is a :class:`BackboneInfo`
@@ -86,4 +88,11 @@ BACKBONES.register(
         aliases=("effnet-lite0",),
         default_weights="fsar_bench.features.backbones:efficientnet_lite0_file",
     )
+)
+BACKBONES.register_family(
+    "timm:",
+    "fsar_bench.features.timm_backbone:backbone_info",
+    title="any timm model (timm.list_models()); state dict via --weights; docs/backbones.md",
+    placeholder="<model>",
+    requires="timm",
 )

@@ -9,6 +9,8 @@
   (``[B, 1280, ceil(S/32), ceil(S/32)]``: 4x4 at 112 px, 7x7 at 224 px); inputs ``(x - 0.5) / 0.5``.
   Always available offline: the default backbone.
 
+Any timm model: ``timm:<model>`` (:mod:`fsar_bench.features.timm_backbone`).
+
 Weights are identified by the SHA-256 of their file (part of the feature-cache key); a file is a
 state dict saved by ``torch.save`` (read with ``weights_only=True``) or a ``.safetensors``. A
 missing weight file is an error that says how to provide it; a random initialisation happens only
