@@ -39,8 +39,8 @@ from fsar_bench.data.source import DataSource
 from fsar_bench.errors import FsarError
 from fsar_bench.features.backbones import IMAGENET_MEAN, IMAGENET_STD
 from fsar_bench.features.cache import FeatureStore
-from fsar_bench.features.extract import load_views, plan_views
 from fsar_bench.features.settings import ExtractConfig
+from fsar_bench.features.views import load_views, plan_views
 
 # (split, video id, view or -1 for the test clip)
 FeaturePlan = tuple[str, str, int]

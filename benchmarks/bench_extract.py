@@ -6,9 +6,9 @@ settings (EfficientNet-Lite0, 112 px, 8 frames), for the test split (one determi
 video), in one process:
 
 1. forward: the clips are decoded and preprocessed into memory first, then only
-   :func:`fsar_bench.features.extract.encode` runs, on the same batches as the extraction
+   :func:`fsar_bench.features.shards.encode` runs, on the same batches as the extraction
    (``batch_frames`` frames).
-2. extract: :func:`ensure_features` into an empty cache folder (index, weights, decoding in
+2. extract: :meth:`DataSource.features` into an empty cache folder (index, weights, decoding in
    DataLoader workers, forward, fp16 shards, ``meta.json``), timed end to end.
 
 The two alternate (forward, extract, forward, ... ``--rounds`` extractions), because other
@@ -41,16 +41,11 @@ if "--no-tune" not in sys.argv:
 
 import torch  # noqa: E402
 
-from fsar_bench.data.datasets import DATASETS  # noqa: E402
-from fsar_bench.data.index import load_index  # noqa: E402
+from fsar_bench.data.source import DataSource  # noqa: E402
 from fsar_bench.features.backbones import load_backbone, pick_device, resolve_weights  # noqa: E402
-from fsar_bench.features.extract import (  # noqa: E402
-    ExtractConfig,
-    encode,
-    ensure_features,
-    load_views,
-    plan_views,
-)
+from fsar_bench.features.settings import ExtractConfig  # noqa: E402
+from fsar_bench.features.shards import encode  # noqa: E402
+from fsar_bench.features.views import load_views, plan_views  # noqa: E402
 
 
 def make_data(root: Path, videos_per_class: int) -> None:
@@ -85,10 +80,10 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
     """Measure and print (see the module docstring); ``tmp`` holds caches and generated data."""
     root = args.data_root or tmp / "data"
     make_data(root, args.videos_per_class)
-    info = DATASETS.get("synthetic-mid")
     config = ExtractConfig()
     device = pick_device()
-    videos = load_index(info, root, tmp / "index-cache", splits=("test",))["test"].videos
+    index_source = DataSource.resolve("synthetic-mid", data_root=root, cache_dir=tmp / "index")
+    videos = index_source.index(("test",))["test"].videos
     weights = resolve_weights(config.backbone)
     model = load_backbone(config.backbone, weights, device)
     size = 112
@@ -101,9 +96,8 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
     extracts = []
     for r in range(args.rounds):
         start = time.perf_counter()
-        stores = ensure_features(
-            info, root, tmp / f"cache{r}", config, ("test",), workers=args.workers
-        )
+        source = DataSource.resolve("synthetic-mid", data_root=root, cache_dir=tmp / f"cache{r}")
+        stores = source.features(config, ("test",), device=device, workers=args.workers)
         extracts.append(n_frames / (time.perf_counter() - start))
         forwards.append(forward_rate(model, batches, device))
     ratios = [e / ((f0 + f1) / 2) for e, f0, f1 in zip(extracts, forwards, forwards[1:])]

@@ -16,8 +16,8 @@ from fsar_bench.errors import FsarError
 from fsar_bench.features import BACKBONES
 from fsar_bench.features.backbones import load_backbone, resolve_weights
 from fsar_bench.features.cache import FeatureStore
-from fsar_bench.features.extract import load_views
 from fsar_bench.features.settings import ExtractConfig, settings_key, split_settings
+from fsar_bench.features.views import load_views
 
 timm = pytest.importorskip("timm")
 

@@ -20,7 +20,8 @@ from fsar_bench.commands.extract import extract
 from fsar_bench.data.datasets import DATASETS
 from fsar_bench.data.index import load_index
 from fsar_bench.errors import FsarError
-from fsar_bench.features.extract import ExtractConfig, load_views, plan_views
+from fsar_bench.features.settings import ExtractConfig
+from fsar_bench.features.views import load_views, plan_views
 
 INFO = DATASETS.get("synthetic-mid")  # split lists live in the data root: any tiny dataset fits
 CONFIG = ExtractConfig(frames=3, size=64, views=2, shard_videos=2)

@@ -19,8 +19,9 @@ from fsar_bench.data.sampling import train_indices
 from fsar_bench.errors import FsarError
 from fsar_bench.features.backbones import load_backbone, resolve_weights
 from fsar_bench.features.cache import FeatureStore
-from fsar_bench.features.extract import encode, load_views, plan_views
 from fsar_bench.features.settings import ExtractConfig, settings_key, split_settings
+from fsar_bench.features.shards import encode
+from fsar_bench.features.views import load_views, plan_views
 
 INFO = DATASETS.get("synthetic-mid")  # split lists live in the data root: any tiny dataset fits
 CONFIG = ExtractConfig(frames=3, size=64, views=2, shard_videos=2)

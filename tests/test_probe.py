@@ -32,7 +32,8 @@ from fsar_bench.features.cache import (
     write_json,
     write_shard,
 )
-from fsar_bench.features.extract import ExtractConfig, plan_views
+from fsar_bench.features.settings import ExtractConfig
+from fsar_bench.features.views import plan_views
 
 T, C = 8, 16
 
