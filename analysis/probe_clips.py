@@ -41,6 +41,7 @@ from fsar_bench.features.backbones import IMAGENET_MEAN, IMAGENET_STD
 from fsar_bench.features.cache import FeatureStore
 from fsar_bench.features.settings import ExtractConfig
 from fsar_bench.features.views import load_views, plan_views
+from fsar_bench.runtime import Runtime
 
 # (split, video id, view or -1 for the test clip)
 FeaturePlan = tuple[str, str, int]
@@ -282,7 +283,9 @@ def feature_inputs(
 
     A train-split video is usable if it has at least one allowed view (:func:`allowed_views`).
     """
-    stores = source.features(xcfg, device=device, workers=workers, progress=progress)
+    stores = source.features(
+        xcfg, runtime=Runtime(device=device), workers=workers, progress=progress
+    )
     index = source.index()
     train_videos = [v for v in index["train"].videos if v.video_id in stores["train"]]
     views = allowed_views(stores["train"], train_videos, flip)

@@ -42,10 +42,11 @@ if "--no-tune" not in sys.argv:
 import torch  # noqa: E402
 
 from fsar_bench.data.source import DataSource  # noqa: E402
-from fsar_bench.features.backbones import load_backbone, pick_device, resolve_weights  # noqa: E402
+from fsar_bench.features.backbones import load_backbone, resolve_weights  # noqa: E402
 from fsar_bench.features.settings import ExtractConfig  # noqa: E402
 from fsar_bench.features.shards import encode  # noqa: E402
 from fsar_bench.features.views import load_views, plan_views  # noqa: E402
+from fsar_bench.runtime import Runtime, pick_device  # noqa: E402
 
 
 def make_data(root: Path, videos_per_class: int) -> None:
@@ -97,7 +98,9 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
     for r in range(args.rounds):
         start = time.perf_counter()
         source = DataSource.resolve("synthetic-mid", data_root=root, cache_dir=tmp / f"cache{r}")
-        stores = source.features(config, ("test",), device=device, workers=args.workers)
+        stores = source.features(
+            config, ("test",), runtime=Runtime(device=device), workers=args.workers
+        )
         extracts.append(n_frames / (time.perf_counter() - start))
         forwards.append(forward_rate(model, batches, device))
     ratios = [e / ((f0 + f1) / 2) for e, f0, f1 in zip(extracts, forwards, forwards[1:])]

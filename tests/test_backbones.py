@@ -15,12 +15,12 @@ from fsar_bench.features.backbones import (
     crop,
     default_backbone,
     load_backbone,
-    pick_device,
     resize_short,
     resolve_weights,
     sha256_file,
 )
 from fsar_bench.features.efficientnet_lite import Conv2dSame
+from fsar_bench.runtime import pick_device
 
 NAMES = BACKBONES.names()
 

@@ -52,8 +52,8 @@ def _measure(source, sets: list[str], probe_mode: str, seed: int, backbone: str,
     from fsar_bench.analysis.outputs import MeasureRequest, measure
     from fsar_bench.analysis.probe_config import ProbeConfig
     from fsar_bench.engine.overrides import apply, parse_sets
-    from fsar_bench.features.backbones import pick_device
     from fsar_bench.features.settings import ExtractConfig
+    from fsar_bench.runtime import pick_device
 
     parsed = parse_sets(sets)
     if set(parsed) - {"probe"}:
@@ -165,8 +165,8 @@ def _alignment_files(folder, source, summary, query: int, episodes: int, device,
     from fsar_bench.analysis.alignment import alignment_panels, method_from_run
     from fsar_bench.analysis.figures import plot_alignment_tsne
     from fsar_bench.episodes.manifest import EpisodeSpec
-    from fsar_bench.features.backbones import pick_device
     from fsar_bench.features.cache import FeatureStore
+    from fsar_bench.runtime import pick_device
 
     store = FeatureStore.open(source.cache, source.name, summary.features["test"])
     method = method_from_run(summary, store.meta.channels)

@@ -80,13 +80,17 @@ def tune_cpu() -> None:
 
 
 @contextmanager
-def progress(description: str, unit: str | None = None):
+def progress(description: str, unit: str | None = None, show: bool = True):
     """A rich progress bar on stderr; yields ``update(stage, done, total)``.
 
     Args:
         description: prefix of every bar (one bar per stage).
         unit: show a rate in ``unit``/s (e.g. ``"videos"``); ``None``: no rate column.
+        show: ``False`` (a ``torchrun`` rank other than 0): nothing is drawn.
     """
+    if not show:
+        yield lambda stage, done, total: None
+        return
     from rich.console import Console
     from rich.progress import (
         BarColumn,

@@ -67,8 +67,9 @@ def extract(
 ) -> None:  # fmt: skip
     """Extract backbone features of a dataset's splits into the cache (resumes if interrupted)."""
     from fsar_bench.data.datasets import SPLITS
-    from fsar_bench.features.backbones import default_backbone, pick_device
+    from fsar_bench.features.backbones import default_backbone
     from fsar_bench.features.settings import ExtractConfig
+    from fsar_bench.runtime import init_runtime
 
     chosen = tuple(s.strip() for s in splits.split(",") if s.strip())
     bad = [s for s in chosen if s not in SPLITS]
@@ -80,11 +81,12 @@ def extract(
         weights=str(weights) if weights else None, random_init=random_init,
     )  # fmt: skip
     source = data_source(dataset, data_root, cache_dir, variant, missing)
+    runtime = init_runtime(device)
     start = time.perf_counter()
-    with progress(f"extract {source.name}", unit="videos") as update:
-        stores = source.features(
-            config, chosen, device=pick_device(device), workers=workers, progress=update
-        )
+    with progress(f"extract {source.name}", unit="videos", show=runtime.is_main) as update:
+        stores = source.features(config, chosen, runtime=runtime, workers=workers, progress=update)
+    if not runtime.is_main:
+        return
     typer.echo(_summary(stores, time.perf_counter() - start))
 
 

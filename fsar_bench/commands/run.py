@@ -50,9 +50,9 @@ def run(
     from fsar_bench.engine.run import RunRequest, check_request, run_benchmark
     from fsar_bench.episodes.protocols import PROTOCOLS
     from fsar_bench.features import BACKBONES
-    from fsar_bench.features.backbones import pick_device
     from fsar_bench.methods import METHODS
     from fsar_bench.report.console import run_tables
+    from fsar_bench.runtime import pick_device
 
     names = tuple(METHODS.get(m).name for m in csv_list(methods))
     base = METHODS.get(baseline).name

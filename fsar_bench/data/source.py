@@ -26,11 +26,10 @@ from fsar_bench.data.index import SplitIndex, check_missing_policy, read_index
 from fsar_bench.errors import FsarError
 
 if TYPE_CHECKING:
-    import torch
-
     from fsar_bench.data.prepare import SplitReport
     from fsar_bench.features.cache import FeatureStore
     from fsar_bench.features.settings import ExtractConfig
+    from fsar_bench.runtime import Runtime
 
 Progress = Callable[[str, int, int], None]
 MISSING = ("error", "skip")
@@ -96,10 +95,17 @@ class DataSource:
 
         check_missing(self.dataset, self.root, reports, self.missing)
 
-    def ensure_prepared(self, seed: int = 0, progress: Progress | None = None) -> None:
-        """Generate a synthetic dataset that is not complete yet; real data is left as it is."""
-        if self.dataset.is_synthetic and not (self.root / "COMPLETE").is_file():
-            self.prepare(seed=seed, progress=progress)
+    def ensure_prepared(
+        self, seed: int = 0, progress: Progress | None = None, runtime: Runtime | None = None
+    ) -> None:
+        """Generate a synthetic dataset that is not complete yet (on rank 0 under ``torchrun``);
+        real data is left as it is."""
+
+        def make() -> None:
+            if self.dataset.is_synthetic and not (self.root / "COMPLETE").is_file():
+                self.prepare(seed=seed, progress=progress)
+
+        self._ranked(runtime, make)
 
     # --- index ------------------------------------------------------------------------------
     def index(self, splits: Sequence[str] = SPLITS) -> dict[str, SplitIndex]:
@@ -116,15 +122,21 @@ class DataSource:
         config: ExtractConfig,
         splits: Sequence[str] = SPLITS,
         *,
-        device: torch.device | str | None = None,
+        runtime: Runtime | None = None,
         workers: int | None = None,
         progress: Progress | None = None,
     ) -> dict[str, FeatureStore]:
-        """Extract what is missing (resumable) and return one feature store per split."""
+        """Extract what is missing (resumable; shared among ``torchrun`` ranks) and return one
+        feature store per split. ``runtime``: device and rank (default: this process alone)."""
         from fsar_bench.features.extract import ensure_features
 
-        index = self.index(splits)
+        index = self._ranked(runtime, lambda: self.index(splits))
         return ensure_features(
             self.dataset, self.root, self.cache, index, config, splits,
-            variant=self.variant, device=device, workers=workers, progress=progress,
+            variant=self.variant, runtime=runtime, workers=workers, progress=progress,
         )  # fmt: skip
+
+    @staticmethod
+    def _ranked(runtime: Runtime | None, fn):
+        """``fn`` on rank 0 first (it may write the index), then on the other ranks."""
+        return runtime.main_first(fn) if runtime else fn()

@@ -39,6 +39,7 @@ from fsar_bench.methods import METHODS, MethodInfo, create_method
 from fsar_bench.results.stats import CONVENTION, mean_ci
 from fsar_bench.results.store import RunDir, accuracies, config_hash, versions
 from fsar_bench.results.summary import RunSummary, Setting, read_summary, write_summary
+from fsar_bench.runtime import Runtime
 
 Progress = Callable[[str, int, int], None]
 
@@ -238,7 +239,7 @@ def run_benchmark(
     source.ensure_prepared(seed=req.seed, progress=progress)
     # extraction views use a fixed seed so stores are shared across run seeds
     xcfg = ExtractConfig(backbone=req.backbone, frames=req.frames, size=req.size)
-    stores = source.features(xcfg, device=device, progress=progress)
+    stores = source.features(xcfg, runtime=Runtime(device=device), progress=progress)
     indexes = {s: usable(source.index()[s], stores[s]) for s in stores}
     sh = _Shared(source=source, req=req, stores=stores, indexes=indexes, device=device,
                  progress=progress)  # fmt: skip

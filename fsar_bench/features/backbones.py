@@ -241,16 +241,6 @@ def default_backbone() -> str:
     return "efficientnet-lite0"
 
 
-def pick_device(name: str | None = None) -> torch.device:
-    """``name`` if given, else CUDA when present, else CPU."""
-    if name:
-        device = torch.device(name)
-        if device.type == "cuda" and not torch.cuda.is_available():
-            raise FsarError(f"--device {name}: CUDA is not available here; use --device cpu")
-        return device
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
 def autocast_dtype(device: torch.device) -> torch.dtype | None:
     """bf16 (else fp16) autocast on GPU; ``None`` (fp32) on CPU."""
     if device.type != "cuda":

@@ -45,14 +45,13 @@ import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import torch
-
 from fsar_bench.data.datasets import SPLITS, DatasetInfo
 from fsar_bench.data.index import SplitIndex
-from fsar_bench.features.backbones import load_backbone, pick_device, resolve_weights
+from fsar_bench.features.backbones import load_backbone, resolve_weights
 from fsar_bench.features.cache import FeatureStore
 from fsar_bench.features.settings import ExtractConfig, settings_key, split_settings, store_dir
 from fsar_bench.features.shards import StoreJob
+from fsar_bench.runtime import Runtime, pick_device
 
 Progress = Callable[[str, int, int], None]
 
@@ -66,7 +65,7 @@ def ensure_features(
     splits: Sequence[str] = SPLITS,
     *,
     variant: str = "",
-    device: torch.device | str | None = None,
+    runtime: Runtime | None = None,
     workers: int | None = None,
     progress: Progress | None = None,
 ) -> dict[str, FeatureStore]:
@@ -79,7 +78,9 @@ def ensure_features(
         index: the data root's index (the missing-video policy already applied).
         config: extraction settings.
         splits: which splits.
-        device: ``"cpu"``, ``"cuda"``...; default CUDA when present.
+        runtime: the device and, under ``torchrun``, this rank (ranks take disjoint shards;
+            the store is the same bytes as a one-process extraction); default: this process
+            alone on CUDA when present, else the CPU.
         workers: decoding processes (default: cores - 1, at least 1; 0 decodes in-process).
         progress: ``progress(split, videos done, videos total)``.
 
@@ -87,6 +88,7 @@ def ensure_features(
         split -> complete :class:`FeatureStore`; videos that could not be read are in its
         ``failed`` (id -> reason) and in ``failed.txt`` next to its shards.
     """
+    runtime = runtime or Runtime(device=pick_device())
     weights = resolve_weights(config.backbone, config.weights, config.random_init)
     stores: dict[str, FeatureStore] = {}
     model = None
@@ -94,11 +96,12 @@ def ensure_features(
         settings = split_settings(info, variant, split, index[split], Path(root), config, weights)
         folder = store_dir(Path(cache), info.name, settings_key(settings))
         if not (folder / "meta.json").is_file():
-            dev = pick_device(device)
             if model is None:
-                model = load_backbone(config.backbone, weights, dev)
-            job = StoreJob(folder, settings, index[split].videos, Path(root), config, dev)
-            job.run(model, _default_workers() if workers is None else workers, progress)
+                model = load_backbone(config.backbone, weights, runtime.device)
+            job = StoreJob(folder, settings, index[split].videos, Path(root), config,
+                           runtime.device)  # fmt: skip
+            workers = _default_workers() if workers is None else workers
+            job.run(model, workers, progress if runtime.is_main else None, runtime)
         stores[split] = FeatureStore(folder)
     return stores
 

@@ -35,6 +35,7 @@ from fsar_bench.features.cache import (
 )
 from fsar_bench.features.settings import ExtractConfig
 from fsar_bench.features.views import load_views, plan_views
+from fsar_bench.runtime import Runtime
 
 Progress = Callable[[str, int, int], None]
 
@@ -75,11 +76,18 @@ class StoreJob:
     config: ExtractConfig
     device: torch.device
 
-    def run(self, model: torch.nn.Module, workers: int, progress: Progress | None) -> None:
-        self._claim()
+    def run(
+        self, model: torch.nn.Module, workers: int, progress: Progress | None, runtime: Runtime
+    ) -> None:
+        """Compute the missing shards (under ``torchrun``, every ``world``-th one on each rank),
+        then write ``meta.json`` on rank 0; every rank returns once the store is complete."""
+        if runtime.is_main:
+            self._claim()
+        runtime.barrier()
         n = self.config.shard_videos
         shards = [self.videos[i : i + n] for i in range(0, len(self.videos), n)]
-        todo = [k for k, vids in enumerate(shards) if not self._valid(k, vids)]
+        todo = [k for k, vids in enumerate(shards) if not self._valid(k, vids, runtime.is_main)]
+        todo = runtime.mine(todo)
         views = max(self.settings["views"], 1)
         per_batch = max(1, self.config.batch_frames // (self.config.frames * views))
         batches = [
@@ -108,7 +116,10 @@ class StoreJob:
                 time.sleep(float(os.environ.get("FSAR_EXTRACT_SHARD_DELAY", 0)))
             if progress:
                 progress(self.settings["split"], done, len(self.videos))
-        self._finalize(len(shards))
+        runtime.barrier()
+        if runtime.is_main:
+            self._finalize(len(shards))
+        runtime.barrier()
 
     def _claim(self) -> None:
         """Start or resume in ``folder``; a folder made with other settings is wiped."""
@@ -121,13 +132,14 @@ class StoreJob:
         if not path.is_file():
             write_json(path, self.settings)
 
-    def _valid(self, k: int, videos: list[Video]) -> bool:
-        """Whether shard ``k`` is complete; a broken or foreign one is deleted."""
+    def _valid(self, k: int, videos: list[Video], delete: bool = True) -> bool:
+        """Whether shard ``k`` is complete; a broken or foreign one is deleted if ``delete``."""
         path = self.folder / shard_name(k)
         meta = read_shard(path)
         if meta is not None and meta["videos"] == [v.video_id for v in videos]:
             return True
-        path.unlink(missing_ok=True)
+        if delete:
+            path.unlink(missing_ok=True)
         return False
 
     def _encode(self, model: torch.nn.Module, batch: list, tensors: dict, failed: dict) -> None:
