@@ -45,3 +45,28 @@ def load_views(path: Path, idx: np.ndarray, crops: np.ndarray, size: int) -> tor
     x = resize_short(x, size)
     rows = inverse.reshape(idx.shape)
     return torch.cat([crop(x[r], size, *c) for r, c in zip(rows, crops)]).contiguous()
+
+
+def train_plan(
+    video: Video, frames: int, rng: np.random.Generator, flip: bool, sampling: str = "trx"
+) -> tuple[np.ndarray, np.ndarray]:
+    """A fresh training clip of ``video`` (end-to-end training draws one per use, as the TRX/TA2N
+    loaders do): indices int ``[1, T]`` and one crop for every frame ``[1, 3]`` (top, left in
+    [0, 1), flip with probability 1/2 when ``flip``)."""
+    idx = np.array([train_indices(video.n_frames, frames, rng, sampling)])
+    crops = rng.random((1, 3))
+    crops[:, 2] = (crops[:, 2] < 0.5) & flip
+    return idx, crops
+
+
+class ClipReader(torch.utils.data.Dataset):
+    """Decodes planned clips in DataLoader workers; ``reader[(path, idx, crops)]`` is uint8
+    ``[V' * T, 3, size, size]`` (:func:`load_views`). The plans are drawn by the caller's
+    generator in the main process, never here."""
+
+    def __init__(self, root: Path, size: int) -> None:
+        self.root, self.size = Path(root), size
+
+    def __getitem__(self, plan: tuple[str, np.ndarray, np.ndarray]) -> torch.Tensor:
+        path, idx, crops = plan
+        return load_views(self.root / path, idx, crops, self.size)
