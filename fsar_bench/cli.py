@@ -38,15 +38,20 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point: runs the app and turns user errors into one line and exit status 2."""
     tune_cpu()  # before torch is imported by any command
     try:
-        app(args=argv, standalone_mode=False)
+        app(args=argv, standalone_mode=False, prog_name="fsar-bench")
     except FsarError as err:
         typer.echo(f"error: {err}", err=True)
         return err.exit_code
     except (typer.Abort, KeyboardInterrupt):
         typer.echo("interrupted; run the same command again to continue", err=True)
         return 130
-    except typer.exceptions.TyperException as err:  # usage errors carry their own exit code
-        err.show()
+    except typer.exceptions.TyperException as err:  # usage errors: one line too, exit 2
+        ctx = getattr(err, "ctx", None)
+        where = ctx.command_path if ctx is not None else "fsar-bench"
+        message = " ".join(err.format_message().split())
+        if not message:  # no arguments: the help was shown
+            return err.exit_code
+        typer.echo(f"error: {message} (see '{where} --help')", err=True)
         return err.exit_code
     return 0
 

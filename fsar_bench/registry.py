@@ -241,14 +241,21 @@ class Registry(Generic[E]):
             return f"the {found[name].origin}"
         return ""
 
+    def entry_of(self, value: Any, name: str, origin: str) -> E:
+        """The entry a plugin's loaded value stands for: the value itself or, when it is
+        callable, what calling it with no arguments returns. Registries that accept other
+        values (the methods' accepts a method class) override this."""
+        return value() if callable(value) else value
+
     def _load_plugin(self, plugin: _Plugin) -> E:
         """Import a plugin's value (once) and check it fulfils the contract."""
         if plugin.name in self._loaded:
             return self._loaded[plugin.name]
         where = f"{self.kind} {plugin.name!r} of the {plugin.origin}"
         try:
-            value = plugin.point.load()
-            entry = value() if callable(value) else value  # an entry or a function making one
+            entry = self.entry_of(plugin.point.load(), plugin.name, plugin.origin)
+        except FsarError:
+            raise
         except Exception as err:  # a broken plugin: say which one, in one line
             first = (str(err).strip().splitlines() or [""])[0]
             raise FsarError(f"{where} does not load: {type(err).__name__}: {first}") from err

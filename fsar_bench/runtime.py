@@ -78,7 +78,10 @@ class Runtime:
 def pick_device(name: str | None = None) -> torch.device:
     """``name`` if given, else CUDA when present, else CPU."""
     if name:
-        device = torch.device(name)
+        try:
+            device = torch.device(name)
+        except RuntimeError as err:
+            raise FsarError(f"--device {name!r}: not a device; use cpu, cuda or cuda:N") from err
         if device.type == "cuda" and not torch.cuda.is_available():
             raise FsarError(f"--device {name}: CUDA is not available here; use --device cpu")
         return device

@@ -25,7 +25,9 @@ NON_DEFAULT = {
     "backbone": ("resnet50", lambda s, r: r.backbone, "resnet50"),
     "size": ("96", lambda s, r: r.size, 96),
     "frames": ("6", lambda s, r: r.frames, 6),
+    "weights": ("W.pth", lambda s, r: r.weights, "W.pth"),
     "sets": ("otam.lam=0.5", lambda s, r: r.sets, {"otam": {"lam": "0.5"}}),
+    "select": ("holdout:3", lambda s, r: r.select, "holdout:3"),
     "baseline": ("otam", None, None),  # printed tables only (checked below)
     "runs_dir": ("RUNS", lambda s, r: r.runs.name, "RUNS"),
     "data_root": ("DATA", lambda s, r: s.root.name, "DATA"),
@@ -67,7 +69,11 @@ def test_bad_options_are_one_line_errors(tmp_path, capsys):
     for bad in (["--preset", "fast"], ["--shots", "one"], ["--methods", "otamm"],
                 ["--set", "optimizer=adam"], ["--set", "otam.lamda=1"],
                 ["--protocol", "nope"], ["--set", "train.optimizer=adamw"],
-                ["--episodes", "0"], ["--set", "train.episodes=0"]):  # fmt: skip
+                ["--episodes", "0"], ["--set", "train.episodes=0"], ["--select", "holdout:1"],
+                ["--select", "best"], ["--methods", "no_such_pkg.mod:Net"],
+                ["--methods", "fsar_bench.methods.base:gather_state"],
+                ["--methods", "fsar_bench.methods.otam:OTAMConfig"],
+                ["--dataset", "./no/such/folder"], ["--dataset", "synthetc"]):  # fmt: skip
         assert main(["run", "--cache-dir", str(tmp_path), *bad]) == 2, bad
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and err.startswith("error:"), err

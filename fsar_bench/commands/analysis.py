@@ -41,7 +41,9 @@ ProbeMode = typer.Option(
     "tsm-resnet50 (full TSM fine-tuned on frames; for a GPU).",
 )
 Sets = typer.Option([], "--set", help="probe.FIELD=VALUE, e.g. probe.epochs=20.")
-Seed = typer.Option(0, help="Seed of the probe, its video split, the training views and t-SNE.")
+Seed = typer.Option(
+    0, min=0, help="Seed of the probe, its video split, the training views and t-SNE."
+)
 Backbone = typer.Option("efficientnet-lite0", "--backbone", "-b", help="Feature backbone.")
 
 

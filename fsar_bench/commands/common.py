@@ -24,7 +24,7 @@ CacheDir = typer.Option(None, "--cache-dir", help="Cache folder (else FSAR_CACHE
 Missing = typer.Option("error", "--missing", help="Listed videos not found: error | skip.")
 Variant = typer.Option("", "--variant", help="Published list variant (e.g. ta2n, hyrsm).")
 Device = typer.Option(None, "--device", help="cpu | cuda (default: CUDA when present).")
-Workers = typer.Option(None, "--workers", help="Decoding processes (default: cores - 1).")
+Workers = typer.Option(None, "--workers", min=0, help="Decoding processes (default: cores - 1).")
 Weights = typer.Option(None, "--weights", help="Backbone weight file.")
 RandomInit = typer.Option(False, "--random-init", help="Random backbone weights (tests only).")
 Size = typer.Option(None, "--size", help="Input side in pixels (default: the backbone's).")

@@ -36,7 +36,7 @@ def prepare(
     cache_dir: Path | None = CacheDir,
     missing: str = Missing,
     variant: str = Variant,
-    seed: int = typer.Option(0, help="Seed of a synthetic dataset."),
+    seed: int = typer.Option(0, min=0, help="Seed of a synthetic dataset."),
 ) -> None:
     """Generate (synthetic) or index (real) a dataset and report found and missing videos."""
     from fsar_bench.report.text import prepare_table
@@ -60,7 +60,7 @@ def episodes(
     protocol: str | None = typer.Option(
         None, help="Protocol (fsar-bench ls protocols): sets --episodes and --query."
     ),
-    seed: int = typer.Option(0),
+    seed: int = typer.Option(0, min=0),
     frames: int = typer.Option(8, help="Frames per video."),
     sampling: str = typer.Option("trx", help="Test-time frame sampling: trx | centre."),
     out: Path = typer.Option(..., "--out", help="Manifest file to write."),

@@ -59,7 +59,7 @@ def extract(
     dataset: str = DatasetOpt, backbone: str | None = BackboneOpt, frames: int = Frames,
     size: int | None = ExtractSize, splits: str = Splits, views: int = Views,
     sampling: str = Sampling, train_sampling: str = TrainSampling,
-    seed: int = typer.Option(0, "--seed", help="Seed of the training views."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Seed of the training views."),
     flip: bool = Flip, pooled_only: bool = PooledOnly, weights: Path | None = Weights,
     random_init: bool = RandomInit, device: str | None = Device, workers: int | None = Workers,
     data_root: Path | None = DataRoot, cache_dir: Path | None = CacheDir,

@@ -15,6 +15,7 @@ from fsar_bench.commands.common import (
     Missing,
     Size,
     Variant,
+    Weights,
     csv_ints,
     csv_list,
     data_source,
@@ -22,7 +23,8 @@ from fsar_bench.commands.common import (
 )
 from fsar_bench.errors import FsarError
 
-Methods = typer.Option("protonet,otam,trn,ta2n", "--methods", "-m", help="Comma-separated names.")
+Methods = typer.Option("protonet,otam,trn,ta2n", "--methods", "-m", help="Comma-separated "
+                       "names (fsar-bench ls methods) or package.module:Class.")  # fmt: skip
 Shots = typer.Option("1,5", "--shots", help="Comma-separated shots.")
 Protocol = typer.Option(
     "quick", "--protocol", help="Evaluation protocol (fsar-bench ls protocols)."
@@ -34,14 +36,20 @@ Backbone = typer.Option("efficientnet-lite0", "--backbone", "-b", help="Frozen f
 Sets = typer.Option([], "--set", help="SECTION.FIELD=VALUE, e.g. otam.lam=0.05")
 Baseline = typer.Option("protonet", "--baseline", help="Method paired differences compare to.")
 RunsDir = typer.Option(Path("runs"), "--runs-dir", help="Where results are written.")
+Select = typer.Option(
+    "val", "--select",
+    help="Model selection: val (best on the val split) | last (final weights) | holdout:K "
+    "(K training classes held out as validation).",
+)  # fmt: skip
 
 
 def run(
     methods: str = Methods, dataset: str = DatasetOpt, shots: str = Shots,
     way: int = typer.Option(5, "--way"), protocol: str = Protocol, preset: str = Preset,
-    episodes: int | None = Episodes, seed: int = typer.Option(0, "--seed"),
+    episodes: int | None = Episodes, seed: int = typer.Option(0, "--seed", min=0),
     backbone: str = Backbone, size: int | None = Size, frames: int = Frames,
-    sets: list[str] = Sets, baseline: str = Baseline, runs_dir: Path = RunsDir,
+    weights: Path | None = Weights, sets: list[str] = Sets, select: str = Select,
+    baseline: str = Baseline, runs_dir: Path = RunsDir,
     data_root: Path | None = DataRoot, cache_dir: Path | None = CacheDir,
     missing: str = Missing, variant: str = Variant, device: str | None = Device,
 ) -> None:  # fmt: skip
@@ -54,7 +62,7 @@ def run(
     from fsar_bench.report.console import run_tables
     from fsar_bench.runtime import pick_device
 
-    names = tuple(METHODS.get(m).name for m in csv_list(methods))
+    names = tuple(dict.fromkeys(METHODS.get(m).name for m in csv_list(methods)))  # no repeats
     base = METHODS.get(baseline).name
     parsed = parse_sets(sets)
     unknown = set(parsed) - {"train", *names}
@@ -64,10 +72,11 @@ def run(
             f"({', '.join(names)})"
         )
     req = RunRequest(
-        methods=names, shots=csv_ints(shots, "--shots"), way=way,
+        methods=names, shots=tuple(dict.fromkeys(csv_ints(shots, "--shots"))), way=way,
         protocol=PROTOCOLS.get(protocol).name, episodes=episodes, seed=seed,
-        backbone=BACKBONES.get(backbone).name, size=size, frames=frames, preset=preset,
-        sets=parsed, runs=runs_dir, device=str(pick_device(device)),
+        backbone=BACKBONES.get(backbone).name, size=size, frames=frames,
+        weights=str(weights) if weights else None, preset=preset, sets=parsed, select=select,
+        runs=runs_dir, device=str(pick_device(device)),
     )  # fmt: skip
     check_request(req)
     source = data_source(dataset, data_root, cache_dir, variant, missing)

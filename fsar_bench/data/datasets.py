@@ -28,7 +28,8 @@ class DatasetInfo:
         title: human-readable name.
         protocol: which few-shot protocol its split lists follow.
         split_files: split -> list file, relative to the package's ``splits`` folder (or to the
-            data root when ``synthetic_preset`` is set).
+            data root when ``synthetic_preset`` is set), or an absolute path (user datasets,
+            :mod:`fsar_bench.data.user`).
         classes: expected number of classes per split (checked when the lists are read).
         variants: other published list files of the same protocol: variant -> split -> file.
         synthetic_preset: for generated datasets, the preset of ``fsar_bench.data.synthetic``.
@@ -54,6 +55,8 @@ class DatasetInfo:
             known = ", ".join(self.variants) or "none"
             raise FsarError(f"{self.name} has no list variant {variant!r}; variants: {known}")
         files = self.variants[variant] if variant else self.split_files
+        if Path(files[split]).is_absolute():
+            return Path(files[split])
         if self.is_synthetic:
             if data_root is None:
                 raise ValueError("synthetic datasets keep their split lists in the data root")
@@ -61,7 +64,9 @@ class DatasetInfo:
         return Path(str(resources.files("fsar_bench.data") / "splits" / files[split]))
 
 
-DATASETS: Registry[DatasetInfo] = Registry("dataset")
+DATASETS: Registry[DatasetInfo] = Registry(
+    "dataset", group="fsar_bench.datasets", entry_type=DatasetInfo
+)  # plugins and split-list folders: fsar_bench.data.user
 
 
 def _trio(folder: str, pattern: str) -> dict[str, str]:

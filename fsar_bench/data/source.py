@@ -21,8 +21,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fsar_bench.data import paths
-from fsar_bench.data.datasets import DATASETS, SPLITS, DatasetInfo
+from fsar_bench.data.datasets import SPLITS, DatasetInfo
 from fsar_bench.data.index import SplitIndex, check_missing_policy, read_index
+from fsar_bench.data.user import find_dataset
 from fsar_bench.errors import FsarError
 
 if TYPE_CHECKING:
@@ -68,10 +69,14 @@ class DataSource:
         variant: str = "",
         missing: str = "error",
     ) -> DataSource:
-        """Look the dataset up and resolve its folders (see :mod:`fsar_bench.data.paths`)."""
-        info = DATASETS.get(dataset)
+        """Look the dataset up and resolve its folders (see :mod:`fsar_bench.data.paths`).
+
+        ``dataset`` is a registry name or a folder of split lists (:mod:`fsar_bench.data.user`,
+        whose videos default to that folder).
+        """
+        info, folder = find_dataset(dataset)
         cache = paths.cache_dir(cache_dir)
-        root = paths.data_root(info, data_root, cache)
+        root = paths.data_root(info, data_root or folder, cache)
         return cls(dataset=info, root=root, cache=cache, variant=variant, missing=missing)
 
     @property

@@ -43,12 +43,17 @@ def check_preset(preset: str) -> None:
 def method_settings(info: MethodInfo, preset: str, user: Sets, shot: int | None = None) -> Any:
     """The method's config: defaults, then the preset's values, then the user's ``--set``.
 
+    A method without a config (a plugin class naming no ``config_class``) gets an empty one.
     With ``shot`` and an entry that names a ``shots_field``, that field is set to ``shot``
     unless the user set it (TA2N embeds only what that K needs).
     """
     mine = user.get(info.name, {})
     values = {**info.presets.get(preset, {}), **mine}
-    config = apply(load(info.config)(), values, info.name)
+    config = load(info.config)()
+    if values and not dataclasses.fields(config):
+        raise FsarError(f"--set {info.name}.{next(iter(values))}: method {info.name!r} takes no "
+                        "config (its class names no config_class)")  # fmt: skip
+    config = apply(config, values, info.name)
     if shot is not None and info.shots_field and info.shots_field not in mine:
         config = dataclasses.replace(config, **{info.shots_field: shot})
     return config

@@ -2,11 +2,13 @@
 methods on identical episodes.
 
 For every shot setting one test manifest is drawn (seeded) and shared by every method; one
-validation manifest (another seed) is used for model selection. Each (method, shot) is trained
-on the train split unless a finished checkpoint exists, then evaluated; finished evaluations are
-not repeated and interrupted ones continue (see :mod:`fsar_bench.engine.train`,
-:mod:`fsar_bench.engine.evaluate`). Every run writes a
-:class:`~fsar_bench.results.summary.RunSummary`.
+validation manifest (another seed) is used for model selection (``--select``, see
+:mod:`fsar_bench.engine.select`: the val split, K held-out training classes, or none). Each
+(method, shot) is trained on the train split unless a finished checkpoint exists, then
+evaluated; finished evaluations are not repeated and interrupted ones continue (see
+:mod:`fsar_bench.engine.train`, :mod:`fsar_bench.engine.evaluate`). Every run writes a
+:class:`~fsar_bench.results.summary.RunSummary`, which records the method's origin (built-in,
+entry point or import path) and factory, the selection and the backbone weight file.
 """
 
 from __future__ import annotations
@@ -24,6 +26,12 @@ from fsar_bench.data.index import SplitIndex
 from fsar_bench.data.source import DataSource
 from fsar_bench.engine.evaluate import evaluate
 from fsar_bench.engine.presets import Sets, check_preset, method_settings, train_config
+from fsar_bench.engine.select import (
+    check_selection,
+    check_val_split,
+    parse_select,
+    select_indexes,
+)
 from fsar_bench.engine.train import TrainData, Trainer, load_best
 from fsar_bench.episodes.manifest import (
     EpisodeSpec,
@@ -54,7 +62,10 @@ class RunRequest:
             number of test episodes.
         seed: test manifests (validation: ``seed + 1``), training and initialisation.
         backbone, size, frames: the features (frozen backbone, input side, frames per video).
+        weights: the backbone's weight file (``None``: its default weights).
         preset: run preset (:mod:`fsar_bench.engine.presets`). sets: the user's ``--set``.
+        select: model selection, ``val`` | ``last`` | ``holdout:K``
+            (:mod:`fsar_bench.engine.select`).
         runs: the results store. device: where training and evaluation run.
     """
 
@@ -67,8 +78,10 @@ class RunRequest:
     backbone: str = "efficientnet-lite0"
     size: int | None = None
     frames: int = 8
+    weights: str | None = None
     preset: str = "quick"
     sets: Sets = field(default_factory=dict)
+    select: str = "val"
     runs: Path = Path("runs")
     device: str = "cpu"
 
@@ -77,12 +90,14 @@ class RunRequest:
             (bool(self.methods) and bool(self.shots), "give at least one method and one shot"),
             (min(self.shots, default=1) >= 1, "shots must be >= 1"),
             (self.way >= 2, "way must be >= 2"),
+            (self.seed >= 0, "seed must be >= 0"),
             (self.episodes is None or self.episodes >= 1, "episodes must be >= 1"),
             (self.frames >= 1, "frames must be >= 1"),
         )
         problems = [message for ok, message in checks if not ok]
         if problems:
             raise FsarError(f"invalid run: {'; '.join(problems)}")
+        parse_select(self.select)
 
 
 def check_request(req: RunRequest) -> list[MethodInfo]:
@@ -104,6 +119,7 @@ class _Shared:
     req: RunRequest
     stores: dict[str, FeatureStore]
     indexes: dict[str, SplitIndex]
+    select: dict
     device: torch.device
     progress: Progress | None = None
 
@@ -129,20 +145,24 @@ def usable(index: SplitIndex, store: FeatureStore) -> SplitIndex:
 
 
 def manifest_for(index: SplitIndex, spec: EpisodeSpec, folder: Path) -> Manifest:
-    """Draw (or reuse) the manifest of ``spec``; its file name carries the spec's hash."""
-    name = f"{spec.split}-{spec.way}w{spec.shot}s-{config_hash(dataclasses.asdict(spec))}.json"
+    """Draw (or reuse) the manifest of ``spec``; its file name carries the hash of the spec, the
+    split list's bytes and its classes (a changed list or held-out classes: another file)."""
+    key = {**dataclasses.asdict(spec), "list": index.split.sha256,
+           "classes": list(index.split.classes)}  # fmt: skip
+    name = f"{spec.split}-{spec.way}w{spec.shot}s-{config_hash(key)}.json"
     path = folder / name
     if not path.is_file():
         write_manifest(build_manifest(index, spec), path)
     return load_manifest(path)
 
 
-def feature_loader(store: FeatureStore, pooled: bool):
-    """``load(ids, views)``: per-video views for training, the test clip when ``views`` is None."""
+def feature_loader(store: FeatureStore, pooled: bool, view: int | None = None):
+    """``load(ids, views)``: per-video views for training, the test clip when ``views`` is None
+    (``view``: that cached training view instead, for classes held out of a train store)."""
 
     def load(ids: list[str], views: list[int] | None = None) -> torch.Tensor:
         if views is None:
-            return store.get(ids, pooled=pooled)
+            return store.get(ids, pooled=pooled, view=view)
         return torch.cat([store.get([v], pooled=pooled, view=w) for v, w in zip(ids, views)])
 
     return load
@@ -154,6 +174,8 @@ def _run_config(sh: _Shared, info: MethodInfo, setting: Setting, manifests) -> d
     mcfg = method_settings(info, req.preset, req.sets, shot=setting.shot)
     return {
         "method": info.name,
+        "method_origin": info.origin,
+        "method_factory": info.factory,
         "preset": req.preset,
         "method_config": dataclasses.asdict(mcfg),
         "train_config": dataclasses.asdict(train_config(info, req.preset, req.sets, req.seed)),
@@ -161,9 +183,17 @@ def _run_config(sh: _Shared, info: MethodInfo, setting: Setting, manifests) -> d
         "features": {s: sh.stores[s].meta.key for s in sh.stores},
         "backbone": test_store.meta.backbone,
         "size": test_store.meta.size,
-        "val_manifest": manifests["val"].sha256,
+        "select": sh.select,
+        "val_manifest": manifests["val"].sha256 if "val" in manifests else None,
         "manifest": manifests["test"].sha256,
     }
+
+
+def _val_loader(sh: _Shared, pooled: bool):
+    """Features of the validation manifest's videos (held-out classes: training view 0)."""
+    if sh.select["mode"] == "holdout":
+        return feature_loader(sh.stores["train"], pooled, view=0)
+    return feature_loader(sh.stores["val"], pooled) if "val" in sh.stores else None
 
 
 def _train(sh: _Shared, info: MethodInfo, config: dict, setting: Setting, manifests):
@@ -175,8 +205,8 @@ def _train(sh: _Shared, info: MethodInfo, config: dict, setting: Setting, manife
     ckpt = sh.source.cache / "checkpoints" / sh.source.name / f"{info.name}-{train_key}"
     data = TrainData(
         index=sh.indexes["train"], views=sh.stores["train"].meta.views,
-        load=feature_loader(sh.stores["train"], pooled), val_manifest=manifests["val"],
-        val_load=feature_loader(sh.stores["val"], pooled), way=setting.way, shot=setting.shot,
+        load=feature_loader(sh.stores["train"], pooled), val_manifest=manifests.get("val"),
+        val_load=_val_loader(sh, pooled), way=setting.way, shot=setting.shot,
     )  # fmt: skip
     tcfg = train_config(info, sh.req.preset, sh.req.sets, sh.req.seed)
     trainer = Trainer(method, tcfg, data, out_dir=ckpt, device=sh.device)
@@ -203,7 +233,8 @@ def run_one(sh: _Shared, info: MethodInfo, setting: Setting, manifests) -> RunSu
     acc, convention = summarize_accuracy(accuracies(result.records), setting.repeats)
     summary = RunSummary(
         **{**config, "setting": setting}, accuracy=acc, interval_convention=convention,
-        manifest_file=str(manifests["test"].path), best_val=trainer.best,
+        manifest_file=str(manifests["test"].path),
+        best_val=trainer.best if "val" in manifests else None, weights=sh.req.weights or "",
         train_history=trainer.history, train_seconds=round(train_s, 1),
         eval_seconds=round(time.time() - t0, 1), versions=versions(), device=str(sh.device),
         checkpoint=str(ckpt / "best.safetensors"),
@@ -212,19 +243,26 @@ def run_one(sh: _Shared, info: MethodInfo, setting: Setting, manifests) -> RunSu
 
 
 def _manifests(sh: _Shared, setting: Setting) -> dict[str, Manifest]:
-    """The shared validation and test manifests of one setting (drawn once, then reused)."""
-    req, folder = sh.req, sh.req.runs / sh.source.name / "manifests"
-    common = dict(dataset=sh.source.name, way=setting.way, shot=setting.shot,
-                  frames=setting.frames, variant=sh.source.variant)  # fmt: skip
+    """The shared test manifest of one setting and the validation one of its selection
+    (none for ``last``; held-out training classes for ``holdout``), drawn once, then reused."""
+    req, folder, mode = sh.req, sh.req.runs / sh.source.name / "manifests", sh.select["mode"]
+    common = dict(dataset=sh.source.name, shot=setting.shot, frames=setting.frames,
+                  variant=sh.source.variant)  # fmt: skip
+    test = EpisodeSpec(split="test", way=setting.way, query=setting.query,
+                       episodes=setting.episodes, seed=setting.seed, **common)  # fmt: skip
+    out = {"test": manifest_for(sh.indexes["test"], test, folder)}
     val_n = train_config(None, req.preset, req.sets, req.seed).val_episodes
-    val = EpisodeSpec(split="val", query=1, episodes=val_n, seed=req.seed + 1, **common)
-    test = EpisodeSpec(
-        split="test", query=setting.query, episodes=setting.episodes, seed=setting.seed, **common
-    )
-    return {
-        "val": manifest_for(sh.indexes["val"], val, folder),
-        "test": manifest_for(sh.indexes["test"], test, folder),
-    }
+    if mode == "val":
+        check_val_split(sh.indexes["val"], sh.source.name, setting.way)
+        val = EpisodeSpec(split="val", way=setting.way, query=1, episodes=val_n,
+                          seed=req.seed + 1, **common)  # fmt: skip
+        out["val"] = manifest_for(sh.indexes["val"], val, folder)
+    elif mode == "holdout":
+        way = min(setting.way, sh.select["k"])
+        val = EpisodeSpec(split="train", way=way, query=1, episodes=val_n, seed=req.seed + 1,
+                          **common)  # fmt: skip
+        out["val"] = manifest_for(sh.indexes["holdout"], val, folder)
+    return out
 
 
 def run_benchmark(
@@ -238,11 +276,17 @@ def run_benchmark(
     device = torch.device(req.device)
     source.ensure_prepared(seed=req.seed, progress=progress)
     # extraction views use a fixed seed so stores are shared across run seeds
-    xcfg = ExtractConfig(backbone=req.backbone, frames=req.frames, size=req.size)
-    stores = source.features(xcfg, runtime=Runtime(device=device), progress=progress)
-    indexes = {s: usable(source.index()[s], stores[s]) for s in stores}
-    sh = _Shared(source=source, req=req, stores=stores, indexes=indexes, device=device,
-                 progress=progress)  # fmt: skip
+    xcfg = ExtractConfig(backbone=req.backbone, frames=req.frames, size=req.size,
+                         weights=req.weights)  # fmt: skip
+    selection = parse_select(req.select)
+    check_selection(source.index(selection.splits), selection, source.name, req.seed, req.way)
+    stores = source.features(
+        xcfg, selection.splits, runtime=Runtime(device=device), progress=progress
+    )
+    usable_ix = {s: usable(source.index()[s], stores[s]) for s in stores}
+    indexes, select = select_indexes(usable_ix, selection, req.seed, req.way)
+    sh = _Shared(source=source, req=req, stores=stores, indexes=indexes, select=select,
+                 device=device, progress=progress)  # fmt: skip
     summaries = []
     for shot in req.shots:
         setting = Setting(

@@ -97,16 +97,17 @@ class TrainData:
         index: the train split (classes with no video are ignored).
         views: cached training views per video (0: one deterministic clip per video).
         load: ``load(ids, views)`` -> float32 features ``[V, T, ...]`` of the train split.
-        val_manifest: fixed, seeded episodes of the **validation** split.
-        val_load: ``val_load(ids)`` -> features of the validation split.
+        val_manifest: fixed, seeded episodes of the **validation** split; ``None`` (``--select
+            last``): no validation, the final weights are kept as ``best.safetensors``.
+        val_load: ``val_load(ids)`` -> features of the validation manifest's videos.
         way, shot: the episodes' shape (training queries per class: ``TrainConfig.query``).
     """
 
     index: SplitIndex
     views: int
     load: ViewLoader
-    val_manifest: Manifest
-    val_load: Callable[[list[str]], torch.Tensor]
+    val_manifest: Manifest | None
+    val_load: Callable[[list[str]], torch.Tensor] | None
     way: int = 5
     shot: int = 1
 
@@ -197,9 +198,12 @@ class Trainer:
         (loss / self.cfg.accumulate).backward()
         return float(loss.detach())
 
-    def validate(self) -> float:
-        """Mean accuracy (percent) on the validation manifest; the model stays on its device."""
+    def validate(self) -> float | None:
+        """Mean accuracy (percent) on the validation manifest; the model stays on its device.
+        ``None`` without a validation manifest (``--select last``)."""
         data = self.data
+        if data.val_manifest is None:  # select "last": every checkpoint replaces "best"
+            return None
         return evaluate(self.method, data.val_manifest, data.val_load, device=self.device).accuracy
 
     def fit(self, progress: Callable[[int, int, float, float], None] | None = None) -> float:
@@ -218,8 +222,8 @@ class Trainer:
                 acc = self.validate()
                 self.history.append({"step": self.step, "loss": float(np.mean(losses)), "val": acc})
                 losses = []
-                if acc > self.best:
-                    self.best = acc
+                if acc is None or acc > self.best:
+                    self.best = self.best if acc is None else acc
                     self.out.mkdir(parents=True, exist_ok=True)
                     save_file(
                         {k: v.contiguous() for k, v in self.method.state_dict().items()},
@@ -227,7 +231,8 @@ class Trainer:
                     )
                 self.save()
             if progress:
-                last = self.history[-1]["val"] if self.history else float("nan")
+                last = self.history[-1]["val"] if self.history else None
+                last = float("nan") if last is None else last
                 progress(self.step, self.cfg.episodes, losses[-1] if losses else 0.0, last)
         return self.best
 

@@ -115,8 +115,15 @@ def build_manifest(index: SplitIndex, spec: EpisodeSpec) -> bytes:
 
 
 def _check_possible(spec: EpisodeSpec, by_class: dict[str, list]) -> None:
-    if min(spec.way, spec.shot, spec.query, spec.episodes, spec.frames) < 1:
-        raise FsarError("way, shot, query, episodes and frames must all be at least 1")
+    if min(spec.way, spec.shot, spec.query, spec.episodes, spec.frames) < 1 or spec.way < 2:
+        raise FsarError("way must be at least 2, and shot, query, episodes and frames at least 1")
+    if spec.seed < 0:
+        raise FsarError(f"seed {spec.seed}: seeds must be >= 0")
+    if len(by_class) < 2:
+        raise FsarError(
+            f"the {spec.dataset} {spec.split} split has {len(by_class)} classes with videos; "
+            f"few-shot episodes need at least 2 (check --data-root and the split lists)"
+        )
     if spec.way > len(by_class):
         raise FsarError(
             f"{spec.way}-way episodes are impossible: the {spec.dataset} {spec.split} split has "
@@ -135,8 +142,11 @@ def _check_possible(spec: EpisodeSpec, by_class: dict[str, list]) -> None:
 
 def write_manifest(data: bytes, path: Path) -> str:
     """Write manifest bytes and return their SHA-256."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    except OSError as err:
+        raise FsarError(f"cannot write the episode manifest {path}: {err.strerror}") from err
     return hashlib.sha256(data).hexdigest()
 
 

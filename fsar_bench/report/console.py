@@ -48,16 +48,30 @@ def paired_table(summaries: list[RunSummary], baseline: str = "protonet") -> str
     return table(head, rows) if rows else f"(no paired comparison: {baseline} not run)"
 
 
+def describe_select(select: dict) -> str:
+    """A run's model selection in words (``RunSummary.select``)."""
+    mode = select.get("mode", "val")
+    if mode == "holdout":
+        classes = ", ".join(select["classes"])
+        return f"holdout:{select['k']} (best on held-out train classes {classes})"
+    return {"val": "val (best on the val split)", "last": "last (final weights)"}.get(mode, mode)
+
+
 def protocol_line(summaries: list[RunSummary]) -> str:
-    """The protocol every table states."""
+    """The protocol every table states: episodes, features, model selection, and where the
+    methods that are not built in come from."""
     s = summaries[0]
     st = s.setting
     hashes = sorted({x.manifest[:12] for x in summaries})
+    selects = sorted({describe_select(x.select) for x in summaries})
+    plugins = sorted({f"{x.method}: {x.method_origin}" for x in summaries
+                      if x.method_origin != "built-in"})  # fmt: skip
     return (
         f"{st.dataset}: {st.way}-way, {st.episodes} test episodes x {st.query} "
         f"query/class (protocol {st.protocol}), {st.frames} frames, backbone "
-        f"{s.backbone} @ {s.size}px, manifests {', '.join(hashes)}; interval: "
-        f"{s.interval_convention}"
+        f"{s.backbone} @ {s.size}px, manifests {', '.join(hashes)}; selection: "
+        f"{'; '.join(selects)}; interval: {s.interval_convention}"
+        + (f"; not built in: {'; '.join(plugins)}" if plugins else "")
     )
 
 

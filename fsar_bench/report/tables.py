@@ -43,13 +43,13 @@ MEASURED = "measured"
 
 def ablations() -> list[tuple[str, Ablation]]:
     """``(method, ablation)`` of every registered method, in report order."""
-    return [(m.name, ab) for m in sorted(METHODS, key=lambda m: (m.report_rank, m.name))
+    return [(m.name, ab) for m in sorted(METHODS.loadable(), key=lambda m: (m.report_rank, m.name))
             for ab in m.ablations]  # fmt: skip
 
 
 def published_methods() -> dict[str, str]:
     """Published method name -> registry name (the entries' ``published_names``)."""
-    return {p: m.name for m in METHODS for p in m.published_names}
+    return {p: m.name for m in METHODS.loadable() for p in m.published_names}
 
 
 def _neutral(method: str) -> tuple[str, ...]:
@@ -73,6 +73,8 @@ def _flat(s: RunSummary) -> dict[str, str]:
     out |= {f"train.{k}": v for k, v in s.train_config.items()}
     out |= {k: st.get(k) for k in ("episodes", "query", "frames", "seed", "repeats", "protocol")}
     out["manifest"] = s.manifest[:12]
+    mode = s.select.get("mode", "val")
+    out["select"] = f"holdout:{s.select['k']}" if mode == "holdout" else mode
     return {k: json.dumps(v, sort_keys=True) for k, v in out.items()}
 
 
@@ -85,7 +87,8 @@ def collect(runs: Path) -> pd.DataFrame:
                      "shot": st.shot, "query": st.query, "episodes": st.episodes,
                      "frames": st.frames, "backbone": s.backbone, "size": s.size,
                      "manifest": s.manifest, "mean": acc["mean"], "ci95": acc["ci95"],
-                     "n": acc["n"], "dir": s.dir, "config": _flat(s), "summary": s})  # fmt: skip
+                     "n": acc["n"], "select": json.dumps(s.select, sort_keys=True),
+                     "dir": s.dir, "config": _flat(s), "summary": s})  # fmt: skip
     return pd.DataFrame(rows)
 
 

@@ -43,16 +43,24 @@ class RunSummary:
 
     Attributes:
         method: registry name. preset: run preset (``quick``, ``paper``).
+        method_origin: where the method comes from (``built-in``, ``entry point <dist> <version>
+            (<module:attr>)`` or ``import path <module:Class>``); method_factory: its class.
         method_config, train_config: the resolved configs (``dataclasses.asdict``).
         setting: the evaluated :class:`Setting`.
         features: split -> feature-store key. backbone, size: the features' backbone and input.
-        val_manifest, manifest: SHA-256 of the validation and test manifests.
+        select: model selection (:mod:`fsar_bench.engine.select`): ``{"mode": "val"}``,
+            ``{"mode": "last"}`` or ``{"mode": "holdout", "k", "seed", "classes"}``.
+        val_manifest, manifest: SHA-256 of the validation (``None`` for ``last``) and test
+            manifests.
         manifest_file: where the test manifest was read from.
         accuracy: ``mean``, ``ci95``, ``std``, ``n`` (and ``per_episode`` with repeats).
         interval_convention: how ``ci95`` was computed.
-        best_val: validation accuracy of the selected weights; train_history: per validation.
+        best_val: validation accuracy of the selected weights (``None`` for ``last``);
+            train_history: per validation.
         train_seconds, eval_seconds: wall time. versions: software versions. device: where.
-        checkpoint: the validation-selected weights (``best.safetensors``).
+        checkpoint: the selected weights (``best.safetensors``).
+        weights: the backbone weight file given (``""``: the backbone's default); its content
+            is in the feature keys.
         dir: the run folder (set when read back; not stored in the file).
     """
 
@@ -64,18 +72,22 @@ class RunSummary:
     features: dict[str, str]
     backbone: str
     size: int
-    val_manifest: str
+    val_manifest: str | None
     manifest: str
     manifest_file: str
     accuracy: dict[str, Any]
     interval_convention: str
-    best_val: float
+    best_val: float | None
     train_history: list[dict[str, Any]]
     train_seconds: float
     eval_seconds: float
     versions: dict[str, str]
     device: str
     checkpoint: str = ""
+    method_origin: str = "built-in"
+    method_factory: str = ""
+    select: dict[str, Any] = field(default_factory=lambda: {"mode": "val"})
+    weights: str = ""
     dir: str = field(default="", compare=False)
 
     def to_json(self) -> dict[str, Any]:
