@@ -97,7 +97,13 @@ def method_from_run(summary: RunSummary, channels: int):
         raise FsarError(
             f"{summary.method} exposes no embeddings before and after alignment (ta2n does)"
         )
-    method = create_method(summary.method, channels, **{**config, "return_extras": True})
+    # an import-path plugin (``--methods package.module:Class``) is found again by its path
+    name = (
+        summary.method_factory
+        if summary.method_origin.startswith("import path")
+        else summary.method
+    )
+    method = create_method(name, channels, **{**config, "return_extras": True})
     try:
         method.load_state_dict(load_file(summary.checkpoint))
     except (OSError, RuntimeError, SafetensorError) as err:
