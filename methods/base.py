@@ -59,10 +59,13 @@ def group_by_label(x: Tensor, labels: Tensor, n_way: int) -> Tensor:
 
     Shots keep their order within a class (stable sort), so "the first shot" of class ``n`` is
     the first support item whose label is ``n``. Every class must have the same number of shots.
+    Labels that are already sorted give a view of ``x`` (no copy).
     """
     e, s = labels.shape
     if s % n_way:
         raise ValueError(f"{s} support items cannot form {n_way} classes of equal size")
+    if bool((labels[:, 1:] >= labels[:, :-1]).all()):  # already class-major (manifests): a view
+        return x.reshape(e, n_way, s // n_way, *x.shape[2:])
     order = torch.sort(labels, dim=1, stable=True).indices  # [E, S]
     idx = order.reshape(e, s, *([1] * (x.dim() - 2))).expand(e, s, *x.shape[2:])
     return torch.gather(x, 1, idx).reshape(e, n_way, s // n_way, *x.shape[2:])
