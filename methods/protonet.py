@@ -109,7 +109,8 @@ def prototype_logits(
     Returns:
         ``(scores [E, Q, N], prototypes [E, N, D])``.
     """
-    prototypes = group_by_label(support, support_labels, n_way).mean(2)  # [E, N, D]
+    grouped = group_by_label(support, support_labels, n_way)  # [E, N, K, D]
+    prototypes = grouped[:, :, 0] if grouped.shape[2] == 1 else grouped.mean(2)  # [E, N, D]
     if metric == "cosine":
         q = F.normalize(query, dim=-1)
         p = F.normalize(prototypes, dim=-1)

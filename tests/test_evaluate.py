@@ -1,6 +1,7 @@
 """The evaluation loop: each video embedded once, memory-bound blocks, batching that does not
 change records, few fsyncs, and exact resume after ``kill -9``."""
 
+import json
 import os
 import signal
 import subprocess
@@ -94,9 +95,11 @@ def test_records_do_not_depend_on_chunks_or_blocks(name, shot):
     method = make(name)
     feats = toy_features(manifest, spatial=method.input_kind == "spatial")
     load = loader(feats)
-    auto = evaluate(method, manifest, load, device="cpu", keep_extras=True)
+    auto = evaluate(method, manifest, load, device="cpu", keep_extras=True, workers=1)
     assert len(auto.records) == 24
-    for kwargs in ({"chunk": 1}, {"chunk": 5, "block": 7}, {"state_bytes": 1, "chunk": 2}):
+    batching = ({"chunk": 1}, {"chunk": 5, "block": 7}, {"state_bytes": 1, "chunk": 2},
+                {"workers": 2, "chunk": 3, "embed_batch": 5})  # fmt: skip
+    for kwargs in batching:
         other = evaluate(method, manifest, load, device="cpu", keep_extras=True, **kwargs)
         assert other.records == auto.records, kwargs
         for key, value in auto.extras.items():
@@ -110,7 +113,9 @@ def test_records_are_synced_once_not_per_chunk(tmp_path, monkeypatch):
     feats = toy_features(manifest, spatial=False)
     path = tmp_path / "r.jsonl"
     evaluate(make("protonet"), manifest, loader(feats), device="cpu", records=path, chunk=5)
-    assert len(synced) == 1 and len(path.read_text().splitlines()) == 60
+    records = evaluate(make("protonet"), manifest, loader(feats), device="cpu").records
+    assert len(synced) == 1 and len(records) == 60
+    assert path.read_text() == "".join(json.dumps(r) + "\n" for r in records)
 
 
 def test_resume_from_inside_a_chunk_recomputes_it_and_writes_only_what_is_missing(tmp_path):
@@ -169,3 +174,14 @@ def test_evaluation_killed_with_sigkill_resumes_to_the_same_bytes(tmp_path):
         fh.write(b'{"episode": 21, "corr')  # a torn write, as a kill mid-write leaves
     assert run(part, "fast").wait() == 0
     assert part.read_bytes() == full.read_bytes()
+
+
+def test_workers_keep_order_and_restore_the_thread_count():
+    from fsar_bench.engine.parallel import Workers
+
+    before = torch.get_num_threads()
+    with Workers(2) as pool:
+        assert torch.get_num_threads() == 1
+        got = list(pool.ordered(lambda i: (i, torch.is_grad_enabled()), range(20)))
+    assert got == [(i, (i, False)) for i in range(20)]
+    assert torch.get_num_threads() == before

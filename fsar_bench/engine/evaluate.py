@@ -11,8 +11,10 @@ all distinct videos would exceed ``state_bytes`` (default 2 GiB), the episodes a
 *blocks* of consecutive episodes whose distinct videos fit, and each block embeds its own videos
 (a video shared by two blocks is embedded twice). The size of one video's state is measured by
 embedding one video. ``chunk`` defaults to as many episodes as keep their gathered states under
-``chunk_bytes`` (default 16 MiB, so the gathered tensors stay in the caches); ``block`` caps the
-episodes of a block (``None``: only the memory bound).
+``chunk_bytes`` (default 128 MiB); ``block`` caps the episodes of a block (``None``: only the
+memory bound). Embedding batches and chunks run on ``workers`` threads of one intra-op thread
+each (:mod:`fsar_bench.engine.parallel`; default: PyTorch's thread count), in order; features
+are loaded and records written in the calling thread.
 
 * ``records=None``: records are kept in memory (validation).
 * ``records=PATH``: each chunk's records are appended to a JSONL file in one write and flushed
@@ -31,7 +33,6 @@ batch composition through float rounding do not change.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Callable
@@ -41,8 +42,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from fsar_bench.engine.parallel import Workers
 from fsar_bench.episodes.manifest import Manifest
-from fsar_bench.methods.base import EpisodeOutput, FewShotMethod, VideoState, gather_state
+from fsar_bench.methods.base import FewShotMethod, VideoState, gather_state
 from fsar_bench.results.store import accuracies, read_records
 
 __all__ = ["Evaluation", "Plan", "accuracies", "evaluate", "plan", "read_records"]
@@ -51,7 +53,7 @@ __all__ = ["Evaluation", "Plan", "accuracies", "evaluate", "plan", "read_records
 FeatureLoader = Callable[[list[str]], torch.Tensor]
 
 STATE_BYTES = 2 << 30
-CHUNK_BYTES = 16 << 20
+CHUNK_BYTES = 128 << 20
 SYNC_SECONDS = 10.0
 
 
@@ -113,12 +115,21 @@ def plan(
     return Plan(blocks, chunk, video_bytes)
 
 
-@torch.no_grad()
 def embed_videos(
-    method: FewShotMethod, load: FeatureLoader, ids: list[str], device: torch.device, batch: int
+    method: FewShotMethod,
+    load: FeatureLoader,
+    ids: list[str],
+    device: torch.device,
+    batch: int,
+    workers: Workers | None = None,
 ) -> VideoState:
-    """States of ``ids`` (leading ``V`` in ``ids`` order), embedded ``batch`` videos at a time."""
-    parts = [method.embed(load(ids[i : i + batch]).to(device)) for i in range(0, len(ids), batch)]
+    """States of ``ids`` (leading ``V`` in ``ids`` order), embedded ``batch`` videos at a time.
+
+    Features are loaded in the calling thread; batches are embedded on ``workers``.
+    """
+    workers = workers or Workers(1)
+    batches = (load(ids[i : i + batch]).to(device) for i in range(0, len(ids), batch))
+    parts = [state for _, state in workers.ordered(method.embed, batches)]
     return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
 
 
@@ -142,6 +153,7 @@ def evaluate(
     embed_batch: int = 256,
     state_bytes: int = STATE_BYTES,
     chunk_bytes: int = CHUNK_BYTES,
+    workers: int | None = None,
     sync_seconds: float = SYNC_SECONDS,
     progress: Callable[[int, int], None] | None = None,
 ) -> Evaluation:
@@ -149,63 +161,74 @@ def evaluate(
 
     The method is put in eval mode on ``device`` and stays there. ``chunk``, ``block``: episodes
     per ``compare`` call and per embedded block (``None``: from ``chunk_bytes`` and
-    ``state_bytes``).
+    ``state_bytes``). ``workers``: threads (:mod:`~fsar_bench.engine.parallel`; default
+    ``torch.get_num_threads()`` on the CPU, 1 on other devices).
     """
     device = torch.device(device)
     method.eval().to(device)
-    sup, sup_lab, qry, qry_lab = manifest.arrays()
     done = read_records(records) if records is not None else []
-    total = len(sup)
-    extras: list[dict[str, torch.Tensor]] = []
-    if len(done) >= total:
+    if len(done) >= len(manifest.episodes):
         return Evaluation(done)
-    episodes = [s + q for s, q in zip(sup, qry)]
+    job = _Job(method, manifest, load, device, keep_extras, progress)
+    episodes = [s + q for s, q in zip(job.sup, job.qry)]
     size = state_bytes_per_video(method, load, episodes[0][0], device)
     layout = plan(episodes, size, state_bytes=state_bytes, chunk=chunk,
                   chunk_bytes=chunk_bytes, block=block)  # fmt: skip
+    if workers is None:
+        workers = torch.get_num_threads() if device.type == "cpu" else 1
     sink = _Sink(records, done, sync_seconds)
     try:
-        for b_lo, b_hi in layout.blocks:
-            if b_hi <= len(done):
-                continue
-            ids = sorted({v for ep in episodes[b_lo:b_hi] for v in ep})
-            state = embed_videos(method, load, ids, device, embed_batch)
-            pos = {v: i for i, v in enumerate(ids)}
-            resume = max(0, len(done) - b_lo) // layout.chunk * layout.chunk  # whole chunks
-            for lo in range(b_lo + resume, b_hi, layout.chunk):
-                hi = min(lo + layout.chunk, b_hi)
-                out = score_chunk(method, state, pos, sup[lo:hi], sup_lab[lo:hi], qry[lo:hi],
-                                  manifest.spec.way)  # fmt: skip
-                skip = max(0, len(done) - lo)  # recomputed episodes that are already recorded
-                if keep_extras:
-                    extras.append({k: v[skip:].float().cpu() for k, v in out.extras.items()})
-                pred = out.logits[skip:].float().cpu().argmax(-1).numpy()
-                sink.write(lo + skip, pred, qry_lab[lo + skip : hi])
-                if progress:
-                    progress(len(done), total)
-            del state
+        with Workers(workers) as pool:
+            for b_lo, b_hi in layout.blocks:
+                if b_hi > len(done):
+                    ids = sorted({v for ep in episodes[b_lo:b_hi] for v in ep})
+                    state = embed_videos(method, load, ids, device, embed_batch, pool)
+                    rows = _rows(episodes[b_lo:b_hi], ids, device)
+                    job.block(state, rows, b_lo, b_hi, layout.chunk, sink, pool)
+                    del state
     finally:
         sink.close()
+    extras = job.extras
     joined = {k: torch.cat([p[k] for p in extras]) for k in extras[0]} if extras else {}
     return Evaluation(done, joined)
 
 
-@torch.no_grad()
-def score_chunk(
-    method: FewShotMethod,
-    state: VideoState,
-    pos: dict[str, int],
-    support: list[list[str]],
-    support_labels: np.ndarray,
-    query: list[list[str]],
-    n_way: int,
-) -> EpisodeOutput:
-    """Logits ``[E, Q, N]`` (and extras) of a chunk of episodes from the embedded ``state``."""
-    device = next(iter(state.values())).device
-    sup_idx = torch.tensor([[pos[v] for v in ep] for ep in support], device=device)
-    qry_idx = torch.tensor([[pos[v] for v in ep] for ep in query], device=device)
-    labels = torch.as_tensor(support_labels, device=device)
-    return method.compare(gather_state(state, sup_idx), labels, gather_state(state, qry_idx), n_way)
+def _rows(episodes: list[list[str]], ids: list[str], device: torch.device) -> torch.Tensor:
+    """Rows of each episode's videos in the block state: ``[E, S + Q]``."""
+    pos = {v: i for i, v in enumerate(ids)}
+    return torch.tensor([[pos[v] for v in ep] for ep in episodes], device=device)
+
+
+class _Job:
+    """Scores a block's chunks and hands their predictions (and extras) to the sink."""
+
+    def __init__(self, method, manifest, load, device, keep_extras, progress) -> None:
+        self.method, self.device = method, device
+        self.sup, self.sup_lab, self.qry, self.qry_lab = manifest.arrays()
+        self.way, self.keep_extras, self.progress = manifest.spec.way, keep_extras, progress
+        self.extras: list[dict[str, torch.Tensor]] = []
+
+    def block(self, state, rows, b_lo, b_hi, chunk, sink, pool: Workers) -> None:
+        """Chunks of ``[b_lo, b_hi)`` from the first one with a missing record (whole chunks)."""
+        start = b_lo + max(0, len(sink.done) - b_lo) // chunk * chunk
+        spans = [(lo, min(lo + chunk, b_hi)) for lo in range(start, b_hi, chunk)]
+        n_sup = len(self.sup[0])
+
+        def score(span: tuple[int, int]) -> tuple[np.ndarray, dict]:
+            r = rows[span[0] - b_lo : span[1] - b_lo]
+            labels = torch.as_tensor(self.sup_lab[span[0] : span[1]], device=self.device)
+            sup, qry = gather_state(state, r[:, :n_sup]), gather_state(state, r[:, n_sup:])
+            out = self.method.compare(sup, labels, qry, self.way)
+            extras = {k: v.float().cpu() for k, v in out.extras.items()} if self.keep_extras else {}
+            return out.logits.float().cpu().argmax(-1).numpy(), extras
+
+        for (lo, hi), (pred, extras) in pool.ordered(score, spans):
+            skip = max(0, len(sink.done) - lo)  # recomputed episodes that are already recorded
+            if self.keep_extras:
+                self.extras.append({k: v[skip:] for k, v in extras.items()})
+            sink.write(lo + skip, pred[skip:], self.qry_lab[lo + skip : hi])
+            if self.progress:
+                self.progress(len(sink.done), len(self.sup))
 
 
 class _Sink:
@@ -228,7 +251,7 @@ class _Sink:
         ]
         self.done.extend(recs)
         if self.fh:
-            self.fh.write("".join(json.dumps(r) + "\n" for r in recs))
+            self.fh.write("".join(map(_jsonl, recs)))
             self.fh.flush()
             if time.monotonic() - self.synced >= self.sync_seconds:
                 self.sync()
@@ -242,3 +265,10 @@ class _Sink:
             self.fh.flush()
             self.sync()
             self.fh.close()
+
+
+def _jsonl(rec: dict) -> str:
+    """``json.dumps(rec) + "\\n"`` for a record of ints (about twice as fast)."""
+    pred = ", ".join(map(str, rec["pred"]))
+    return (f'{{"episode": {rec["episode"]}, "correct": {rec["correct"]}, '
+            f'"n_query": {rec["n_query"]}, "pred": [{pred}]}}\n')  # fmt: skip
