@@ -16,6 +16,7 @@ from fsar_bench.engine import evaluate as ev
 from fsar_bench.engine.evaluate import evaluate, plan
 from fsar_bench.episodes.manifest import EpisodeSpec, build_manifest, parse_manifest, write_manifest
 from fsar_bench.methods import create_method
+from fsar_bench.methods.base import Lazy, gather_state
 
 T, D, H = 4, 8, 2
 CONFIGS = {"ta2n": {"reduce_channels": 4}, "trn": {"num_frames": T}}
@@ -137,6 +138,7 @@ from pathlib import Path
 from fsar_bench.engine.evaluate import evaluate
 from fsar_bench.episodes.manifest import load_manifest
 from fsar_bench.methods import create_method
+from fsar_bench.methods.base import Lazy, gather_state
 folder = Path(sys.argv[1])
 feats = torch.load(folder / "feats.pt")
 torch.manual_seed(0)
@@ -185,3 +187,32 @@ def test_workers_keep_order_and_restore_the_thread_count():
         got = list(pool.ordered(lambda i: (i, torch.is_grad_enabled()), range(20)))
     assert got == [(i, (i, False)) for i in range(20)]
     assert torch.get_num_threads() == before
+
+
+def test_lazy_state_gathers_only_what_is_read():
+    state = {"a": torch.arange(6.0), "b": torch.arange(6.0) * 10}
+    calls = []
+    index = torch.tensor([[1, 2]])
+    lazy = Lazy({k: (lambda k=k: calls.append(k) or state[k][index]) for k in state})
+    assert "b" in lazy and len(lazy) == 2 and list(lazy) == ["a", "b"] and calls == []
+    assert lazy["b"].tolist() == [[10.0, 20.0]] and lazy["b"] is lazy["b"] and calls == ["b"]
+    eager, late = gather_state(state, index), gather_state(state, index, lazy=True)
+    assert all(torch.equal(eager[k], late[k]) for k in state) and set(late) == set(eager)
+
+
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_protonet_normalises_once_per_video_with_the_same_numbers(shuffle):
+    torch.manual_seed(0)
+    method = create_method("protonet", 16).eval()
+    state = method.embed(torch.randn(30, T, 16))
+    assert "unit" in state
+    plain = {"embedding": state["embedding"]}
+    sup, qry = torch.randint(0, 30, (7, 5)), torch.randint(0, 30, (7, 10))
+    labels = torch.stack([torch.randperm(5) if shuffle else torch.arange(5) for _ in range(7)])
+    fast = method.compare(gather_state(state, sup, lazy=True), labels,
+                          gather_state(state, qry, lazy=True), 5)  # fmt: skip
+    slow = method.compare(gather_state(plain, sup), labels, gather_state(plain, qry), 5)
+    assert torch.equal(fast.logits, slow.logits)
+    assert set(fast.extras) == set(slow.extras)
+    for key in slow.extras:
+        assert torch.equal(fast.extras[key], slow.extras[key]), key

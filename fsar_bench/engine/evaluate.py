@@ -217,7 +217,8 @@ class _Job:
         def score(span: tuple[int, int]) -> tuple[np.ndarray, dict]:
             r = rows[span[0] - b_lo : span[1] - b_lo]
             labels = torch.as_tensor(self.sup_lab[span[0] : span[1]], device=self.device)
-            sup, qry = gather_state(state, r[:, :n_sup]), gather_state(state, r[:, n_sup:])
+            sup = gather_state(state, r[:, :n_sup], lazy=True)  # keys gathered on first read
+            qry = gather_state(state, r[:, n_sup:], lazy=True)
             out = self.method.compare(sup, labels, qry, self.way)
             extras = {k: v.float().cpu() for k, v in out.extras.items()} if self.keep_extras else {}
             return out.logits.float().cpu().argmax(-1).numpy(), extras
