@@ -20,8 +20,6 @@ and ``U[o, dh, dw, dt, y] = sum_c w_q[o, c, dt, dh, dw] v[y, c]`` is per query v
 
 from __future__ import annotations
 
-import itertools
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -38,15 +36,13 @@ def max_pool_floor(x: Tensor, kernel: tuple[int, int, int]) -> Tensor:
     Without autograd the same maxima come from ``torch.maximum`` over the kernel's strided views
     (``max_pool3d`` also computes argmax indices on the CPU: about 5x slower).
     """
-    kernel = tuple(min(k, s) for k, s in zip(kernel, x.shape[-3:]))
+    k = tuple(min(k, s) for k, s in zip(kernel, x.shape[-3:]))
     if x.requires_grad and torch.is_grad_enabled():
-        return F.max_pool3d(x, kernel)
-    n = [s // k for s, k in zip(x.shape[-3:], kernel)]
-    out = None
-    for a, b, c in itertools.product(*(range(k) for k in kernel)):
-        view = x[..., a : a + n[0] * kernel[0] : kernel[0], b : b + n[1] * kernel[1] : kernel[1],
-                 c : c + n[2] * kernel[2] : kernel[2]]  # fmt: skip
-        out = view.clone() if out is None else torch.maximum(out, view, out=out)
+        return F.max_pool3d(x, k)
+    n = [s // j * j for s, j in zip(x.shape[-3:], k)]  # each axis cropped to whole windows
+    out = x[..., : n[0] : k[0], : n[1] : k[1], : n[2] : k[2]]
+    for a, b, c in [(a, b, c) for a in range(k[0]) for b in range(k[1]) for c in range(k[2])][1:]:
+        out = torch.maximum(out, x[..., a : n[0] : k[0], b : n[1] : k[1], c : n[2] : k[2]])
     return out
 
 

@@ -174,8 +174,7 @@ def evaluate(
     size = state_bytes_per_video(method, load, episodes[0][0], device)
     layout = plan(episodes, size, state_bytes=state_bytes, chunk=chunk,
                   chunk_bytes=chunk_bytes, block=block)  # fmt: skip
-    if workers is None:
-        workers = torch.get_num_threads() if device.type == "cpu" else 1
+    workers = workers or (torch.get_num_threads() if device.type == "cpu" else 1)
     sink = _Sink(records, done, sync_seconds)
     try:
         with Workers(workers) as pool:
