@@ -1,10 +1,22 @@
-"""Throughput of TA2N on random features: evaluation, training, decomposed vs naive SC.
+"""Throughput of TA2N on random features: the evaluation users run against the official code's
+per-episode forward, training steps, decomposed vs naive SC.
 
-Evaluation embeds every video of a batch of episodes once (fresh videos, no reuse between
-episodes: the most embedding work a batch can need), then compares the batch, as the runner does.
-Training times one optimiser-free step per episode (forward, loss, backward), official shape:
-5 queries per class. The SC speed-up compares ``sc_impl="decomposed"`` with ``"naive"`` (per-pair
-channel concatenation) on the same episodes in the same run. All figures are medians.
+Evaluation vs per-episode forward (``--protocol-episodes``, default 300): a manifest of 5-way
+1-shot episodes (1 query per class) over ``episodes / 5`` videos, so that every video is in about
+50 episodes as in a 10,000-episode protocol over 2,000 test videos. Timed in one process:
+
+* ``evaluate``: :func:`fsar_bench.engine.evaluate.evaluate` with a records file (every video
+  embedded once, episodes scored in chunks), as ``fsar-bench run`` evaluates;
+* per-episode forward, the official code's structure (``run/run_ta2n.py`` embeds the episode's
+  videos and compares its pairs, one episode at a time): the suite's TA2N (which matches the
+  official module numerically) called on one episode at a time (``method.episodes``) on the first
+  ``--per-episode`` episodes of the same manifest, scaled to all (its cost per episode does not
+  depend on the episode); its predictions are checked against ``evaluate``'s.
+
+Then, on a batch of fresh videos: ``embed`` and ``compare`` per video / per episode (shots=None
+and shots=K), training (forward, loss, backward, official shape: 5 queries per class) and the SC
+speed-up of ``sc_impl="decomposed"`` over ``"naive"``. All figures are medians; the load average
+is printed beside each.
 
 Example::
 
@@ -19,10 +31,15 @@ import os
 import statistics
 import time
 
-import torch
+from fsar_bench.commands.common import tune_cpu
 
-from fsar_bench.methods import create_method
-from fsar_bench.methods.base import gather_state
+tune_cpu()  # the CLI's process settings; before torch is imported
+
+import torch  # noqa: E402
+from evalbench import episode_rows, evaluate_path, race, synthetic_manifest  # noqa: E402
+
+from fsar_bench.methods import create_method  # noqa: E402
+from fsar_bench.methods.base import gather_state  # noqa: E402
 
 
 def make_batch(e: int, way: int, shot: int, query: int, shape: tuple[int, ...], seed: int):
@@ -113,6 +130,40 @@ def compare_sc(models: dict, batch, way: int, repeats: int) -> dict[str, float]:
     return {name: statistics.median(t) for name, t in times.items()}
 
 
+@torch.no_grad()
+def per_episode(model, feats, support, query, way: int) -> torch.Tensor:
+    """The official structure: embed each episode's videos, compare its pairs; ``[E, Q]``."""
+    labels = torch.arange(way)[None]
+    preds = [model.episodes(feats[s][None], labels, feats[q][None], way).logits[0].argmax(-1)
+             for s, q in zip(support, query)]  # fmt: skip
+    return torch.stack(preds)
+
+
+def bench_protocol(args, build) -> None:
+    """``evaluate`` against the per-episode forward on the same manifest; prints the ratio."""
+    n, sub = args.protocol_episodes, min(args.per_episode, args.protocol_episodes)
+    manifest = synthetic_manifest(max(args.way, n // 50), 10, n)
+    g = torch.Generator().manual_seed(0)
+    shape = (args.frames, args.channels, args.size, args.size)
+    feats = torch.randn(len(manifest.videos), *shape, generator=g).half().float()
+    support, query = episode_rows(manifest)
+    model = build(shots=1).eval()
+    label = f"per-episode forward (scaled from {sub})"
+    out = race({
+        "evaluate (records file)": evaluate_path(model, manifest, feats),
+        label: lambda: per_episode(model, feats, support[:sub], query[:sub], args.way),
+    }, args.repeats)  # fmt: skip
+    fast, slow = out["evaluate (records file)"], out[label]
+    per_ep = slow.seconds / sub
+    print(f"{n} episodes over {len(manifest.videos)} videos, shots=1, "
+          f"{torch.get_num_threads()} thread(s)")  # fmt: skip
+    print(f"  {'evaluate':<38}{n / fast.seconds:8.2f} episodes/s  (load {fast.load:.1f})")
+    print(f"  {label:<38}{1 / per_ep:8.2f} episodes/s  (load {slow.load:.1f})")
+    print(f"  evaluate / per-episode: {per_ep * n / fast.seconds:.1f}x")
+    agree = (fast.result[:sub] == slow.result).float().mean()
+    print(f"  predictions agree on {sub} episodes: {agree:.4f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--channels", type=int, default=1280)
@@ -124,6 +175,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--skip-naive", action="store_true", help="skip the naive SC timing")
+    parser.add_argument("--protocol-episodes", type=int, default=300)
+    parser.add_argument("--per-episode", type=int, default=5, help="episodes timed one by one")
+    parser.add_argument("--only-protocol", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     dev, way = torch.device(args.device), args.way
@@ -141,6 +195,10 @@ def main() -> None:
     def batch(shot, query, e=args.episodes):
         return tuple(x.to(dev) for x in make_batch(e, way, shot, query, shape, seed=shot))
 
+    if args.protocol_episodes:
+        bench_protocol(args, build)
+    if args.only_protocol:
+        return
     model = build()
     for shot in (1, 5):
         report_eval(f"eval {way}w{shot}s (shots=None)", model, batch(shot, 1), way, args.repeats)

@@ -20,13 +20,20 @@ A method works in two stages so that per-video work happens once per video, not 
 offsets, embeddings); analysis never reaches into a method's modules. Each method's docstring lists
 its keys and shapes.
 
+The evaluation loop passes ``compare`` states that gather a key on first access
+(:func:`gather_state` with ``lazy=True``): a ``compare`` should read only the keys it needs, and
+may return ``extras`` as a :class:`Lazy` mapping so that values nobody reads (evaluation without
+``keep_extras``) are never computed.
+
 The easyfsl-style two-phase API is a thin layer on top: ``process_support_set(support, labels)``,
 then ``forward(query) -> EpisodeOutput``; both accept one episode (no ``E`` axis) or a batch.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import ClassVar
 
 import torch
@@ -49,9 +56,44 @@ class EpisodeOutput:
     extras: dict[str, Tensor] = field(default_factory=dict)
 
 
-def gather_state(state: VideoState, index: Tensor) -> VideoState:
-    """Select videos from a state: ``state[k]: [V, ...]``, ``index: [E, S]`` -> ``[E, S, ...]``."""
+def gather_state(state: VideoState, index: Tensor, lazy: bool = False) -> VideoState:
+    """Select videos from a state: ``state[k]: [V, ...]``, ``index: [E, S]`` -> ``[E, S, ...]``.
+
+    ``lazy=True`` returns a :class:`Lazy` mapping that gathers a key on first access, so a
+    ``compare`` pays only for the keys it reads (the evaluation loop uses it).
+    """
+    if lazy:
+        return Lazy({k: partial(_take, v, index) for k, v in state.items()})
     return {k: v[index] for k, v in state.items()}
+
+
+def _take(x: Tensor, index: Tensor) -> Tensor:
+    return x[index]
+
+
+class Lazy(Mapping):
+    """A read-only mapping whose values are computed on first access by zero-argument functions.
+
+    ``key in lazy``, ``len`` and iteration do not compute values.
+    """
+
+    def __init__(self, makers: dict[str, Callable[[], Tensor]]) -> None:
+        self._makers = makers
+        self._values: dict[str, Tensor] = {}
+
+    def __getitem__(self, key: str) -> Tensor:
+        if key not in self._values:
+            self._values[key] = self._makers[key]()
+        return self._values[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._makers
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._makers)
+
+    def __len__(self) -> int:
+        return len(self._makers)
 
 
 def group_by_label(x: Tensor, labels: Tensor, n_way: int) -> Tensor:
@@ -59,10 +101,13 @@ def group_by_label(x: Tensor, labels: Tensor, n_way: int) -> Tensor:
 
     Shots keep their order within a class (stable sort), so "the first shot" of class ``n`` is
     the first support item whose label is ``n``. Every class must have the same number of shots.
+    Labels that are already sorted give a view of ``x`` (no copy).
     """
     e, s = labels.shape
     if s % n_way:
         raise ValueError(f"{s} support items cannot form {n_way} classes of equal size")
+    if bool((labels[:, 1:] >= labels[:, :-1]).all()):  # already class-major (manifests): a view
+        return x.reshape(e, n_way, s // n_way, *x.shape[2:])
     order = torch.sort(labels, dim=1, stable=True).indices  # [E, S]
     idx = order.reshape(e, s, *([1] * (x.dim() - 2))).expand(e, s, *x.shape[2:])
     return torch.gather(x, 1, idx).reshape(e, n_way, s // n_way, *x.shape[2:])

@@ -44,7 +44,13 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from fsar_bench.errors import FsarError
-from fsar_bench.methods.base import EpisodeOutput, FewShotMethod, VideoState, group_by_label
+from fsar_bench.methods.base import (
+    EpisodeOutput,
+    FewShotMethod,
+    Lazy,
+    VideoState,
+    group_by_label,
+)
 
 METRICS = ("cosine", "euclidean")
 
@@ -109,7 +115,8 @@ def prototype_logits(
     Returns:
         ``(scores [E, Q, N], prototypes [E, N, D])``.
     """
-    prototypes = group_by_label(support, support_labels, n_way).mean(2)  # [E, N, D]
+    grouped = group_by_label(support, support_labels, n_way)  # [E, N, K, D]
+    prototypes = grouped[:, :, 0] if grouped.shape[2] == 1 else grouped.mean(2)  # [E, N, D]
     if metric == "cosine":
         q = F.normalize(query, dim=-1)
         p = F.normalize(prototypes, dim=-1)
@@ -135,13 +142,30 @@ class ProtoNet(FewShotMethod):
         self.logit_scale = LogitScale(self.config.scale, self.config.learn_scale)
 
     def embed(self, videos: Tensor) -> VideoState:
-        """``[V, T, D]`` -> ``{"embedding": [V, D]}`` (temporal mean, then the adapter)."""
-        return {"embedding": self.adapter(videos.mean(1))}
+        """``[V, T, D]`` -> ``{"embedding": [V, D]}`` (temporal mean, then the adapter).
+
+        In eval mode with the cosine metric also ``"unit"``: the embedding L2-normalised once
+        per video (1-shot ``compare`` then reads only these; the same numbers as normalising the
+        gathered copies).
+        """
+        e = self.adapter(videos.mean(1))
+        if self.training or self.config.metric != "cosine":
+            return {"embedding": e}
+        return {"embedding": e, "unit": F.normalize(e, dim=-1)}
 
     def compare(
         self, support: VideoState, support_labels: Tensor, query: VideoState, n_way: int
     ) -> EpisodeOutput:
         """States ``[E, S, D]`` / ``[E, Q, D]`` -> logits ``[E, Q, N]``."""
+        if "unit" in query and support_labels.shape[1] == n_way:  # 1-shot, cosine, eval
+            proto = group_by_label(support["unit"], support_labels, n_way)[:, :, 0]
+            scores = query["unit"] @ proto.transpose(1, 2)
+            extras = Lazy({
+                "query_embedding": lambda: query["embedding"],
+                "prototypes": lambda: group_by_label(
+                    support["embedding"], support_labels, n_way)[:, :, 0],
+            })  # fmt: skip
+            return EpisodeOutput(self.logit_scale(scores), extras)
         q = query["embedding"]
         scores, prototypes = prototype_logits(
             q, support["embedding"], support_labels, n_way, self.config.metric

@@ -1,37 +1,60 @@
-"""The one evaluation loop: a method on a manifest's episodes, chunk by chunk, resumable.
+"""The one evaluation loop: a method on a manifest's episodes, each video embedded once, resumable.
 
 Validation during training, test evaluation and the analyses' ``extras`` all use
-:func:`evaluate`. Per block of episodes (default 1,000), every distinct video is embedded once
-(``method.embed``); the block's episodes are then scored ``chunk`` at a time as one batch
-(``method.compare``). Each episode gives a record
+:func:`evaluate`. Each episode gives a record
 ``{"episode": i, "correct": c, "n_query": q, "pred": [...]}``.
 
+Plan (:func:`plan`). Every distinct video of the manifest is embedded once (``method.embed``,
+``embed_batch`` videos at a time, in sorted id order) and the episodes are scored ``chunk`` at a
+time as one batch (``method.compare``) from the gathered states. Memory bound: when the states of
+all distinct videos would exceed ``state_bytes`` (default 2 GiB), the episodes are split into
+*blocks* of consecutive episodes whose distinct videos fit, and each block embeds its own videos
+(a video shared by two blocks is embedded twice). The size of one video's state is measured by
+embedding one video. ``chunk`` defaults to as many episodes as keep their gathered states under
+``chunk_bytes`` (default 128 MiB); ``block`` caps the episodes of a block (``None``: only the
+memory bound). Embedding batches and chunks run on ``workers`` threads of one intra-op thread
+each (:mod:`fsar_bench.engine.parallel`; default: PyTorch's thread count), in order; features
+are loaded and records written in the calling thread.
+
 * ``records=None``: records are kept in memory (validation).
-* ``records=PATH``: records are appended to a JSONL file after every chunk and made durable, so an
-  interrupted evaluation continues from the last finished chunk (test evaluation).
+* ``records=PATH``: each chunk's records are appended to a JSONL file in one write and flushed
+  (a killed process loses at most the chunk being written; :func:`read_records` drops a torn
+  last line); the file is fsynced at most every ``sync_seconds`` and at the end, so a crashed
+  machine loses at most that much. An interrupted evaluation continues from its last record.
 * ``keep_extras=True``: the method's ``extras`` of every episode are gathered on the CPU
   (concatenated over episodes), for analyses that read alignment internals.
+
+Resume is exact: blocks and chunks are fixed by episode positions counted from episode 0, not
+from the resume point, and the block and chunk holding the first missing episode are recomputed
+whole (only the missing records are written). Every episode is therefore computed in the same
+batches as in an unbroken run with the same settings and threads, so even results that depend on
+batch composition through float rounding do not change.
 """
 
 from __future__ import annotations
 
-import json
 import os
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from fsar_bench.engine.parallel import Workers
 from fsar_bench.episodes.manifest import Manifest
-from fsar_bench.methods.base import EpisodeOutput, FewShotMethod, VideoState, gather_state
+from fsar_bench.methods.base import FewShotMethod, VideoState, gather_state
 from fsar_bench.results.store import accuracies, read_records
 
-__all__ = ["Evaluation", "accuracies", "evaluate", "read_records"]
+__all__ = ["Evaluation", "Plan", "accuracies", "evaluate", "plan", "read_records"]
 
 # (video ids) -> float32 features [V, T, ...] in the method's input kind
 FeatureLoader = Callable[[list[str]], torch.Tensor]
+
+STATE_BYTES = 2 << 30
+CHUNK_BYTES = 128 << 20
+SYNC_SECONDS = 10.0
 
 
 @dataclass
@@ -52,41 +75,69 @@ class Evaluation:
         return float(accuracies(self.records).mean())
 
 
-def episode_chunks(
-    manifest: Manifest, start: int, chunk: int
-) -> Iterator[tuple[int, list[list[str]], np.ndarray, list[list[str]], np.ndarray]]:
-    """Yield ``(first episode, support ids, support labels, query ids, query labels)`` chunks."""
-    sup, sup_lab, qry, qry_lab = manifest.arrays()
-    for lo in range(start, len(sup), chunk):
-        hi = min(lo + chunk, len(sup))
-        yield lo, sup[lo:hi], sup_lab[lo:hi], qry[lo:hi], qry_lab[lo:hi]
+@dataclass(frozen=True)
+class Plan:
+    """How :func:`evaluate` splits a manifest (episode positions from 0).
+
+    Attributes:
+        blocks: ``[start, stop)`` episode ranges that embed their videos together.
+        chunk: episodes per ``compare`` call (chunks start at each block's start).
+        video_bytes: size of one video's state.
+    """
+
+    blocks: list[tuple[int, int]]
+    chunk: int
+    video_bytes: int
 
 
-@torch.no_grad()
+def plan(
+    episodes: list[list[str]],
+    video_bytes: int,
+    *,
+    state_bytes: int = STATE_BYTES,
+    chunk: int | None = None,
+    chunk_bytes: int = CHUNK_BYTES,
+    block: int | None = None,
+) -> Plan:
+    """Blocks and chunk size for episodes given as their video ids (see the module docstring)."""
+    per_episode = max(1, video_bytes * max(len(ep) for ep in episodes))
+    chunk = chunk or max(1, chunk_bytes // per_episode)
+    cap = max(1, state_bytes // max(1, video_bytes))
+    limit = block or len(episodes)
+    blocks, start, seen = [], 0, set()
+    for i, ep in enumerate(episodes):
+        new = set(ep) - seen
+        if i > start and (len(seen) + len(new) > cap or i - start >= limit):
+            blocks.append((start, i))
+            start, seen, new = i, set(), set(ep)
+        seen |= new
+    blocks.append((start, len(episodes)))
+    return Plan(blocks, chunk, video_bytes)
+
+
 def embed_videos(
-    method: FewShotMethod, load: FeatureLoader, ids: list[str], device: torch.device, batch: int
+    method: FewShotMethod,
+    load: FeatureLoader,
+    ids: list[str],
+    device: torch.device,
+    batch: int,
+    workers: Workers | None = None,
 ) -> VideoState:
-    """States of ``ids`` (leading ``V`` in ``ids`` order), embedded ``batch`` videos at a time."""
-    parts = [method.embed(load(ids[i : i + batch]).to(device)) for i in range(0, len(ids), batch)]
+    """States of ``ids`` (leading ``V`` in ``ids`` order), embedded ``batch`` videos at a time.
+
+    Features are loaded in the calling thread; batches are embedded on ``workers``.
+    """
+    workers = workers or Workers(1)
+    batches = (load(ids[i : i + batch]).to(device) for i in range(0, len(ids), batch))
+    parts = [state for _, state in workers.ordered(method.embed, batches)]
     return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
 
 
 @torch.no_grad()
-def score_chunk(
-    method: FewShotMethod,
-    state: VideoState,
-    pos: dict[str, int],
-    support: list[list[str]],
-    support_labels: np.ndarray,
-    query: list[list[str]],
-    n_way: int,
-) -> EpisodeOutput:
-    """Logits ``[E, Q, N]`` (and extras) of a chunk of episodes from the embedded ``state``."""
-    device = next(iter(state.values())).device
-    sup_idx = torch.tensor([[pos[v] for v in ep] for ep in support], device=device)
-    qry_idx = torch.tensor([[pos[v] for v in ep] for ep in query], device=device)
-    labels = torch.as_tensor(support_labels, device=device)
-    return method.compare(gather_state(state, sup_idx), labels, gather_state(state, qry_idx), n_way)
+def state_bytes_per_video(method: FewShotMethod, load: FeatureLoader, video: str, device) -> int:
+    """Bytes of one video's state (one video embedded to measure it)."""
+    state = method.embed(load([video]).to(device))
+    return sum(t.numel() * t.element_size() for t in state.values())
 
 
 def evaluate(
@@ -97,68 +148,127 @@ def evaluate(
     device: torch.device | str,
     records: Path | None = None,
     keep_extras: bool = False,
-    chunk: int = 50,
-    block: int = 1000,
+    chunk: int | None = None,
+    block: int | None = None,
     embed_batch: int = 256,
+    state_bytes: int = STATE_BYTES,
+    chunk_bytes: int = CHUNK_BYTES,
+    workers: int | None = None,
+    sync_seconds: float = SYNC_SECONDS,
     progress: Callable[[int, int], None] | None = None,
 ) -> Evaluation:
     """Evaluate every episode of ``manifest`` on ``device`` (see the module docstring).
 
-    The method is put in eval mode on ``device`` and stays there. Videos are embedded once per
-    ``block`` episodes; episodes are scored ``chunk`` at a time.
+    The method is put in eval mode on ``device`` and stays there. ``chunk``, ``block``: episodes
+    per ``compare`` call and per embedded block (``None``: from ``chunk_bytes`` and
+    ``state_bytes``). ``workers``: threads (:mod:`~fsar_bench.engine.parallel`; default
+    ``torch.get_num_threads()`` on the CPU, 1 on other devices).
     """
     device = torch.device(device)
     method.eval().to(device)
     done = read_records(records) if records is not None else []
-    sink = _Sink(records, done)
-    extras: list[dict[str, torch.Tensor]] = []
-    total = len(manifest.episodes)
-    way = manifest.spec.way
+    if len(done) >= len(manifest.episodes):
+        return Evaluation(done)
+    job = _Job(method, manifest, load, device, keep_extras, progress)
+    episodes = [s + q for s, q in zip(job.sup, job.qry)]
+    size = state_bytes_per_video(method, load, episodes[0][0], device)
+    layout = plan(episodes, size, state_bytes=state_bytes, chunk=chunk,
+                  chunk_bytes=chunk_bytes, block=block)  # fmt: skip
+    workers = workers or (torch.get_num_threads() if device.type == "cpu" else 1)
+    sink = _Sink(records, done, sync_seconds)
     try:
-        for b_lo, b_sup, b_lab, b_qry, b_qlab in episode_chunks(manifest, len(done), block):
-            ids = sorted({v for ep in b_sup + b_qry for v in ep})
-            state = embed_videos(method, load, ids, device, embed_batch)
-            pos = {v: i for i, v in enumerate(ids)}
-            for lo in range(0, len(b_sup), chunk):
-                sl = slice(lo, lo + chunk)
-                out = score_chunk(method, state, pos, b_sup[sl], b_lab[sl], b_qry[sl], way)
-                if keep_extras:
-                    extras.append({k: v.float().cpu() for k, v in out.extras.items()})
-                pred = out.logits.float().cpu().argmax(-1).numpy()
-                sink.write(b_lo + lo, pred, b_qlab[sl])
-                if progress:
-                    progress(len(done), total)
+        with Workers(workers) as pool:
+            for b_lo, b_hi in layout.blocks:
+                if b_hi > len(done):
+                    ids = sorted({v for ep in episodes[b_lo:b_hi] for v in ep})
+                    state = embed_videos(method, load, ids, device, embed_batch, pool)
+                    rows = _rows(episodes[b_lo:b_hi], ids, device)
+                    job.block(state, rows, b_lo, b_hi, layout.chunk, sink, pool)
+                    del state
     finally:
         sink.close()
+    extras = job.extras
     joined = {k: torch.cat([p[k] for p in extras]) for k in extras[0]} if extras else {}
     return Evaluation(done, joined)
 
 
-class _Sink:
-    """Collects records; with a path, appends them as JSONL and makes each chunk durable."""
+def _rows(episodes: list[list[str]], ids: list[str], device: torch.device) -> torch.Tensor:
+    """Rows of each episode's videos in the block state: ``[E, S + Q]``."""
+    pos = {v: i for i, v in enumerate(ids)}
+    return torch.tensor([[pos[v] for v in ep] for ep in episodes], device=device)
 
-    def __init__(self, path: Path | None, done: list[dict]) -> None:
+
+class _Job:
+    """Scores a block's chunks and hands their predictions (and extras) to the sink."""
+
+    def __init__(self, method, manifest, load, device, keep_extras, progress) -> None:
+        self.method, self.device = method, device
+        self.sup, self.sup_lab, self.qry, self.qry_lab = manifest.arrays()
+        self.way, self.keep_extras, self.progress = manifest.spec.way, keep_extras, progress
+        self.extras: list[dict[str, torch.Tensor]] = []
+
+    def block(self, state, rows, b_lo, b_hi, chunk, sink, pool: Workers) -> None:
+        """Chunks of ``[b_lo, b_hi)`` from the first one with a missing record (whole chunks)."""
+        start = b_lo + max(0, len(sink.done) - b_lo) // chunk * chunk
+        spans = [(lo, min(lo + chunk, b_hi)) for lo in range(start, b_hi, chunk)]
+        n_sup = len(self.sup[0])
+
+        def score(span: tuple[int, int]) -> tuple[np.ndarray, dict]:
+            r = rows[span[0] - b_lo : span[1] - b_lo]
+            labels = torch.as_tensor(self.sup_lab[span[0] : span[1]], device=self.device)
+            sup = gather_state(state, r[:, :n_sup], lazy=True)  # keys gathered on first read
+            qry = gather_state(state, r[:, n_sup:], lazy=True)
+            out = self.method.compare(sup, labels, qry, self.way)
+            extras = {k: v.float().cpu() for k, v in out.extras.items()} if self.keep_extras else {}
+            return out.logits.float().cpu().argmax(-1).numpy(), extras
+
+        for (lo, hi), (pred, extras) in pool.ordered(score, spans):
+            skip = max(0, len(sink.done) - lo)  # recomputed episodes that are already recorded
+            if self.keep_extras:
+                self.extras.append({k: v[skip:] for k, v in extras.items()})
+            sink.write(lo + skip, pred[skip:], self.qry_lab[lo + skip : hi])
+            if self.progress:
+                self.progress(len(sink.done), len(self.sup))
+
+
+class _Sink:
+    """Collects records; with a path, appends each chunk as JSONL and fsyncs now and then."""
+
+    def __init__(self, path: Path | None, done: list[dict], sync_seconds: float) -> None:
         self.done = done
         self.fh = None
+        self.sync_seconds = sync_seconds
+        self.synced = time.monotonic()
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             self.fh = open(path, "a")
 
     def write(self, first: int, pred: np.ndarray, labels: np.ndarray) -> None:
-        for i in range(len(pred)):
-            rec = {
-                "episode": first + i,
-                "correct": int((pred[i] == labels[i]).sum()),
-                "n_query": int(len(labels[i])),
-                "pred": pred[i].tolist(),
-            }
-            if self.fh:
-                self.fh.write(json.dumps(rec) + "\n")
-            self.done.append(rec)
+        correct = (pred == labels).sum(1).tolist()
+        recs = [
+            {"episode": first + i, "correct": c, "n_query": len(p), "pred": p}
+            for i, (c, p) in enumerate(zip(correct, pred.tolist()))
+        ]
+        self.done.extend(recs)
         if self.fh:
+            self.fh.write("".join(map(_jsonl, recs)))
             self.fh.flush()
-            os.fsync(self.fh.fileno())
+            if time.monotonic() - self.synced >= self.sync_seconds:
+                self.sync()
+
+    def sync(self) -> None:
+        os.fsync(self.fh.fileno())
+        self.synced = time.monotonic()
 
     def close(self) -> None:
         if self.fh:
+            self.fh.flush()
+            self.sync()
             self.fh.close()
+
+
+def _jsonl(rec: dict) -> str:
+    """``json.dumps(rec) + "\\n"`` for a record of ints (about twice as fast)."""
+    pred = ", ".join(map(str, rec["pred"]))
+    return (f'{{"episode": {rec["episode"]}, "correct": {rec["correct"]}, '
+            f'"n_query": {rec["n_query"]}, "pred": [{pred}]}}\n')  # fmt: skip

@@ -20,7 +20,9 @@ stale or foreign store is never found under the key asked for.
 Pooled-only stores (``maps`` false) hold ``[T, C]`` / ``[V, T, C]`` per video. A store is
 complete when ``meta.json`` exists; shards are written to ``*.partial`` and renamed, and a shard
 that does not open (truncated, foreign) is deleted and redone. Tensors are read with
-``safetensors.safe_open`` (memory-mapped), one video (or one view) at a time.
+``safetensors.safe_open`` (memory-mapped), one video (or one view) at a time, converted and
+pooled video by video into one float32 batch (the same numbers as converting the whole batch
+at once, about twice as fast: the working set stays in the caches).
 """
 
 from __future__ import annotations
@@ -196,8 +198,17 @@ class FeatureStore:
         """
         if not pooled and not self.meta.maps:
             raise ValueError(f"{self.folder} is pooled-only (extracted with --pooled-only)")
-        out = torch.stack([self._one(v, view) for v in video_ids]).float()
-        return out.mean(dim=(-2, -1)) if pooled and self.meta.maps else out
+        if not video_ids:
+            raise ValueError("no video ids given")
+        out = None
+        for i, video_id in enumerate(video_ids):  # one video at a time: stays in the caches
+            x = self._one(video_id, view)
+            if pooled and self.meta.maps:
+                x = x.float().mean(dim=(-2, -1))
+            if out is None:
+                out = torch.empty(len(video_ids), *x.shape)
+            out[i].copy_(x)  # float16 -> float32
+        return out
 
     def indices(self, video_ids: Sequence[str], view: int | None = None) -> torch.Tensor:
         """Frame indices the features come from: int64 ``[N, T]`` (or ``[N, V, T]``)."""
