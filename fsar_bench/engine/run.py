@@ -33,6 +33,7 @@ from fsar_bench.episodes.manifest import (
     write_manifest,
 )
 from fsar_bench.errors import FsarError
+from fsar_bench.features.bank import FeatureBank
 from fsar_bench.features.cache import FeatureStore
 from fsar_bench.features.settings import ExtractConfig
 from fsar_bench.methods import METHODS, MethodInfo, create_method
@@ -105,6 +106,13 @@ class _Shared:
     indexes: dict[str, SplitIndex]
     device: torch.device
     progress: Progress | None = None
+    banks: dict[tuple[str, bool], FeatureBank] = field(default_factory=dict)
+
+    def bank(self, split: str, pooled: bool) -> FeatureBank:
+        """The split's :class:`FeatureBank` (built once per run and input kind)."""
+        if (split, pooled) not in self.banks:
+            self.banks[split, pooled] = FeatureBank(self.stores[split], pooled)
+        return self.banks[split, pooled]
 
 
 def summarize_accuracy(acc: np.ndarray, repeats: int) -> tuple[dict, str]:
@@ -166,16 +174,20 @@ def _run_config(sh: _Shared, info: MethodInfo, setting: Setting, manifests) -> d
 
 
 def _train(sh: _Shared, info: MethodInfo, config: dict, setting: Setting, manifests):
-    """Train (or resume, or reuse) one method; returns ``(method, trainer, checkpoint folder)``."""
+    """Train (or resume, or reuse) one method; returns ``(method, trainer, checkpoint folder)``.
+
+    Training and validation videos are read through the run's :class:`FeatureBank` of each
+    split (one gather per batch of episodes instead of one store read per video).
+    """
     torch.manual_seed(setting.seed)
     pooled = info.input_kind == "pooled"
     method = create_method(info.name, sh.stores["test"].meta.channels, **config["method_config"])
     train_key = config_hash({k: config[k] for k in config if k != "manifest"})
     ckpt = sh.source.cache / "checkpoints" / sh.source.name / f"{info.name}-{train_key}"
+    train, val = sh.bank("train", pooled), sh.bank("val", pooled)
     data = TrainData(
-        index=sh.indexes["train"], views=sh.stores["train"].meta.views,
-        load=feature_loader(sh.stores["train"], pooled), val_manifest=manifests["val"],
-        val_load=feature_loader(sh.stores["val"], pooled), way=setting.way, shot=setting.shot,
+        index=sh.indexes["train"], views=sh.stores["train"].meta.views, load=train.load,
+        val_manifest=manifests["val"], val_load=val.load, way=setting.way, shot=setting.shot,
     )  # fmt: skip
     tcfg = train_config(info, sh.req.preset, sh.req.sets, sh.req.seed)
     trainer = Trainer(method, tcfg, data, out_dir=ckpt, device=sh.device)
@@ -184,8 +196,10 @@ def _train(sh: _Shared, info: MethodInfo, config: dict, setting: Setting, manife
     return load_best(method, ckpt), trainer, ckpt
 
 
-def run_one(sh: _Shared, info: MethodInfo, setting: Setting, manifests) -> RunSummary:
+def run_one(sh: _Shared, info: MethodInfo, setting: Setting, test: Manifest) -> RunSummary:
     """Train (if needed) and evaluate one method on one setting; returns its summary."""
+    tcfg = train_config(info, sh.req.preset, sh.req.sets, sh.req.seed)
+    manifests = {"val": val_manifest(sh, setting, tcfg.val_episodes), "test": test}
     config = _run_config(sh, info, setting, manifests)
     run = RunDir.create(sh.req.runs, setting.dataset, f"{info.name}-{setting.way}w{setting.shot}s",
                         config)  # fmt: skip
@@ -203,27 +217,32 @@ def run_one(sh: _Shared, info: MethodInfo, setting: Setting, manifests) -> RunSu
     summary = RunSummary(
         **{**config, "setting": setting}, accuracy=acc, interval_convention=convention,
         manifest_file=str(manifests["test"].path), best_val=trainer.best,
-        train_history=trainer.history, train_seconds=round(train_s, 1),
+        train_history=trainer.history, stop_reason=trainer.stop_reason,
+        train_episodes=trainer.state.step, train_seconds=round(train_s, 1),
         eval_seconds=round(time.time() - t0, 1), versions=versions(), device=str(sh.device),
         checkpoint=str(ckpt / "best.safetensors"),
     )  # fmt: skip
     return write_summary(run, summary)
 
 
-def _manifests(sh: _Shared, setting: Setting) -> dict[str, Manifest]:
-    """The shared validation and test manifests of one setting (drawn once, then reused)."""
-    req, folder = sh.req, sh.req.runs / sh.source.name / "manifests"
-    common = dict(dataset=sh.source.name, way=setting.way, shot=setting.shot,
-                  frames=setting.frames, variant=sh.source.variant)  # fmt: skip
-    val_n = train_config(None, req.preset, req.sets, req.seed).val_episodes
-    val = EpisodeSpec(split="val", query=1, episodes=val_n, seed=req.seed + 1, **common)
-    test = EpisodeSpec(
-        split="test", query=setting.query, episodes=setting.episodes, seed=setting.seed, **common
-    )
-    return {
-        "val": manifest_for(sh.indexes["val"], val, folder),
-        "test": manifest_for(sh.indexes["test"], test, folder),
-    }
+def _common(sh: _Shared, setting: Setting) -> dict:
+    return dict(dataset=sh.source.name, way=setting.way, shot=setting.shot,
+                frames=setting.frames, variant=sh.source.variant)  # fmt: skip
+
+
+def val_manifest(sh: _Shared, setting: Setting, episodes: int) -> Manifest:
+    """The validation manifest of ``episodes`` episodes (seed + 1), shared by every method
+    whose training config asks for that many."""
+    spec = EpisodeSpec(split="val", query=1, episodes=episodes, seed=sh.req.seed + 1,
+                       **_common(sh, setting))  # fmt: skip
+    return manifest_for(sh.indexes["val"], spec, sh.req.runs / sh.source.name / "manifests")
+
+
+def test_manifest(sh: _Shared, setting: Setting) -> Manifest:
+    """The test manifest of one setting, shared by every method (drawn once, then reused)."""
+    spec = EpisodeSpec(split="test", query=setting.query, episodes=setting.episodes,
+                       seed=setting.seed, **_common(sh, setting))  # fmt: skip
+    return manifest_for(sh.indexes["test"], spec, sh.req.runs / sh.source.name / "manifests")
 
 
 def run_benchmark(
@@ -249,6 +268,6 @@ def run_benchmark(
             episodes=req.episodes or proto.total_episodes, protocol=proto.name, seed=req.seed,
             frames=req.frames, repeats=proto.repeats if req.episodes is None else 1,
         )  # fmt: skip
-        manifests = _manifests(sh, setting)
-        summaries += [run_one(sh, info, setting, manifests) for info in infos]
+        test = test_manifest(sh, setting)
+        summaries += [run_one(sh, info, setting, test) for info in infos]
     return summaries

@@ -50,7 +50,14 @@ class RunSummary:
         manifest_file: where the test manifest was read from.
         accuracy: ``mean``, ``ci95``, ``std``, ``n`` (and ``per_episode`` with repeats).
         interval_convention: how ``ci95`` was computed.
-        best_val: validation accuracy of the selected weights; train_history: per validation.
+        best_val: validation accuracy of the selected weights.
+        train_history: the learning curve, one entry per validation: ``step`` (training
+            episodes so far), ``loss`` (mean training loss since the previous validation),
+            ``val`` (validation accuracy, percent) and ``lr`` (absent in older summaries).
+        stop_reason: why training stopped: ``"plateau"`` (the plateau rule of
+            :mod:`fsar_bench.engine.schedule`) or ``"budget"`` (``train_config.episodes``);
+            ``""`` in summaries written before the rule existed.
+        train_episodes: episodes trained when it stopped (0 in older summaries).
         train_seconds, eval_seconds: wall time. versions: software versions. device: where.
         checkpoint: the validation-selected weights (``best.safetensors``).
         dir: the run folder (set when read back; not stored in the file).
@@ -71,6 +78,8 @@ class RunSummary:
     interval_convention: str
     best_val: float
     train_history: list[dict[str, Any]]
+    stop_reason: str = ""
+    train_episodes: int = 0
     train_seconds: float
     eval_seconds: float
     versions: dict[str, str]
