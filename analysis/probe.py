@@ -32,7 +32,7 @@ Flips: ``flip="auto"`` follows TSM (no flips for Something-Something, whose clas
 directions) and also disables them for the synthetic datasets (left/right primitives).
 
 Files under ``<cache>/probes/<dataset>-<key>/``: ``settings.json`` (all that is hashed into
-``key``), ``last.pt`` (checkpoint), ``probe.safetensors`` (final weights), ``train.json``
+``key``), ``last.safetensors`` (checkpoint), ``probe.safetensors`` (final weights), ``train.json``
 (history, seconds), ``scores.npz`` (scored videos: ``frame_logits [V, T, K]``, frame indices
 ``[V, T]``, clip names).
 """

@@ -32,8 +32,10 @@ of the 8 sampled steps), Pearson r 0.36-0.42: they mark when the class becomes r
 
 Resume. Every epoch draws its clip plans (order, views or frames, crops) from one seeded
 ``numpy.random.Generator`` before any clip is read, and resets the torch seed (dropout), so the
-checkpoint written after each epoch (``last.pt``: model, optimiser, generator state, history)
-lets an interrupted training end with the same weights as an unbroken one.
+checkpoint written after each epoch (``last.safetensors``: model and optimiser tensors, with the
+generator state and the record as JSON; :mod:`fsar_bench.engine.checkpoint`, never a pickle)
+lets an interrupted training end with the same weights as an unbroken one. A pickled ``last.pt``
+of an earlier version is refused with a one-line error, not loaded.
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ from torch import nn
 
 from fsar_bench.analysis.probe_clips import FeatureClips, FrameClips
 from fsar_bench.analysis.probe_config import ProbeConfig, ProbeVideo
+from fsar_bench.engine import checkpoint as ck
 
 Progress = Callable[[str, int, int], None]
 
@@ -102,15 +105,30 @@ def epoch_plans(clips, videos: list, rng: np.random.Generator, every_view: bool)
     return plans, [videos[i].label for i in order]
 
 
-def _resume(path: Path, model: nn.Module, opt, rng: np.random.Generator, device) -> dict:
-    """Load ``last.pt`` into model, optimiser and generator; returns the record so far."""
-    if not path.is_file():
+def _resume(folder: Path, model: nn.Module, opt, rng: np.random.Generator) -> dict:
+    """Load ``last.safetensors`` into model, optimiser and generator; returns the record so far.
+
+    Never unpickles: a ``last.pt`` (earlier versions) or a file that is not a safetensors
+    checkpoint is refused with a one-line error.
+    """
+    ck.refuse_legacy(folder / "last.pt")
+    loaded = ck.load_checkpoint(folder / "last.safetensors")
+    if loaded is None:
         return {"epoch": 0, "history": [], "seconds": 0.0}
-    state = torch.load(path, map_location=device, weights_only=False)
-    model.load_state_dict(state["model"])
-    opt.load_state_dict(state["optimizer"])
-    rng.bit_generator.state = json.loads(state["rng"])
-    return state["record"]
+    tensors, meta = loaded
+    model.load_state_dict(ck.unprefixed("model/", tensors))
+    ck.load_optimizer(opt, ck.unprefixed("optimizer/", tensors), meta["optimizer"])
+    rng.bit_generator.state = meta["rng"]
+    return meta["record"]
+
+
+def _save(folder: Path, model: nn.Module, opt, rng: np.random.Generator, record: dict) -> None:
+    """Write ``last.safetensors`` (tensors) with the generator state and record (JSON)."""
+    opt_tensors, opt_meta = ck.optimizer_parts(opt)
+    tensors = {**ck.prefixed("model/", model.state_dict()),
+               **ck.prefixed("optimizer/", opt_tensors)}  # fmt: skip
+    meta = {"optimizer": opt_meta, "rng": rng.bit_generator.state, "record": record}
+    ck.save_checkpoint(folder / "last.safetensors", tensors, meta)
 
 
 def _epoch(model, opt, params, loader, config, device, tick: Callable[[int], None]) -> tuple:
@@ -140,7 +158,7 @@ def train_probe(
     workers: int = 0,
     progress: Progress | None = None,
 ) -> dict:
-    """Train ``model`` on ``videos``, resuming from ``folder/last.pt``.
+    """Train ``model`` on ``videos``, resuming from ``folder/last.safetensors``.
 
     Returns:
         The record: ``epoch``, ``seconds`` and per-epoch ``history`` (lr, loss, accuracy).
@@ -149,8 +167,7 @@ def train_probe(
     params = [p for p in model.parameters() if p.requires_grad]
     opt = _optimizer(params, config)
     rng = np.random.default_rng([config.seed, 1])
-    path = folder / "last.pt"
-    record = _resume(path, model, opt, rng, device)
+    record = _resume(folder, model, opt, rng)
     for epoch in range(record["epoch"], config.epochs):
         start = time.perf_counter()
         torch.manual_seed(config.seed * 100_003 + epoch)
@@ -172,10 +189,7 @@ def train_probe(
              "seconds": round(seconds, 2)}
         )  # fmt: skip
         record.update(epoch=epoch + 1, seconds=record["seconds"] + seconds)
-        state = {"model": model.state_dict(), "optimizer": opt.state_dict(),
-                 "rng": json.dumps(rng.bit_generator.state), "record": record}  # fmt: skip
-        torch.save(state, folder / "last.pt.partial")
-        os.replace(folder / "last.pt.partial", path)
+        _save(folder, model, opt, rng, record)
     return record
 
 

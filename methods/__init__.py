@@ -91,8 +91,14 @@ register(
         input_kind="spatial",
         presets={"quick": {"reduce_channels": "256"}},
         train_presets={
-            "quick": {"episodes": "300", "val_every": "100"},
-            "paper": {"episodes": "100000", "momentum": "0", "accumulate": "16", "query": "5"},
+            "quick": {
+                "episodes": "1500",
+                "batch": "4",
+                "val_every": "250",
+                "val_episodes": "500",
+                "min_delta": "2.0",
+            },
+            "paper": {"episodes": "100000", "momentum": "0", "batch": "16", "query": "5"},
         },
         shots_field="shots",
         ablations=(

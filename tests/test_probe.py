@@ -152,6 +152,28 @@ def test_interrupted_training_resumes_to_the_same_weights(toy):
     assert _same_weights(ref, resumed) and len(record["history"]) == toy.config.epochs
 
 
+class _Payload:
+    """Unpickling this creates a file: proof that code ran."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (str(self.marker), "w"))
+
+
+@pytest.mark.parametrize("name", ["last.safetensors", "last.pt"])
+def test_a_pickled_probe_checkpoint_is_refused_in_one_line(toy, name):
+    folder = toy.tmp / "evil"
+    folder.mkdir()
+    marker = toy.tmp / "code-ran"
+    torch.save({"model": _Payload(marker)}, folder / name)
+    with pytest.raises(FsarError) as err:
+        _train(toy, folder)
+    assert "\n" not in str(err.value) and "refusing" in str(err.value)
+    assert not marker.exists()
+
+
 @pytest.mark.slow
 def test_probe_learns_classes_and_start_times_of_held_out_videos(toy):
     config = replace(toy.config, epochs=60)

@@ -23,6 +23,7 @@ from fsar_bench.results.store import RunDir
 from fsar_bench.results.summary import RunSummary, Setting, read_summary, write_summary
 
 WAY, QUERY, EPISODES = 5, 2, 20
+SYNTHETIC = ("synthetic-none", "synthetic-low", "synthetic-high")
 TA2N = {"ttm": True, "tc": True, "sc": True, "sc_design": "mask", "shots": 1}
 
 
@@ -63,11 +64,14 @@ def fake_run(runs: Path, dataset: str, method: str, shot: int, skill, config=Non
             records.append(rec)
             fh.write(json.dumps(rec) + "\n")
     acc = [100 * r["correct"] / r["n_query"] for r in records]
+    curve = [{"step": 100 * (i + 1), "loss": 1.0, "val": v, "lr": 1e-3}
+             for i, v in enumerate(np.mean(acc) + np.array([-20.0, -3.0, 0.0, -0.5]))]  # fmt: skip
     summary = RunSummary(
         **{**config, "setting": Setting(**config["setting"])},
         accuracy=dataclasses.asdict(mean_ci(acc)), interval_convention=CONVENTION,
-        manifest_file=str(path), best_val=50.0, train_history=[], train_seconds=1.0,
-        eval_seconds=1.0, versions={}, device="cpu",
+        manifest_file=str(path), best_val=float(np.mean(acc)), train_history=curve,
+        stop_reason="plateau", train_episodes=400, train_seconds=1.0, eval_seconds=1.0,
+        versions={}, device="cpu",
     )  # fmt: skip
     write_summary(run, summary)
     return run, np.array(acc)
@@ -253,6 +257,7 @@ def test_figures_are_pngs_and_leave_no_pyplot_state(report):
         "class_gain_ucf101_5w5s.png",
         "accuracy_vs_misalignment.png",
         "start_times.png",
+        *(f"learning_curves_{d}.png" for d in ("ucf101", *SYNTHETIC)),
     }
     for p in pngs:
         assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and p.stat().st_size > 10_000
@@ -266,6 +271,31 @@ def test_misalignment_table(report):
     assert head[1:] == ["ucf101", "synthetic-low", "hmdb51", "ssv2-full"]  # measured first
     published_row = next(r for r in rows if r[0].startswith("published"))
     assert published_row[1:] == ["0.1653", "", "0.3697", "0.6260"]  # the paper's digits
+
+
+def test_learning_curves_are_the_main_runs_histories(report, store):
+    rows = pd.read_csv(report[0] / "figures/learning_curves_ucf101.csv")
+    assert set(rows["label"]) == {"protonet", "ta2n", "otam"}  # ablation variants left out
+    for (label, shot), g in rows.groupby(["label", "shot"]):
+        run = next(p for p in (store[0] / "ucf101").glob(f"{label}-5w{shot}s-*")
+                   if read_summary(p).method_config.get("tc", True)
+                   and read_summary(p).method_config.get("matching", "otam") == "otam")  # fmt: skip
+        history = read_summary(run).train_history
+        assert g["step"].tolist() == [h["step"] for h in history]
+        assert g["val"].tolist() == pytest.approx([h["val"] for h in history])
+        assert set(g["stop_reason"]) == {"plateau"}
+    assert "learning_curves_ucf101.png" in (report[0] / "report.md").read_text()
+
+
+def test_older_summaries_without_stop_reason_still_read(tmp_path, store):
+    src = next((store[0] / "ucf101").glob("protonet-5w1s-*"))
+    data = json.loads((src / "summary.json").read_text())
+    for key in ("stop_reason", "train_episodes"):
+        data.pop(key)
+    for h in data["train_history"]:
+        h.pop("lr")
+    old = RunSummary.from_json(data, src)
+    assert old.stop_reason == "" and old.train_episodes == 0 and len(old.train_history) == 4
 
 
 def test_cli_exit_codes_and_missing_analysis(tmp_path, capsys):

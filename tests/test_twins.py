@@ -34,7 +34,9 @@ def test_protonet_is_at_chance_on_twins_while_otam_separates_them(tmp_path):
     args = ["run", "--methods", "protonet,otam", "--shots", "5", "--way", "2"]
     args += ["--episodes", "200", "--size", "64", "--data-root", str(data)]
     args += ["--cache-dir", str(tmp_path / "cache"), "--runs-dir", str(tmp_path / "runs")]
-    for value in ("train.episodes=600", "train.val_every=200", "train.val_episodes=50"):
+    # the former fixed 600-episode recipe (one episode per step, no plateau rule)
+    fixed = ("train.batch=1", "train.patience=0", "train.schedule=constant")
+    for value in ("train.episodes=600", "train.val_every=200", "train.val_episodes=50", *fixed):
         args += ["--set", value]
     assert main(args) == 0
     acc = {}

@@ -41,6 +41,7 @@ from fsar_bench.episodes.manifest import (
     write_manifest,
 )
 from fsar_bench.errors import FsarError
+from fsar_bench.features.bank import FeatureBank
 from fsar_bench.features.cache import FeatureStore
 from fsar_bench.features.settings import ExtractConfig
 from fsar_bench.methods import METHODS, MethodInfo, create_method
@@ -122,6 +123,13 @@ class _Shared:
     select: dict
     device: torch.device
     progress: Progress | None = None
+    banks: dict[tuple[str, bool], FeatureBank] = field(default_factory=dict)
+
+    def bank(self, split: str, pooled: bool) -> FeatureBank:
+        """The split's :class:`FeatureBank` (built once per run and input kind)."""
+        if (split, pooled) not in self.banks:
+            self.banks[split, pooled] = FeatureBank(self.stores[split], pooled)
+        return self.banks[split, pooled]
 
 
 def summarize_accuracy(acc: np.ndarray, repeats: int) -> tuple[dict, str]:
@@ -192,12 +200,17 @@ def _run_config(sh: _Shared, info: MethodInfo, setting: Setting, manifests) -> d
 def _val_loader(sh: _Shared, pooled: bool):
     """Features of the validation manifest's videos (held-out classes: training view 0)."""
     if sh.select["mode"] == "holdout":
-        return feature_loader(sh.stores["train"], pooled, view=0)
-    return feature_loader(sh.stores["val"], pooled) if "val" in sh.stores else None
+        bank = sh.bank("train", pooled)
+        return lambda ids: bank.load(ids, [0] * len(ids))
+    return sh.bank("val", pooled).load if "val" in sh.stores else None
 
 
 def _train(sh: _Shared, info: MethodInfo, config: dict, setting: Setting, manifests):
-    """Train (or resume, or reuse) one method; returns ``(method, trainer, checkpoint folder)``."""
+    """Train (or resume, or reuse) one method; returns ``(method, trainer, checkpoint folder)``.
+
+    Training and validation videos are read through the run's :class:`FeatureBank` of each
+    split (one gather per batch of episodes instead of one store read per video).
+    """
     torch.manual_seed(setting.seed)
     pooled = info.input_kind == "pooled"
     method = create_method(info.name, sh.stores["test"].meta.channels, **config["method_config"])
@@ -205,7 +218,7 @@ def _train(sh: _Shared, info: MethodInfo, config: dict, setting: Setting, manife
     ckpt = sh.source.cache / "checkpoints" / sh.source.name / f"{info.name}-{train_key}"
     data = TrainData(
         index=sh.indexes["train"], views=sh.stores["train"].meta.views,
-        load=feature_loader(sh.stores["train"], pooled), val_manifest=manifests.get("val"),
+        load=sh.bank("train", pooled).load, val_manifest=manifests.get("val"),
         val_load=_val_loader(sh, pooled), way=setting.way, shot=setting.shot,
     )  # fmt: skip
     tcfg = train_config(info, sh.req.preset, sh.req.sets, sh.req.seed)
@@ -215,8 +228,10 @@ def _train(sh: _Shared, info: MethodInfo, config: dict, setting: Setting, manife
     return load_best(method, ckpt), trainer, ckpt
 
 
-def run_one(sh: _Shared, info: MethodInfo, setting: Setting, manifests) -> RunSummary:
+def run_one(sh: _Shared, info: MethodInfo, setting: Setting, test: Manifest) -> RunSummary:
     """Train (if needed) and evaluate one method on one setting; returns its summary."""
+    tcfg = train_config(info, sh.req.preset, sh.req.sets, sh.req.seed)
+    manifests = {"test": test, **val_manifests(sh, setting, tcfg.val_episodes)}
     config = _run_config(sh, info, setting, manifests)
     run = RunDir.create(sh.req.runs, setting.dataset, f"{info.name}-{setting.way}w{setting.shot}s",
                         config)  # fmt: skip
@@ -235,34 +250,40 @@ def run_one(sh: _Shared, info: MethodInfo, setting: Setting, manifests) -> RunSu
         **{**config, "setting": setting}, accuracy=acc, interval_convention=convention,
         manifest_file=str(manifests["test"].path),
         best_val=trainer.best if "val" in manifests else None, weights=sh.req.weights or "",
-        train_history=trainer.history, train_seconds=round(train_s, 1),
+        train_history=trainer.history, stop_reason=trainer.stop_reason,
+        train_episodes=trainer.state.step, train_seconds=round(train_s, 1),
         eval_seconds=round(time.time() - t0, 1), versions=versions(), device=str(sh.device),
         checkpoint=str(ckpt / "best.safetensors"),
     )  # fmt: skip
     return write_summary(run, summary)
 
 
-def _manifests(sh: _Shared, setting: Setting) -> dict[str, Manifest]:
-    """The shared test manifest of one setting and the validation one of its selection
-    (none for ``last``; held-out training classes for ``holdout``), drawn once, then reused."""
-    req, folder, mode = sh.req, sh.req.runs / sh.source.name / "manifests", sh.select["mode"]
-    common = dict(dataset=sh.source.name, shot=setting.shot, frames=setting.frames,
-                  variant=sh.source.variant)  # fmt: skip
-    test = EpisodeSpec(split="test", way=setting.way, query=setting.query,
-                       episodes=setting.episodes, seed=setting.seed, **common)  # fmt: skip
-    out = {"test": manifest_for(sh.indexes["test"], test, folder)}
-    val_n = train_config(None, req.preset, req.sets, req.seed).val_episodes
+def _common(sh: _Shared, setting: Setting) -> dict:
+    return dict(dataset=sh.source.name, way=setting.way, shot=setting.shot,
+                frames=setting.frames, variant=sh.source.variant)  # fmt: skip
+
+
+def val_manifests(sh: _Shared, setting: Setting, episodes: int) -> dict[str, Manifest]:
+    """``{"val": manifest}`` of ``episodes`` episodes (seed + 1) for the run's selection: the
+    validation split (``val``), held-out training classes (``holdout``), none (``last``).
+    Shared by every method whose training config asks for that many episodes."""
+    mode, folder = sh.select["mode"], sh.req.runs / sh.source.name / "manifests"
+    common = {**_common(sh, setting), "query": 1, "episodes": episodes, "seed": sh.req.seed + 1}
     if mode == "val":
         check_val_split(sh.indexes["val"], sh.source.name, setting.way)
-        val = EpisodeSpec(split="val", way=setting.way, query=1, episodes=val_n,
-                          seed=req.seed + 1, **common)  # fmt: skip
-        out["val"] = manifest_for(sh.indexes["val"], val, folder)
-    elif mode == "holdout":
-        way = min(setting.way, sh.select["k"])
-        val = EpisodeSpec(split="train", way=way, query=1, episodes=val_n, seed=req.seed + 1,
-                          **common)  # fmt: skip
-        out["val"] = manifest_for(sh.indexes["holdout"], val, folder)
-    return out
+        return {"val": manifest_for(sh.indexes["val"], EpisodeSpec(split="val", **common), folder)}
+    if mode == "holdout":
+        common["way"] = min(setting.way, sh.select["k"])
+        spec = EpisodeSpec(split="train", **common)
+        return {"val": manifest_for(sh.indexes["holdout"], spec, folder)}
+    return {}
+
+
+def test_manifest(sh: _Shared, setting: Setting) -> Manifest:
+    """The test manifest of one setting, shared by every method (drawn once, then reused)."""
+    spec = EpisodeSpec(split="test", query=setting.query, episodes=setting.episodes,
+                       seed=setting.seed, **_common(sh, setting))  # fmt: skip
+    return manifest_for(sh.indexes["test"], spec, sh.req.runs / sh.source.name / "manifests")
 
 
 def run_benchmark(
@@ -294,6 +315,6 @@ def run_benchmark(
             episodes=req.episodes or proto.total_episodes, protocol=proto.name, seed=req.seed,
             frames=req.frames, repeats=proto.repeats if req.episodes is None else 1,
         )  # fmt: skip
-        manifests = _manifests(sh, setting)
-        summaries += [run_one(sh, info, setting, manifests) for info in infos]
+        test = test_manifest(sh, setting)
+        summaries += [run_one(sh, info, setting, test) for info in infos]
     return summaries

@@ -1,23 +1,28 @@
-"""Episodic training on cached features, with validation-split model selection and resume.
+"""Episodic training on cached features: batched episodes, validation, plateau stop, resume.
 
 * Training episodes are drawn from the train split with a ``numpy.random.Generator`` owned by the
-  trainer (its state is checkpointed, so a resumed run draws the same episodes as an unbroken
-  one). Each video contributes one of its cached training views, also drawn from that generator.
+  trainer (the manifests' one draw, :func:`fsar_bench.episodes.draw.draw_episode`); a step draws
+  ``E = batch`` episodes one after the other from it, and for each episode one cached training
+  view per video. The ``E * N * (K + Q)`` videos are read in one call (``TrainData.load``, a
+  :class:`~fsar_bench.features.bank.FeatureBank` in a run: memory-mapped maps, pooled features in
+  RAM), embedded in one ``method.embed`` call and scored per episode by ``method.compare``; the
+  loss is the method's mean over the ``E`` episodes, one optimiser step per batch.
 * Every ``val_every`` episodes the model is evaluated on a fixed, seeded manifest of the
-  **validation** split; the best weights by validation accuracy are kept. The test split is never
-  looked at during training.
-* ``last.pt`` (model, optimiser, step, generator state, history) is written at every validation,
-  so an interrupted training continues from there; ``best.safetensors`` holds the selected weights.
+  **validation** split (:func:`fsar_bench.engine.evaluate.evaluate`, on the trainer's device);
+  the best weights by validation accuracy are kept (``best.safetensors``). The learning rate
+  follows :mod:`fsar_bench.engine.schedule`, whose plateau rule stops the training (or the
+  ``episodes`` budget does); ``stop_reason`` says which. The test split is never looked at.
+* ``last.safetensors`` (model, optimiser and random states as tensors, the rest as JSON; see
+  :mod:`fsar_bench.engine.checkpoint`, never a pickle) is written at every validation, so an
+  interrupted training continues from there and ends with the same weights and history as an
+  unbroken one; a finished training is not repeated.
 
-Optimiser defaults follow the papers where the CPU budget allows (see ``TrainConfig``); the
-number of episodes is much smaller than the papers' (TA2N: ~100,000 with a fine-tuned backbone)
-because the suite trains on frozen cached features on CPU by default. This is stated in every
-summary.
+Optimiser defaults follow the papers where the CPU budget allows; the suite trains on frozen
+cached features, not the papers' fine-tuned backbones. This is stated in every summary.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -27,66 +32,24 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from fsar_bench.data.index import SplitIndex
+from fsar_bench.engine import checkpoint as ck
 from fsar_bench.engine.evaluate import evaluate
+from fsar_bench.engine.schedule import (
+    Progress,
+    TrainConfig,
+    after_validation,
+    learning_rate,
+    make_optimizer,
+)
 from fsar_bench.episodes.draw import draw_episode
 from fsar_bench.episodes.manifest import Manifest
 from fsar_bench.errors import FsarError
-from fsar_bench.methods.base import FewShotMethod
+from fsar_bench.methods.base import FewShotMethod, gather_state
+
+__all__ = ["TrainConfig", "TrainData", "Trainer", "draw_training_episode", "load_best"]
 
 # (video ids, view per video or None for the test-time view) -> float32 features [V, T, ...]
 ViewLoader = Callable[[list[str], list[int] | None], torch.Tensor]
-
-
-OPTIMIZERS = ("adam", "sgd")
-
-
-@dataclass(frozen=True, kw_only=True)
-class TrainConfig:
-    """Training settings (override with ``--set train.FIELD=VALUE``).
-
-    Attributes:
-        episodes: training episodes (CPU default; the papers train for ~10^4-10^5).
-        optimizer: ``"adam"`` or ``"sgd"``.
-        lr, momentum, weight_decay: optimiser settings.
-        accumulate: episodes per optimiser step (TA2N code: 16).
-        query: queries per class in a training episode.
-        val_every: episodes between validations (and checkpoints).
-        val_episodes: size of the fixed validation manifest.
-        seed: seeds the episode generator and the model initialisation.
-    """
-
-    episodes: int = 1000
-    optimizer: str = "adam"
-    lr: float = 1e-4
-    momentum: float = 0.9
-    weight_decay: float = 0.0
-    accumulate: int = 1
-    query: int = 1
-    val_every: int = 250
-    val_episodes: int = 200
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        checks = (
-            (self.optimizer in OPTIMIZERS, f"optimizer must be one of {', '.join(OPTIMIZERS)}"),
-            (min(self.episodes, self.accumulate, self.query, self.val_every) >= 1,
-             "episodes, accumulate, query and val_every must be >= 1"),
-            (self.val_episodes >= 1, "val_episodes must be >= 1"),
-            (self.lr > 0 and self.weight_decay >= 0, "need lr > 0 and weight_decay >= 0"),
-        )  # fmt: skip
-        problems = [message for ok, message in checks if not ok]
-        if problems:
-            raise FsarError(f"invalid training settings (train.*): {'; '.join(problems)}")
-
-
-def _optimizer(params, cfg: TrainConfig) -> torch.optim.Optimizer:
-    if cfg.optimizer == "sgd":
-        return torch.optim.SGD(
-            params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
-        )
-    if cfg.optimizer == "adam":
-        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    raise ValueError(f"unknown optimizer {cfg.optimizer!r}; choose adam or sgd")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -129,7 +92,7 @@ def draw_training_episode(
 
 
 class Trainer:
-    """Trains one method for one (way, shot) setting; see the module docstring."""
+    """Trains one method for one (way, shot) setting on ``device``; see the module docstring."""
 
     def __init__(
         self,
@@ -141,61 +104,88 @@ class Trainer:
         device: str | torch.device,
     ) -> None:
         self.method, self.cfg, self.data, self.out = method, cfg, data, out_dir
-        self.load, self.n_views, self.way, self.shot = data.load, data.views, data.way, data.shot
+        self.way, self.shot = data.way, data.shot
         self.by_class = {c: v for c, v in data.index.by_class().items() if v}
         self.device = torch.device(device)
-        self.opt = _optimizer([p for p in method.parameters() if p.requires_grad], cfg)
+        method.to(self.device)
+        params = [p for p in method.parameters() if p.requires_grad]
+        self.opt = make_optimizer(params, cfg, self.device)
         self.rng = np.random.default_rng(cfg.seed)
-        self.step, self.best, self.history = 0, -1.0, []
+        self.state = Progress()
+        dev = self.device
+        self.sup_lab = torch.arange(self.way, device=dev).repeat_interleave(self.shot)  # [S]
+        self.qry_lab = torch.arange(self.way, device=dev).repeat_interleave(cfg.query)  # [Q]
+
+    @property
+    def best(self) -> float:
+        return self.state.best
+
+    @property
+    def history(self) -> list[dict]:
+        return self.state.history
+
+    @property
+    def stop_reason(self) -> str:
+        return self.state.stop
 
     # --- checkpoints ------------------------------------------------------------------------
     def save(self) -> None:
-        self.out.mkdir(parents=True, exist_ok=True)
-        state = {
-            "model": self.method.state_dict(),
-            "optimizer": self.opt.state_dict(),
-            "step": self.step,
-            "best": self.best,
-            "history": self.history,
-            "rng": json.dumps(self.rng.bit_generator.state),
-            "torch_rng": torch.get_rng_state(),
-            "config": asdict(self.cfg),
+        opt_tensors, opt_meta = ck.optimizer_parts(self.opt)
+        tensors = {
+            **ck.prefixed("model/", self.method.state_dict()),
+            **ck.prefixed("optimizer/", opt_tensors),
+            **ck.prefixed("random/", ck.random_state(self.method)),
         }
-        tmp = self.out / "last.pt.tmp"
-        torch.save(state, tmp)
-        tmp.replace(self.out / "last.pt")
+        meta = {"progress": self.state.to_json(), "optimizer": opt_meta,
+                "rng": self.rng.bit_generator.state, "config": asdict(self.cfg)}  # fmt: skip
+        ck.save_checkpoint(self.out / "last.safetensors", tensors, meta)
 
     def resume(self) -> bool:
-        path = self.out / "last.pt"
-        if not path.is_file():
+        """Continue from ``last.safetensors`` if there is one (never from a pickle)."""
+        ck.refuse_legacy(self.out / "last.pt")
+        path = self.out / "last.safetensors"
+        loaded = ck.load_checkpoint(path)
+        if loaded is None:
             return False
-        state = torch.load(path, map_location=self.device, weights_only=False)
-        if state["config"] != asdict(self.cfg):
-            raise ValueError(f"{path} was written with another training config")
-        self.method.load_state_dict(state["model"])
-        self.opt.load_state_dict(state["optimizer"])
-        self.step, self.best, self.history = state["step"], state["best"], state["history"]
-        self.rng.bit_generator.state = json.loads(state["rng"])
-        torch.set_rng_state(state["torch_rng"])
+        tensors, meta = loaded
+        if meta["config"] != asdict(self.cfg):
+            raise FsarError(f"{path} was written with another training config; delete it")
+        self.method.load_state_dict(ck.unprefixed("model/", tensors))
+        self.method.to(self.device)
+        ck.load_optimizer(self.opt, ck.unprefixed("optimizer/", tensors), meta["optimizer"])
+        ck.set_random_state(self.method, ck.unprefixed("random/", tensors))
+        self.rng.bit_generator.state = meta["rng"]
+        self.state = Progress(**meta["progress"])
         return True
 
     # --- training ---------------------------------------------------------------------------
-    def train_episode(self) -> float:
-        sup, sup_lab, qry, qry_lab = draw_training_episode(
-            self.rng, self.by_class, self.way, self.shot, self.cfg.query
-        )
-        ids = sup + qry
-        views = self.rng.integers(0, self.n_views, len(ids)).tolist() if self.n_views else None
-        x = self.load(ids, views).to(self.device)
-        s = len(sup)
-        out = self.method.episodes(
-            x[None, :s],
-            torch.as_tensor(sup_lab, device=self.device)[None],
-            x[None, s:],
-            self.way,
-        )
-        loss = self.method.loss(out, torch.as_tensor(qry_lab, device=self.device)[None])
-        (loss / self.cfg.accumulate).backward()
+    def draw_batch(self, n: int) -> tuple[list[str], list[int] | None]:
+        """``n`` episodes' video ids (each episode: its ``S`` support, then ``Q`` query ids) and
+        one training view per video (``None`` for a store without views)."""
+        ids: list[str] = []
+        views: list[int] = []
+        for _ in range(n):
+            sup, _, qry, _ = draw_training_episode(
+                self.rng, self.by_class, self.way, self.shot, self.cfg.query
+            )
+            ids += sup + qry
+            if self.data.views:
+                views += self.rng.integers(0, self.data.views, len(sup) + len(qry)).tolist()
+        return ids, views if self.data.views else None
+
+    def train_batch(self, n: int) -> float:
+        """Forward and backward of ``n`` episodes (mean loss); no optimiser step."""
+        ids, views = self.draw_batch(n)
+        x = self.data.load(ids, views).to(self.device)  # [n * (S + Q), T, ...]
+        s, q = len(self.sup_lab), len(self.qry_lab)
+        idx = torch.arange(n * (s + q), device=self.device).view(n, s + q)
+        state = self.method.embed(x)
+        out = self.method.compare(
+            gather_state(state, idx[:, :s]), self.sup_lab.expand(n, s),
+            gather_state(state, idx[:, s:]), self.way,
+        )  # fmt: skip
+        loss = self.method.loss(out, self.qry_lab.expand(n, q))
+        loss.backward()
         return float(loss.detach())
 
     def validate(self) -> float | None:
@@ -206,35 +196,46 @@ class Trainer:
             return None
         return evaluate(self.method, data.val_manifest, data.val_load, device=self.device).accuracy
 
+    def _checkpoint(self, losses: list[float]) -> None:
+        """Validate, record, keep the best weights, apply the plateau rule, save."""
+        p = self.state
+        acc = self.validate()
+        lr = self.opt.param_groups[0]["lr"]
+        p.history.append({"step": p.step, "loss": float(np.mean(losses)), "val": acc, "lr": lr})
+        if after_validation(self.cfg, p, acc):
+            self.out.mkdir(parents=True, exist_ok=True)
+            save_file(
+                {k: v.detach().cpu().contiguous() for k, v in self.method.state_dict().items()},
+                str(self.out / "best.safetensors"),
+            )
+        self.save()
+
     def fit(self, progress: Callable[[int, int, float, float], None] | None = None) -> float:
-        """Train (resuming if possible); returns the best validation accuracy (percent)."""
+        """Train (resuming if possible) until the plateau rule or the budget stops it.
+
+        Returns:
+            The best validation accuracy (percent).
+        """
         self.resume()
-        self.method.to(self.device)
+        cfg, p = self.cfg, self.state
         losses: list[float] = []
-        while self.step < self.cfg.episodes:
+        while not p.stop:
             self.method.train()
-            losses.append(self.train_episode())
-            self.step += 1
-            if self.step % self.cfg.accumulate == 0:
-                self.opt.step()
-                self.opt.zero_grad(set_to_none=True)
-            if self.step % self.cfg.val_every == 0 or self.step == self.cfg.episodes:
-                acc = self.validate()
-                self.history.append({"step": self.step, "loss": float(np.mean(losses)), "val": acc})
+            n = min(cfg.batch, cfg.episodes - p.step)
+            for group in self.opt.param_groups:
+                group["lr"] = learning_rate(cfg, p)
+            losses.append(self.train_batch(n))
+            self.opt.step()
+            self.opt.zero_grad(set_to_none=True)
+            p.step += n
+            if p.step // cfg.val_every > (p.step - n) // cfg.val_every or p.step >= cfg.episodes:
+                self._checkpoint(losses)
                 losses = []
-                if acc is None or acc > self.best:
-                    self.best = self.best if acc is None else acc
-                    self.out.mkdir(parents=True, exist_ok=True)
-                    save_file(
-                        {k: v.contiguous() for k, v in self.method.state_dict().items()},
-                        str(self.out / "best.safetensors"),
-                    )
-                self.save()
             if progress:
-                last = self.history[-1]["val"] if self.history else None
+                last = p.history[-1]["val"] if p.history else None
                 last = float("nan") if last is None else last
-                progress(self.step, self.cfg.episodes, losses[-1] if losses else 0.0, last)
-        return self.best
+                progress(p.step, cfg.episodes, losses[-1] if losses else 0.0, last)
+        return p.best
 
 
 def load_best(method: FewShotMethod, out_dir: Path) -> FewShotMethod:

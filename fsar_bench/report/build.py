@@ -7,7 +7,9 @@ Writes, under ``out``:
   runs allow (``ablation_*``, from the methods' registry entries) and ``misalignment`` (from
   ``<analysis>/<dataset>/aem.json``); with ``csv`` also ``runs.csv``, one row per run;
 * ``figures/``: per-class gain over the baseline (``class_gain_*``, TA2N Fig. 9, with its data
-  as CSV), accuracy against the synthetic misalignment level, start-time distributions;
+  as CSV), learning curves (``learning_curves_<dataset>``: validation accuracy against training
+  episodes, one line per method, one panel per shot, with their data as CSV), accuracy against
+  the synthetic misalignment level, start-time distributions;
 * ``report.md``: every Markdown table and figure on one page, and what was left out and why.
 
 ``tables/`` and ``figures/`` are regenerated: files with the suffixes written there are removed
@@ -21,6 +23,7 @@ from pathlib import Path
 
 from fsar_bench.errors import FsarError
 from fsar_bench.report import tables as rt
+from fsar_bench.report.curves import write_learning_curves
 from fsar_bench.report.figures import write_figures
 from fsar_bench.report.misalignment import aem_table, load_analysis
 from fsar_bench.report.render import to_markdown, write_tables
@@ -30,6 +33,9 @@ CAPTIONS = {
     "(TA2N Fig. 9); n = the class's test queries.",
     "accuracy_vs_misalignment": "Accuracy (mean ± 95% interval) on the synthetic presets, "
     "from no to high misalignment; one line per method.",
+    "learning_curves": "Validation accuracy against training episodes, one line per method; "
+    "dot: the selected (best) validation; x: training stopped on its plateau rule; square: "
+    "stopped by the episode budget.",
     "start_times": "Share of videos per action start frame (first frame with p >= 0.5) and "
     "never reaching it (TA2N Fig. 2).",
 }
@@ -104,5 +110,10 @@ def build_report(
     files = write_tables(tables, out / "tables", formats)
     if "csv" in formats:
         files.append(_runs_csv(df, runs, out / "tables" / "runs.csv"))
-    figs, left = write_figures(rt.main_runs(df), reports, out / "figures", baseline, figure_formats)
+    main = rt.main_runs(df)
+    figs, left = write_figures(main, reports, out / "figures", baseline, figure_formats)
+    curves = write_learning_curves(main, out / "figures", figure_formats)
+    if not curves:
+        left.append("learning curves: no run has a training history")
+    figs += curves
     return [*files, *figs, _index(out, tables, figs, skipped + left, command)]

@@ -55,8 +55,14 @@ class RunSummary:
         manifest_file: where the test manifest was read from.
         accuracy: ``mean``, ``ci95``, ``std``, ``n`` (and ``per_episode`` with repeats).
         interval_convention: how ``ci95`` was computed.
-        best_val: validation accuracy of the selected weights (``None`` for ``last``);
-            train_history: per validation.
+        best_val: validation accuracy of the selected weights (``None`` for ``last``).
+        train_history: the learning curve, one entry per validation: ``step`` (training
+            episodes so far), ``loss`` (mean training loss since the previous validation),
+            ``val`` (validation accuracy, percent) and ``lr`` (absent in older summaries).
+        stop_reason: why training stopped: ``"plateau"`` (the plateau rule of
+            :mod:`fsar_bench.engine.schedule`) or ``"budget"`` (``train_config.episodes``);
+            ``""`` in summaries written before the rule existed.
+        train_episodes: episodes trained when it stopped (0 in older summaries).
         train_seconds, eval_seconds: wall time. versions: software versions. device: where.
         checkpoint: the selected weights (``best.safetensors``).
         weights: the backbone weight file given (``""``: the backbone's default); its content
@@ -79,6 +85,8 @@ class RunSummary:
     interval_convention: str
     best_val: float | None
     train_history: list[dict[str, Any]]
+    stop_reason: str = ""
+    train_episodes: int = 0
     train_seconds: float
     eval_seconds: float
     versions: dict[str, str]
