@@ -83,6 +83,7 @@ from torch import Tensor, nn
 
 from fsar_bench.errors import FsarError
 from fsar_bench.methods.base import EpisodeOutput, FewShotMethod, VideoState, group_by_label
+from fsar_bench.methods.protonet import LogitScale
 from fsar_bench.methods.ta2n_modules import (
     JITTER_DIRECTIONS,
     LocalisationNet,
@@ -96,7 +97,7 @@ from fsar_bench.methods.ta2n_modules import (
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class TA2NConfig:
     """TA2N settings; defaults reproduce the official code.
 
@@ -117,6 +118,13 @@ class TA2NConfig:
             before TTM, so every later stage costs about ``(R / C)^2`` as much. This is not in
             the paper or the code; it exists only to make CPU runs affordable and is recorded in
             every result's config.
+        centre: ``False`` (official): the distance compares the aligned pair as is. ``True``:
+            per query and frame, the mean of the ``N`` aligned class prototypes is subtracted
+            from both sides before the cosine, so adding one vector to every embedding cannot
+            change a logit (stops the collapse on frozen features; see the module docstring).
+        scale, learn_scale: logits ``= -scale * distance``; ``None`` (official) multiplies by
+            nothing; ``learn_scale`` makes it a parameter initialised to ``scale`` (10.0 when
+            ``None``), as ProtoNet's option of the same name.
         optimizer, lr, momentum, accumulate_episodes, train_queries_per_class: the official
             training recipe, for the trainer.
     """
@@ -134,6 +142,9 @@ class TA2NConfig:
     shots: int | None = None
     return_extras: bool = False
     reduce_channels: int | None = None
+    centre: bool = False
+    scale: float | None = None
+    learn_scale: bool = False
     optimizer: str = "sgd"
     lr: float = 1e-3
     momentum: float = 0.0
@@ -149,6 +160,8 @@ class TA2NConfig:
             raise FsarError(f"reduce_channels must be None or >= 1, not {self.reduce_channels}")
         if self.shots is not None and self.shots < 1:
             raise FsarError(f"shots must be None or >= 1, not {self.shots}")
+        if self.centre and self.sc and self.sc_design == "enumerate":
+            raise FsarError("centre is not defined for sc_design='enumerate'")
 
 
 def frame_cosine_distance(s: Tensor, q: Tensor) -> Tensor:
@@ -191,6 +204,7 @@ class TA2N(FewShotMethod):
             )
         uses_net = cfg.sc and cfg.sc_design != "enumerate"
         self.offset_net = OffsetNet(c, cfg.offset_scale) if uses_net else None
+        self.logit_scale = LogitScale(cfg.scale, cfg.learn_scale)
         jitter = cfg.jitter * torch.tensor(JITTER_DIRECTIONS, dtype=torch.float32)
         self.register_buffer("jitter", jitter, persistent=False)  # [9, 2] (x, y)
 
@@ -297,7 +311,7 @@ class TA2N(FewShotMethod):
             extras["query_embedding_before"] = query["input_pooled"]
             before = group_by_label(support["input_pooled"], support_labels, n_way)
             extras["prototype_before"] = before.mean(2)
-        return EpisodeOutput(-dist, extras)
+        return EpisodeOutput(self.logit_scale(-dist), extras)
 
     def _prototypes(
         self, support: VideoState, labels: Tensor, n_way: int, extras: dict[str, Tensor]
@@ -350,6 +364,9 @@ class TA2N(FewShotMethod):
             s_vec = pool_support(w_s, s_map) + s_res
             q_vec = pool_query(w_q, q_map) + r
             extras["sc_offsets"] = offsets
+        if cfg.centre:  # the N prototypes' mean, per query and frame: [E, Q or 1, 1, T, C]
+            mean = s_vec.mean(2, keepdim=True)
+            s_vec, q_vec = s_vec - mean, q_vec - mean
         if cfg.return_extras:
             shape = torch.broadcast_shapes(s_vec.shape, q_vec.shape)
             extras.update(
