@@ -26,7 +26,7 @@ jitter, or the chosen integer shifts for ``sc_design="enumerate"`` (if ``sc``). 
 ``return_extras=True``: ``query_embedding_before [E, Q, T, C]`` and ``prototype_before
 [E, N, T, C]`` (input maps pooled over ``H, W``, prototypes as the mean over shots),
 ``query_embedding_after`` and ``prototype_after [E, Q, N, T, C]`` (the aligned pair fed to the
-distance; not for ``enumerate``).
+distance, centred with ``centre``; not for ``enumerate``).
 
 State keys (leading ``V``): ``ab [V, 2]`` (``ttm``); ``input_pooled [V, T, C]``
 (``return_extras``); 1-shot branch: ``map [V, T, C, H, W]`` (TTM-warped input), ``key``, ``query``,
@@ -69,6 +69,23 @@ Differences from the official code (default = official behaviour unless said):
   on EfficientNet-Lite0 features), so both attentions start uniform: k-shot prototypes start as
   temporal averages and TC's residual as a temporal constant. On frozen features the quick
   preset's few hundred episodes do not get TA2N out of that state (measured; see the README).
+* ``centre`` (not in the paper or code; off by default) and ``scale`` / ``learn_scale`` (no
+  multiplier by default): on frozen cached features the official distance collapses. At
+  initialisation the logits carry no class information yet but spread by ~1, so the loss is
+  above ``ln N``; the cheapest descent direction adds one vector to every embedding (every
+  cosine -> 1, logits equal, loss exactly ``ln N``). The projections (``reduce_channels``, the
+  k-shot and TC value maps) do this for free because their inputs share a large mean
+  (EfficientNet-Lite0 maps: non-negative, 39% of the energy on the mean direction; 31% of the
+  first Adam step's change of the ``reduce`` output is one vector shared by all videos), and
+  the uniform attentions' temporal averages add to it. Measured on synthetic-mid (5-way
+  5-shot, Adam 1e-3): the cosine between classes' aligned prototypes goes 0.82 -> 0.98 in three
+  steps, the logit spread 1.17 -> 0.16, also with SGD, lr 1e-4 (slower), no dropout, a frozen
+  ``reduce`` or a zero TC value map. ``centre=True`` subtracts, per query and frame, the mean
+  of the ``N`` aligned prototypes from both sides before the cosine: a vector shared by all
+  embeddings cannot move a logit, so the collapse direction has zero gradient. Centred cosines
+  spread about 3x wider (cross-class cosine about ``-1/(N-1)`` instead of 0.82), hence
+  ``scale=0.3`` (learned) restores the official initial logit spread; a learned scale without
+  centring still collapses.
 * Conv1d(kernel 1) projections are ``nn.Linear`` (same map and init distribution); parameter
   names differ from the official checkpoint.
 """

@@ -110,3 +110,20 @@ def test_centred_logits_ignore_a_vector_added_to_every_video(k):
             a = m.episodes(sup, labels, qry, WAY).logits
             b = m.episodes(sup + shift, labels, qry + shift, WAY).logits
         assert torch.allclose(a, b, atol=1e-4) is invariant
+
+
+def test_centred_distance_matches_a_hand_computation_with_stages_off():
+    g = torch.Generator().manual_seed(3)
+    sup = torch.randn(1, WAY * 2, T, 8, HW, HW, generator=g)
+    qry = torch.randn(1, 3, T, 8, HW, HW, generator=g)
+    labels = torch.arange(WAY).repeat(2)[None]
+    off = {"ttm": False, "tc": False, "sc": False, "kshot_align": False, "dropout": 0.0}
+    m = create_method("ta2n", 8, centre=True, scale=0.3, **off).eval()
+    with torch.no_grad():
+        got = m.episodes(sup, labels, qry, WAY).logits[0]
+    p = torch.stack([sup[0, labels[0] == n].mean(0) for n in range(WAY)]).mean((-2, -1))
+    mean = p.mean(0)  # [T, C]
+    for i, q in enumerate(qry[0].mean((-2, -1))):
+        for n in range(WAY):
+            cos = F.cosine_similarity(p[n] - mean, q - mean, dim=-1)  # [T]
+            assert abs(got[i, n] + 0.3 * (1 - cos).sum()) < 1e-5
