@@ -29,9 +29,9 @@ Variant = typer.Option("", "--variant", help="Published list variant (e.g. ta2n,
 
 
 def _dataset(name: str):
-    from fsar_bench.data.datasets import DATASETS
+    from fsar_bench.data.datasets import resolve_dataset
 
-    return DATASETS.get(name)
+    return resolve_dataset(name)
 
 
 @contextmanager

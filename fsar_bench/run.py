@@ -250,13 +250,13 @@ def run_benchmark(
     progress=None,
 ) -> list[dict]:
     """Everything ``fsar-bench run`` does; returns one summary per (method, shot)."""
-    from fsar_bench.data.datasets import DATASETS
+    from fsar_bench.data.datasets import resolve_dataset
     from fsar_bench.data.index import load_index
     from fsar_bench.features.extract import ExtractConfig, ensure_features
     from fsar_bench.prepare import prepare
     from fsar_bench.protocols import PROTOCOLS
 
-    info = DATASETS.get(req.dataset)
+    info = resolve_dataset(req.dataset)
     proto = PROTOCOLS.get(req.protocol)
     check_preset(req.preset)
     infos = [METHODS.get(m) for m in req.methods]

@@ -52,13 +52,13 @@ def _measure(dataset, probe_mode, sets, seed, backbone, size, frames, random_ini
     from fsar_bench.analysis.misalignment import analyse, true_starts
     from fsar_bench.analysis.probe import ProbeConfig, ensure_probe
     from fsar_bench.cli import _progress
-    from fsar_bench.data.datasets import DATASETS
+    from fsar_bench.data.datasets import resolve_dataset
     from fsar_bench.features.backbones import pick_device
     from fsar_bench.features.extract import ExtractConfig
     from fsar_bench.overrides import apply, parse_sets
     from fsar_bench.prepare import prepare
 
-    info = DATASETS.get(dataset)
+    info = resolve_dataset(dataset)
     parsed = parse_sets(sets)
     unknown = set(parsed) - {"probe", *extra_sections}
     if unknown:

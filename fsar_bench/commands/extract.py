@@ -57,7 +57,7 @@ def extract(
     """Extract backbone features of a dataset's splits into the cache (resumes if interrupted)."""
     tune_cpu()
     from fsar_bench import paths
-    from fsar_bench.data.datasets import DATASETS, SPLITS
+    from fsar_bench.data.datasets import SPLITS, resolve_dataset
     from fsar_bench.features.backbones import default_backbone
     from fsar_bench.features.extract import ExtractConfig, ensure_features
 
@@ -70,7 +70,7 @@ def extract(
         train_sampling=train_sampling, views=views, seed=seed, flip=flip, maps=not pooled_only,
         weights=str(weights) if weights else None, random_init=random_init,
     )  # fmt: skip
-    info = DATASETS.get(dataset)
+    info = resolve_dataset(dataset)
     cache = paths.cache_dir(cache_dir)
     root = paths.data_root(info, data_root, cache)
     start = time.perf_counter()

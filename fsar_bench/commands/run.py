@@ -42,7 +42,7 @@ def run(
     from fsar_bench import paths
     from fsar_bench.cli import _progress
     from fsar_bench.compare import accuracy_table, paired_table, protocol_line
-    from fsar_bench.data.datasets import DATASETS
+    from fsar_bench.data.datasets import resolve_dataset
     from fsar_bench.features import BACKBONES
     from fsar_bench.methods import METHODS
     from fsar_bench.overrides import parse_sets
@@ -54,7 +54,7 @@ def run(
         shot_list = tuple(int(k) for k in _csv(shots))
     except ValueError as err:
         raise FsarError(f"--shots {shots!r}: expected comma-separated integers like 1,5") from err
-    info = DATASETS.get(dataset)
+    info = resolve_dataset(dataset)
     PROTOCOLS.get(protocol)
     BACKBONES.get(backbone)
     parsed = parse_sets(sets)
