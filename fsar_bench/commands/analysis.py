@@ -51,6 +51,7 @@ def _measure(dataset, probe_mode, sets, seed, backbone, size, frames, random_ini
     from fsar_bench import paths
     from fsar_bench.analysis.misalignment import analyse, true_starts
     from fsar_bench.analysis.probe import ProbeConfig, ensure_probe
+    from fsar_bench.analysis.reference import ground_truth_records
     from fsar_bench.cli import _progress
     from fsar_bench.data.datasets import resolve_dataset
     from fsar_bench.features.backbones import pick_device
@@ -78,8 +79,11 @@ def _measure(dataset, probe_mode, sets, seed, backbone, size, frames, random_ini
             info, root, cache, config, xcfg, variant=variant, missing=missing,
             device=pick_device(device), workers=workers, progress=update,
         )  # fmt: skip
-    truth = true_starts(root, [v.video_id for v in probe.scored]) if info.is_synthetic else None
-    return info, root, cache, probe, analyse(probe, info.name, truth)
+    truth = records = None
+    if info.is_synthetic:
+        ids = [v.video_id for v in probe.scored]
+        truth, records = true_starts(root, ids), ground_truth_records(root, ids)
+    return info, root, cache, probe, analyse(probe, info.name, truth, records)
 
 
 def _clean(value):
@@ -119,6 +123,24 @@ def _aem_text(report: dict) -> str:
     ]
     if pub:
         lines.append(f"published ({pub['source']}, {pub['table']}): {pub['value']:.4f}")
+    low, high = report["aem_interval_95"]
+    conf = report["aem_confident"]
+    lines += [
+        f"AEM 95% bootstrap interval: [{_fmt(low)}, {_fmt(high)}]",
+        f"AEM of the {conf['videos']} videos ({conf['share']:.1%}) classified correctly with "
+        f"p >= {conf['tau']:g}: {_fmt(conf['aem_eq10_as_printed'])}; of the other "
+        f"{conf['others']['videos']}: {_fmt(conf['others']['aem_eq10_as_printed'])}",
+    ]  # fmt: skip
+    ref = report.get("aem_reference")
+    if ref:
+        prog, warp = ref["progress"], ref["warp"]
+        lines.append(
+            f"ground-truth AEM (true progress, 0 outside the action): "
+            f"{_fmt(prog['aem_eq10_as_printed'])} (confident subset "
+            f"{_fmt(prog['confident_subset']['aem_eq10_as_printed'])}); evolution only (warp): "
+            f"{_fmt(warp['aem_eq10_as_printed'])}; per-video Spearman probe vs progress "
+            f"{_fmt(prog['tracking_spearman'], '.3f')}"
+        )
     return "\n".join(lines)
 
 
@@ -146,6 +168,21 @@ def _truth_text(gt: dict | None) -> str:
         f"{_fmt(gt['spearman_rho'], '.3f')}, MAE {_fmt(gt['mae_frames'], '.2f')} frames "
         f"(signed {_fmt(gt['mean_error_frames'], '+.2f')}), {_fmt(gt['mae_steps'], '.2f')} "
         f"sampled steps ({_fmt(gt['exact_step_fraction'], '.1%')} exact)"
+    )
+
+
+def _onset_text(report: dict) -> str:
+    onset = report["onset"]
+    gt, oracle = onset.get("ground_truth"), onset.get("oracle_ground_truth")
+    head = f"onset ({onset['estimator']}): {onset['never']} of {report['videos']} never reach it"
+    if not gt:
+        return head
+    return (
+        f"{head}; against the truth: Pearson r {_fmt(gt['pearson_r'], '.3f')}, Spearman rho "
+        f"{_fmt(gt['spearman_rho'], '.3f')}, MAE {_fmt(gt['mae_frames'], '.2f')} frames (signed "
+        f"{_fmt(gt['mean_error_frames'], '+.2f')}); ceiling (first sampled frame at or after the "
+        f"true start): rho {_fmt(oracle['spearman_rho'], '.3f')}, MAE "
+        f"{_fmt(oracle['mae_frames'], '.2f')}"
     )
 
 
@@ -220,7 +257,7 @@ def aem(
     _evolution_files(folder, info, probe, result, seed, pdf)
     report = result.report
     parts = [_probe_text(report["probe"]), _aem_text(report), _start_text(report),
-             _truth_text(report.get("ground_truth"))]  # fmt: skip
+             _truth_text(report.get("ground_truth")), _onset_text(report)]  # fmt: skip
     typer.echo("\n".join(p for p in parts if p) + f"\nfiles: {folder}")
 
 
@@ -238,8 +275,9 @@ def start_times(
     )  # fmt: skip
     folder = out / info.name
     _start_files(folder, info, probe, result, pdf)
-    parts = [_probe_text(result.report["probe"]), _start_text(result.report),
-             _truth_text(result.report.get("ground_truth"))]  # fmt: skip
+    report = result.report
+    parts = [_probe_text(report["probe"]), _start_text(report),
+             _truth_text(report.get("ground_truth")), _onset_text(report)]  # fmt: skip
     typer.echo("\n".join(p for p in parts if p) + f"\nfiles: {folder}")
 
 
