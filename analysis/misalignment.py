@@ -12,11 +12,11 @@ Pipeline (see :mod:`fsar_bench.analysis.probe` for the probe):
 4. the published value (TA2N Table 1, ``fsar_bench/data/reference/published_aem.csv``) when the
    dataset matches through the registry (its "SSv2" is the alias of ``ssv2-full``);
 5. on synthetic datasets, estimated start frames against the generator's true ``start_frame``;
-6. beside them: the AEM of the correctly and confidently classified videos and a bootstrap
-   interval (:mod:`fsar_bench.analysis.uncertainty`), the label-free confidence onset
-   (:mod:`fsar_bench.analysis.onset`) and, on synthetic datasets, its check against the truth,
-   the step-level ceiling (``oracle``) and the ground-truth AEM references
-   (:mod:`fsar_bench.analysis.reference`), also on the confident subset.
+6. beside them: the AEM of the correctly and confidently classified videos, the AEM over
+   same-class pairs only, bootstrap intervals (:mod:`fsar_bench.analysis.uncertainty`), the
+   label-free confidence onset (:mod:`fsar_bench.analysis.onset`) and, on synthetic datasets,
+   its check against the truth, the step-level ceiling (``oracle``) and the ground-truth AEM
+   references (:mod:`fsar_bench.analysis.reference`), also on the confident subset.
 
 Ground-truth comparison. A start step ``t`` (index into the ``T`` sampled frames) is mapped to
 the video frame it was sampled from (the clip's stored frame indices), then compared with the
@@ -48,7 +48,13 @@ from fsar_bench.analysis.probe import Probe
 from fsar_bench.analysis.reference import aem_readings, progress_vectors, reference_report
 from fsar_bench.analysis.start_times import NEVER, StartTimeSummary, start_time_summary, start_times
 from fsar_bench.analysis.tsm import class_probabilities
-from fsar_bench.analysis.uncertainty import bootstrap_interval, confident_aem, confident_mask
+from fsar_bench.analysis.uncertainty import (
+    aem_within_class,
+    bootstrap_interval,
+    confident_aem,
+    confident_mask,
+    within_class_interval,
+)
 from fsar_bench.data.datasets import DATASETS
 from fsar_bench.errors import FsarError
 
@@ -184,6 +190,7 @@ def analyse(
         ),
         "aem_interval_95": list(bootstrap_interval(p)),
         "aem_confident": confident_aem(p, probe.frame_logits, labels),
+        "aem_within_class": _within_class(probe, p),
         "published": published_aem(dataset),
         "per_class": per_class(p, labels, probe.classes),
         "start_times": {**asdict(summary), "histogram": asdict(summary.histogram())},
@@ -195,6 +202,14 @@ def analyse(
     if records is not None:
         report["aem_reference"] = _references(probe, p, records)
     return Misalignment(p, starts, summary, report)
+
+
+def _within_class(probe: Probe, p: np.ndarray) -> dict:
+    """Eq. (10) over same-class pairs: all videos (with a class-resampled interval), confident."""
+    labels, keep = probe.labels, confident_mask(probe.frame_logits, probe.labels)
+    return {"aem_eq10_as_printed": aem_within_class(p, labels),
+            "interval_95": list(within_class_interval(p, labels)),
+            "confident": aem_within_class(p[keep], labels[keep])}  # fmt: skip
 
 
 def _onset(probe: Probe, truth: np.ndarray | None) -> dict:

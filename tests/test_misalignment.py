@@ -236,7 +236,7 @@ def test_analyse_adds_references_confident_aem_and_onset():
     """With ground-truth records: references, confident subset, onset check and its ceiling."""
     from fsar_bench.analysis.onset import confidence_onset
     from fsar_bench.analysis.reference import aem_readings, progress_vectors
-    from fsar_bench.analysis.uncertainty import confident_aem
+    from fsar_bench.analysis.uncertainty import aem_within_class, confident_aem
 
     rng = np.random.default_rng(3)
     logits = rng.normal(0, 2, size=(10, 4, 3)).astype(np.float32)
@@ -257,6 +257,7 @@ def test_analyse_adds_references_confident_aem_and_onset():
     assert r["aem_reference"]["progress"]["aem_eq10_as_printed"] == ref["aem_eq10_as_printed"]
     assert r["aem_reference"]["warp"]["aem_eq10_as_printed"] == pytest.approx(0, abs=1e-12)
     assert r["aem_confident"] == confident_aem(p, logits, np.array(labels))
+    assert r["aem_within_class"]["aem_eq10_as_printed"] == aem_within_class(p, np.array(labels))
     low, high = r["aem_interval_95"]
     assert low <= r["aem_eq10_as_printed"] <= high
     onset = confidence_onset(logits)

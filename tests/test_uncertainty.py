@@ -9,10 +9,12 @@ import pytest
 
 from fsar_bench.analysis.aem import aem
 from fsar_bench.analysis.uncertainty import (
+    aem_within_class,
     bootstrap_interval,
     confident_aem,
     confident_mask,
     video_confidence,
+    within_class_interval,
 )
 
 
@@ -67,3 +69,31 @@ def test_bootstrap_matches_a_slow_resample() -> None:
         slow.append(((1 - cos)[~np.eye(20, dtype=bool)]).sum() / (2 * 20 * 19))
     low, high = bootstrap_interval(p, n=30, seed=5)
     assert (low, high) == pytest.approx(tuple(np.quantile(slow, [0.025, 0.975])), rel=1e-10)
+
+
+def test_within_class_aem_pools_same_class_pairs_only() -> None:
+    rng = np.random.default_rng(6)
+    p = rng.random((9, 4))
+    labels = np.array([0, 0, 0, 1, 1, 2, 2, 2, 2])
+    u = p / np.linalg.norm(p, axis=1, keepdims=True)
+    dist = pairs = 0.0
+    for i in range(9):  # slow: every ordered same-class pair
+        for j in range(9):
+            if i != j and labels[i] == labels[j]:
+                dist += 1 - u[i] @ u[j]
+                pairs += 1
+    assert aem_within_class(p, labels) == pytest.approx(dist / (2 * pairs), rel=1e-12)
+    assert math.isnan(aem_within_class(p[:3], np.array([0, 1, 2])))  # no class has a pair
+
+
+def test_within_class_ignores_differences_between_classes() -> None:
+    """Each class has its own curve shape, videos of a class share it: within-class AEM 0."""
+    shapes = np.random.default_rng(7).random((4, 6))
+    labels = np.repeat(np.arange(4), 5)
+    p = shapes[labels] * np.linspace(1, 3, 20)[:, None]  # scaled copies: same direction
+    assert aem(p) > 0.01
+    assert aem_within_class(p, labels) == pytest.approx(0, abs=1e-12)
+    assert within_class_interval(p, labels, n=50) == pytest.approx((0, 0), abs=1e-12)
+    noisy = p + np.random.default_rng(8).random(p.shape)
+    low, high = within_class_interval(noisy, labels, n=200)
+    assert low <= aem_within_class(noisy, labels) <= high

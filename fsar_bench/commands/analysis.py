@@ -124,12 +124,15 @@ def _aem_text(report: dict) -> str:
     if pub:
         lines.append(f"published ({pub['source']}, {pub['table']}): {pub['value']:.4f}")
     low, high = report["aem_interval_95"]
-    conf = report["aem_confident"]
+    conf, within = report["aem_confident"], report["aem_within_class"]
     lines += [
         f"AEM 95% bootstrap interval: [{_fmt(low)}, {_fmt(high)}]",
         f"AEM of the {conf['videos']} videos ({conf['share']:.1%}) classified correctly with "
         f"p >= {conf['tau']:g}: {_fmt(conf['aem_eq10_as_printed'])}; of the other "
         f"{conf['others']['videos']}: {_fmt(conf['others']['aem_eq10_as_printed'])}",
+        f"AEM over same-class pairs only: {_fmt(within['aem_eq10_as_printed'])} "
+        f"[{_fmt(within['interval_95'][0])}, {_fmt(within['interval_95'][1])}]; confident "
+        f"videos: {_fmt(within['confident'])}",
     ]  # fmt: skip
     ref = report.get("aem_reference")
     if ref:
