@@ -14,6 +14,7 @@ from fsar_bench.data.synthetic import (
     FACTORS,
     LEVELS,
     PRESETS,
+    SPLITS,
     config_for,
     factor_config,
     generate,
@@ -121,3 +122,18 @@ def test_config_json_differs_per_level_and_records_it(tmp_path: Path) -> None:
             assert all(r["warp"]["sigma"] == 0 for r in truth)
     assert len({json.dumps(c, sort_keys=True) for c in found.values()}) == 3
     assert found["duration"]["preset"] == "duration-high"
+
+
+def test_prepare_generates_the_named_levels_config(tmp_path: Path, monkeypatch) -> None:
+    import fsar_bench.data.synthetic as synthetic
+    import fsar_bench.prepare as prepare_module
+
+    seen = []
+    monkeypatch.setattr(
+        synthetic, "generate", lambda root, config, progress=None: seen.append(config)
+    )
+    monkeypatch.setattr(prepare_module, "build_index", lambda *a, **k: dict.fromkeys(SPLITS))
+    monkeypatch.setattr(prepare_module, "split_report", lambda split, ix: split)
+    info = resolve_dataset("synthetic-spatial-0.2")
+    prepare_module.prepare(info, tmp_path, tmp_path, seed=4)
+    assert seen == [factor_config("spatial", 0.2, seed=4)]
