@@ -11,7 +11,12 @@ Pipeline (see :mod:`fsar_bench.analysis.probe` for the probe):
    consistent with the published SSv2 value 0.6260 > 0.5); overall and per class;
 4. the published value (TA2N Table 1, ``fsar_bench/data/reference/published_aem.csv``) when the
    dataset matches through the registry (its "SSv2" is the alias of ``ssv2-full``);
-5. on synthetic datasets, estimated start frames against the generator's true ``start_frame``.
+5. on synthetic datasets, estimated start frames against the generator's true ``start_frame``;
+6. beside them: the AEM of the correctly and confidently classified videos, the AEM over
+   same-class pairs only, bootstrap intervals (:mod:`fsar_bench.analysis.uncertainty`), the
+   label-free confidence onset (:mod:`fsar_bench.analysis.onset`) and, on synthetic datasets,
+   its check against the truth, the step-level ceiling (``oracle``) and the ground-truth AEM
+   references (:mod:`fsar_bench.analysis.reference`), also on the confident subset.
 
 Ground-truth comparison. A start step ``t`` (index into the ``T`` sampled frames) is mapped to
 the video frame it was sampled from (the clip's stored frame indices), then compared with the
@@ -38,9 +43,18 @@ from fsar_bench.analysis.aem import (
     evolution_vectors,
     mean_pairwise_cosine_distance,
 )
+from fsar_bench.analysis.onset import confidence_onset, oracle_steps
 from fsar_bench.analysis.probe import Probe
+from fsar_bench.analysis.reference import aem_readings, progress_vectors, reference_report
 from fsar_bench.analysis.start_times import NEVER, StartTimeSummary, start_time_summary, start_times
 from fsar_bench.analysis.tsm import class_probabilities
+from fsar_bench.analysis.uncertainty import (
+    aem_within_class,
+    bootstrap_interval,
+    confident_aem,
+    confident_mask,
+    within_class_interval,
+)
 from fsar_bench.data.datasets import DATASETS
 from fsar_bench.errors import FsarError
 
@@ -148,8 +162,17 @@ def true_starts(root: Path, video_ids: list[str]) -> np.ndarray:
     return np.array([truth[v] for v in video_ids], dtype=np.int64)
 
 
-def analyse(probe: Probe, dataset: str, truth: np.ndarray | None = None) -> Misalignment:
-    """All measures of one dataset from its probe (``truth``: true start frames, if known)."""
+def analyse(
+    probe: Probe, dataset: str, truth: np.ndarray | None = None, records: list[dict] | None = None
+) -> Misalignment:
+    """All measures of one dataset from its probe.
+
+    Args:
+        probe: the trained probe and its scores.
+        dataset: registry name.
+        truth: ``[V]`` true start frames of the scored videos, if known.
+        records: their ground-truth records (synthetic datasets), for the AEM references.
+    """
     labels = probe.labels
     p = evolution(probe.frame_logits, labels)
     starts = start_times(p, THRESHOLD)
@@ -165,14 +188,54 @@ def analyse(probe: Probe, dataset: str, truth: np.ndarray | None = None) -> Misa
             "pairwise cosine distance (twice it) is the reading consistent with the published "
             "SSv2 value 0.6260"
         ),
+        "aem_interval_95": list(bootstrap_interval(p)),
+        "aem_confident": confident_aem(p, probe.frame_logits, labels),
+        "aem_within_class": _within_class(probe, p),
         "published": published_aem(dataset),
         "per_class": per_class(p, labels, probe.classes),
         "start_times": {**asdict(summary), "histogram": asdict(summary.histogram())},
+        "onset": _onset(probe, truth),
         "probe": probe.summary(),
     }
     if truth is not None:
         report["ground_truth"] = ground_truth_check(starts, probe.indices, truth)
+    if records is not None:
+        report["aem_reference"] = _references(probe, p, records)
     return Misalignment(p, starts, summary, report)
+
+
+def _within_class(probe: Probe, p: np.ndarray) -> dict:
+    """Eq. (10) over same-class pairs: all videos (with a class-resampled interval), confident."""
+    labels, keep = probe.labels, confident_mask(probe.frame_logits, probe.labels)
+    return {"aem_eq10_as_printed": aem_within_class(p, labels),
+            "interval_95": list(within_class_interval(p, labels)),
+            "confident": aem_within_class(p[keep], labels[keep])}  # fmt: skip
+
+
+def _onset(probe: Probe, truth: np.ndarray | None) -> dict:
+    """The confidence onset's distribution and, with ``truth``, its check and the ceilings."""
+    onset = confidence_onset(probe.frame_logits)
+    t = probe.indices.shape[1]
+    started = onset[onset != NEVER]
+    out = {"estimator": "first sampled step with 1 - H(P_t) / log K >= 0.5 (label-free)",
+           "counts": np.bincount(started, minlength=t).tolist(),
+           "never": int(len(onset) - len(started))}  # fmt: skip
+    if truth is not None:
+        out["ground_truth"] = ground_truth_check(onset, probe.indices, truth)
+        oracle = oracle_steps(probe.indices, truth)
+        blind = oracle_steps(probe.indices, truth, merge_first=True)
+        out["oracle_ground_truth"] = ground_truth_check(oracle, probe.indices, truth)
+        out["oracle_blind_first_ground_truth"] = ground_truth_check(blind, probe.indices, truth)
+    return out
+
+
+def _references(probe: Probe, p: np.ndarray, records: list[dict]) -> dict:
+    """Ground-truth AEM references, and the progress reference on the confident subset."""
+    out = reference_report(records, probe.indices, p)
+    keep = confident_mask(probe.frame_logits, probe.labels)
+    ref = progress_vectors(records, probe.indices)[keep]
+    out["progress"]["confident_subset"] = aem_readings(ref)
+    return out
 
 
 def write_start_times_csv(path: Path, probe: Probe, result: Misalignment) -> Path:

@@ -24,6 +24,7 @@ from fsar_bench.analysis.misalignment import (
 )
 from fsar_bench.analysis.probe import Probe, ensure_probe
 from fsar_bench.analysis.probe_config import ProbeConfig
+from fsar_bench.analysis.reference import ground_truth_records
 from fsar_bench.analysis.text import clean
 from fsar_bench.data.source import DataSource
 from fsar_bench.features.settings import ExtractConfig
@@ -56,8 +57,10 @@ def measure(
     probe = ensure_probe(source, req.probe, req.features, device=torch.device(req.device),
                          workers=req.workers, progress=progress)  # fmt: skip
     ids = [v.video_id for v in probe.scored]
-    truth = true_starts(source.root, ids) if source.dataset.is_synthetic else None
-    return probe, analyse(probe, source.name, truth)
+    truth = records = None
+    if source.dataset.is_synthetic:
+        truth, records = true_starts(source.root, ids), ground_truth_records(source.root, ids)
+    return probe, analyse(probe, source.name, truth, records)
 
 
 def write_aem_files(folder: Path, probe: Probe, result: Misalignment) -> list[Path]:

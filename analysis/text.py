@@ -44,6 +44,27 @@ def aem_text(report: dict) -> str:
     ]
     if pub:
         lines.append(f"published ({pub['source']}, {pub['table']}): {pub['value']:.4f}")
+    low, high = report["aem_interval_95"]
+    conf, within = report["aem_confident"], report["aem_within_class"]
+    lines += [
+        f"AEM 95% bootstrap interval: [{fmt(low)}, {fmt(high)}]",
+        f"AEM of the {conf['videos']} videos ({conf['share']:.1%}) classified correctly with "
+        f"p >= {conf['tau']:g}: {fmt(conf['aem_eq10_as_printed'])}; of the other "
+        f"{conf['others']['videos']}: {fmt(conf['others']['aem_eq10_as_printed'])}",
+        f"AEM over same-class pairs only: {fmt(within['aem_eq10_as_printed'])} "
+        f"[{fmt(within['interval_95'][0])}, {fmt(within['interval_95'][1])}]; confident "
+        f"videos: {fmt(within['confident'])}",
+    ]  # fmt: skip
+    ref = report.get("aem_reference")
+    if ref:
+        prog, warp = ref["progress"], ref["warp"]
+        lines.append(
+            f"ground-truth AEM (true progress, 0 outside the action): "
+            f"{fmt(prog['aem_eq10_as_printed'])} (confident subset "
+            f"{fmt(prog['confident_subset']['aem_eq10_as_printed'])}); evolution only (warp): "
+            f"{fmt(warp['aem_eq10_as_printed'])}; per-video Spearman probe vs progress "
+            f"{fmt(prog['tracking_spearman'], '.3f')}"
+        )
     return "\n".join(lines)
 
 
@@ -72,12 +93,30 @@ def truth_text(gt: dict | None) -> str:
     )
 
 
-def analysis_text(report: dict, parts: tuple[str, ...] = ("probe", "aem", "start", "truth")) -> str:
+def onset_text(report: dict) -> str:
+    onset = report["onset"]
+    gt, oracle = onset.get("ground_truth"), onset.get("oracle_ground_truth")
+    head = f"onset ({onset['estimator']}): {onset['never']} of {report['videos']} never reach it"
+    if not gt:
+        return head
+    return (
+        f"{head}; against the truth: Pearson r {fmt(gt['pearson_r'], '.3f')}, Spearman rho "
+        f"{fmt(gt['spearman_rho'], '.3f')}, MAE {fmt(gt['mae_frames'], '.2f')} frames (signed "
+        f"{fmt(gt['mean_error_frames'], '+.2f')}); ceiling (first sampled frame at or after the "
+        f"true start): rho {fmt(oracle['spearman_rho'], '.3f')}, MAE "
+        f"{fmt(oracle['mae_frames'], '.2f')}"
+    )
+
+
+def analysis_text(
+    report: dict, parts: tuple[str, ...] = ("probe", "aem", "start", "truth", "onset")
+) -> str:
     """The chosen parts of an ``aem.json`` report, one block each."""
     render = {
         "probe": lambda: probe_text(report["probe"]),
         "aem": lambda: aem_text(report),
         "start": lambda: start_text(report),
         "truth": lambda: truth_text(report.get("ground_truth")),
+        "onset": lambda: onset_text(report),
     }
     return "\n".join(t for t in (render[p]() for p in parts) if t)

@@ -262,3 +262,38 @@ def test_method_from_run_needs_extras_and_a_fitting_checkpoint(tmp_path):
         method_from_run(_summary("ta2n", tmp_path / "c8"), 16)
     method = method_from_run(_summary("ta2n", tmp_path / "c8", shots=1), 8)
     assert method.config.return_extras and method.config.shots == 1
+
+
+def test_analyse_adds_references_confident_aem_and_onset():
+    """With ground-truth records: references, confident subset, onset check and its ceiling."""
+    from fsar_bench.analysis.onset import confidence_onset
+    from fsar_bench.analysis.reference import aem_readings, progress_vectors
+    from fsar_bench.analysis.uncertainty import aem_within_class, confident_aem
+
+    rng = np.random.default_rng(3)
+    logits = rng.normal(0, 2, size=(10, 4, 3)).astype(np.float32)
+    labels = [k % 3 for k in range(10)]
+    probe = fake_probe(logits, labels, 3)  # sampled frames 1, 4, 7, 10 of 12
+    starts = np.array([0, 2, 5, 0, 3, 8, 1, 0, 6, 2])
+    records = []
+    for s in starts:
+        progress = [None] * 12
+        for i in range(12 - s):
+            progress[s + i] = (i + 0.5) / (12 - s)
+        warp = {"knots": [0, 1], "values": [0, 1]}
+        records.append({"start_frame": int(s), "duration": int(12 - s), "progress": progress,
+                        "warp": warp})  # fmt: skip
+    r = analyse(probe, "synthetic-duration-mid", truth=starts, records=records).report
+    p = evolution(logits, np.array(labels))
+    ref = aem_readings(progress_vectors(records, probe.indices))
+    assert r["aem_reference"]["progress"]["aem_eq10_as_printed"] == ref["aem_eq10_as_printed"]
+    assert r["aem_reference"]["warp"]["aem_eq10_as_printed"] == pytest.approx(0, abs=1e-12)
+    assert r["aem_confident"] == confident_aem(p, logits, np.array(labels))
+    assert r["aem_within_class"]["aem_eq10_as_printed"] == aem_within_class(p, np.array(labels))
+    low, high = r["aem_interval_95"]
+    assert low <= r["aem_eq10_as_printed"] <= high
+    onset = confidence_onset(logits)
+    assert r["onset"]["ground_truth"] == ground_truth_check(onset, probe.indices, starts)
+    oracle = r["onset"]["oracle_ground_truth"]  # first sampled frame at or after the start
+    assert oracle["never_reached"] == 0 and oracle["mean_error_frames"] >= 0
+    assert oracle["mae_frames"] == pytest.approx(np.mean([1, 2, 2, 1, 1, 2, 0, 1, 1, 2]))

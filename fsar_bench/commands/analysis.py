@@ -113,7 +113,7 @@ def start_times(
                              random_init, device, workers)  # fmt: skip
     folder = out / source.name
     outputs.write_start_files(folder, source.name, probe, result, pdf)
-    text = analysis_text(result.report, ("probe", "start", "truth"))
+    text = analysis_text(result.report, ("probe", "start", "truth", "onset"))
     typer.echo(text + f"\nfiles: {folder}")
 
 

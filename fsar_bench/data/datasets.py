@@ -4,11 +4,19 @@ Split lists ship inside the package (``fsar_bench/data/splits``, provenance in i
 ``PROVENANCE.md``). The synthetic datasets keep their split lists in their own data root, because
 they are generated (``fsar-bench prepare --dataset synthetic``).
 
-Listing datasets imports nothing heavy.
+Besides the registered names, :func:`resolve_dataset` accepts single-factor synthetic levels,
+``synthetic-<factor>-<level>`` with factor ``duration``, ``evolution`` or ``spatial`` and level
+``none``, ``low``, ``mid``, ``high`` or a number (see :mod:`fsar_bench.data.synthetic`), e.g.
+``synthetic-evolution-high`` or ``synthetic-duration-0.4``. Such a dataset is named canonically,
+so its data folder (``<cache>/data/<name>``) and its caches, keyed on the name and on the data
+root's ``config.json``, are its own; any factor at ``none`` is ``synthetic-none`` itself.
+
+Listing datasets imports nothing heavy (a single-factor name imports numpy when resolved).
 """
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -32,7 +40,8 @@ class DatasetInfo:
             :mod:`fsar_bench.data.user`).
         classes: expected number of classes per split (checked when the lists are read).
         variants: other published list files of the same protocol: variant -> split -> file.
-        synthetic_preset: for generated datasets, the preset of ``fsar_bench.data.synthetic``.
+        synthetic_preset: for generated datasets, the preset or single-factor level
+            (``"evolution-high"``) of ``fsar_bench.data.synthetic`` (see ``config_for``).
         aliases: other accepted names.
     """
 
@@ -147,4 +156,47 @@ for _preset, _title in (
             synthetic_preset=_preset,
             aliases=("synthetic",) if _preset == "mid" else (),
         )
+    )
+
+
+SYNTHETIC_PREFIX = "synthetic-"
+
+
+def resolve_dataset(name: str) -> DatasetInfo:
+    """A registered dataset, or the single-factor synthetic level ``name`` names.
+
+    Raises:
+        FsarError: unknown name (with close matches) or an invalid level, in one line.
+    """
+    key = name.strip().lower()
+    if key in DATASETS or not key.startswith(SYNTHETIC_PREFIX):
+        return DATASETS.get(name)
+    from fsar_bench.data.synthetic import FACTORS, PRESETS, factor_config, level_name
+
+    factor, sep, level = key.removeprefix(SYNTHETIC_PREFIX).partition("-")
+    if not sep or factor not in FACTORS:
+        close = difflib.get_close_matches(factor, FACTORS, n=1) if sep else []
+        hint = f" Did you mean {SYNTHETIC_PREFIX}{close[0]}-{level}?" if close else ""
+        grammar = f"{SYNTHETIC_PREFIX}{{{'|'.join(FACTORS)}}}-{{{'|'.join(PRESETS)}|NUMBER}}"
+        try:
+            return DATASETS.get(name)
+        except FsarError as err:
+            raise FsarError(f"{err}{hint} Single-factor synthetic levels: {grammar}.") from None
+    try:
+        spec = level_name(factor, level)
+        config = factor_config(factor, level)  # validates a numeric level
+    except FsarError as err:
+        raise FsarError(f"dataset {name!r}: {err}") from None
+    if spec == "none":
+        return DATASETS.get(f"{SYNTHETIC_PREFIX}none")
+    value = {"duration": config.duration, "evolution": config.warp_sigma,
+             "spatial": config.offset}[factor]  # fmt: skip
+    return DatasetInfo(
+        name=SYNTHETIC_PREFIX + spec,
+        title=f"Synthetic motion-primitive videos with ground truth, {factor} misalignment only "
+        f"(level {spec.partition('-')[2]}: {value}; other factors none)",
+        protocol="fsar-bench synthetic (class-disjoint 64/12/24)",
+        split_files=_trio("splits", "{split}list.txt"),
+        classes={"train": 64, "val": 12, "test": 24},
+        synthetic_preset=spec,
     )

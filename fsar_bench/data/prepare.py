@@ -57,10 +57,10 @@ def prepare(
         the per-split reports and the index.
     """
     if info.is_synthetic:
-        from fsar_bench.data.synthetic import generate, preset
+        from fsar_bench.data.synthetic import config_for, generate
 
         cb = (lambda i, n: progress("generate", i, n)) if progress else None
-        generate(root, preset(info.synthetic_preset, seed=seed), progress=cb)
+        generate(root, config_for(info.synthetic_preset, seed=seed), progress=cb)
     cb = (lambda i, n: progress("count frames", i, n)) if progress else None
     index = build_index(info, root, cache, variant, progress=cb)
     return [split_report(s, index[s]) for s in SPLITS], index

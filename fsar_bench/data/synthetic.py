@@ -41,6 +41,21 @@ HMDB51, spread over the first four for SSv2):
 | mid | U(0.6, 0.9) | uniform in the slack | 0.5 | 0.06 |
 | high | U(0.4, 0.8) | uniform in the slack | 1.0 | 0.12 |
 
+Single-factor levels (:func:`factor_config`, dataset names ``synthetic-<factor>-<level>``) vary
+one factor and hold the other two at ``none``, so that a measure can be attributed to one cause:
+
+| factor | what moves | named level (none/low/mid/high) | a number ``x`` as level |
+| --- | --- | --- | --- |
+| duration | action length and start | the preset's duration range | ``U(x, 1)``, ``0 < x <= 1`` |
+| evolution | warp of the progress | the preset's ``warp_sigma`` | ``warp_sigma = x >= 0`` |
+| spatial | actor's neutral position | the preset's ``offset`` | ``offset = x <= 0.25`` |
+
+A numeric level is the factor's own parameter (for duration, the shortest action as a fraction of
+the video; ``U(0.8, 1)`` is also the ``low`` preset's range, while ``mid`` and ``high`` have upper
+bounds below 1). Names are canonical: a number equal to a named level's value takes that name
+(``evolution-0.5`` is ``evolution-mid``), numbers are written with ``format(x, "g")``, and every
+factor at ``none`` is the ``none`` preset itself.
+
 Output: ``frames/<video_id>/000001.jpg ...``, ``splits/{train,val,test}list.txt`` (TRX format,
 ``<class>/<video_id>``), ``ground_truth.jsonl``, ``classes.json``, ``config.json`` and, last,
 ``COMPLETE``. Video ``i`` (classes in order, then videos) draws all its randomness from
@@ -78,7 +93,8 @@ class SyntheticConfig:
     """Everything that determines a synthetic dataset (defaults: the ``mid`` preset).
 
     Attributes:
-        preset: the preset these values started from (recorded, not used).
+        preset: the preset or single-factor level (``"evolution-high"``) these values started
+            from (recorded in ``config.json``, hence in the feature-cache key; not used).
         seed: root seed of every random draw.
         train_classes, val_classes, test_classes: classes per split (even, >= 2: twins share a
             split).
@@ -167,6 +183,84 @@ def preset(name: str, **overrides: object) -> SyntheticConfig:
             f"unknown synthetic config field(s) {', '.join(unknown)}; valid: {', '.join(fields)}"
         )
     return dataclasses.replace(PRESETS[name], **overrides)
+
+
+FACTORS = ("duration", "evolution", "spatial")
+LEVELS = ("none", "low", "mid", "high")
+_FACTOR_FIELD = {"duration": "duration", "evolution": "warp_sigma", "spatial": "offset"}
+
+
+def _factor_value(factor: str, level: str) -> object:
+    """The value of ``factor``'s config field at ``level`` (a level name or a number)."""
+    if level in LEVELS:
+        return getattr(PRESETS[level], _FACTOR_FIELD[factor])
+    try:
+        x = float(level)
+    except ValueError:
+        close = difflib.get_close_matches(level, LEVELS, n=1)
+        hint = f"did you mean {close[0]}? " if close else ""
+        raise FsarError(
+            f"unknown synthetic level {level!r} of {factor}; {hint}use one of "
+            f"{', '.join(LEVELS)} or a number (the factor's own parameter)"
+        ) from None
+    if not math.isfinite(x):
+        raise FsarError(f"synthetic level of {factor} must be a finite number, not {level!r}")
+    return (x, 1.0) if factor == "duration" else x
+
+
+def level_name(factor: str, level: str | float) -> str:
+    """Canonical ``"<factor>-<level>"`` (``"none"`` when nothing is misaligned).
+
+    Args:
+        factor: one of :data:`FACTORS`.
+        level: a name of :data:`LEVELS`, a number, or a number as text (see the module docstring).
+    """
+    if factor not in FACTORS:
+        close = difflib.get_close_matches(factor, FACTORS, n=1)
+        hint = f"did you mean {close[0]}? " if close else ""
+        raise FsarError(
+            f"unknown synthetic factor {factor!r}; {hint}choose from {', '.join(FACTORS)}"
+        )
+    text = str(level).strip().lower()
+    value = _factor_value(factor, text)
+    named = [n for n in LEVELS if _factor_value(factor, n) == value]
+    if named:
+        return "none" if named[0] == "none" else f"{factor}-{named[0]}"
+    return f"{factor}-{format(float(text), 'g')}"
+
+
+def factor_config(factor: str, level: str | float, **overrides: object) -> SyntheticConfig:
+    """The config of one factor at ``level``, the other factors at ``none``.
+
+    Args:
+        factor: ``"duration"``, ``"evolution"`` or ``"spatial"``.
+        level: ``"none"``, ``"low"``, ``"mid"``, ``"high"`` (the presets' values of that factor)
+            or a number, the factor's own parameter (see the module docstring).
+        overrides: other fields, as for :func:`preset`.
+
+    Returns:
+        The config, its ``preset`` field set to :func:`level_name` (e.g. ``"evolution-high"``).
+    """
+    name = level_name(factor, level)
+    if name == "none":
+        return preset("none", **overrides)
+    value = _factor_value(factor, name.split("-", 1)[1])
+    fields = {_FACTOR_FIELD[factor]: value, **overrides}
+    config = preset("none", **fields)
+    return dataclasses.replace(config, preset=name)
+
+
+def config_for(spec: str, **overrides: object) -> SyntheticConfig:
+    """A preset (``"mid"``) or a single-factor level (``"evolution-high"``) with ``overrides``."""
+    if spec in PRESETS:
+        return preset(spec, **overrides)
+    factor, sep, level = spec.partition("-")
+    if not sep or factor not in FACTORS:
+        raise FsarError(
+            f"unknown synthetic level {spec!r}; choose a preset ({', '.join(PRESETS)}) or "
+            f"FACTOR-LEVEL with FACTOR in {', '.join(FACTORS)}"
+        )
+    return factor_config(factor, level, **overrides)
 
 
 @dataclasses.dataclass(frozen=True)

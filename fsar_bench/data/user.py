@@ -28,7 +28,7 @@ import re
 from itertools import combinations
 from pathlib import Path
 
-from fsar_bench.data.datasets import DATASETS, SPLITS, DatasetInfo
+from fsar_bench.data.datasets import SPLITS, DatasetInfo, resolve_dataset
 from fsar_bench.data.splits import SplitList, read_split
 from fsar_bench.errors import FsarError
 
@@ -77,7 +77,7 @@ def folder_dataset(folder: str | Path, name: str | None = None) -> DatasetInfo:
 def find_dataset(text: str) -> tuple[DatasetInfo, Path | None]:
     """A registered dataset (``None``), or a split-list folder's dataset and the folder."""
     try:
-        return DATASETS.get(text), None
+        return resolve_dataset(text), None
     except FsarError as err:
         path = Path(text).expanduser()
         if path.is_dir():
