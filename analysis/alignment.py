@@ -126,7 +126,7 @@ def alignment_panels(method, store, index, spec, device: torch.device | str = "c
         device: where to run.
     """
     from fsar_bench.engine.evaluate import evaluate
-    from fsar_bench.engine.run import feature_loader, usable
+    from fsar_bench.engine.inputs import feature_loader, usable
     from fsar_bench.episodes.manifest import build_manifest, parse_manifest
 
     manifest = parse_manifest(build_manifest(usable(index, store), spec))

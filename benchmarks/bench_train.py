@@ -36,8 +36,8 @@ import numpy as np
 import torch
 
 from fsar_bench.data.source import DataSource
+from fsar_bench.engine.inputs import usable
 from fsar_bench.engine.presets import method_settings
-from fsar_bench.engine.run import usable
 from fsar_bench.engine.train import TrainConfig, TrainData, Trainer, draw_training_episode
 from fsar_bench.features.bank import FeatureBank
 from fsar_bench.features.settings import ExtractConfig

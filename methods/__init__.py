@@ -87,7 +87,7 @@ register(
         paper="Li et al., TA2N: Two-Stage Action Alignment Network for FSAR, AAAI 2022",
         citation="li2022ta2n",
         factory="fsar_bench.methods.ta2n:TA2N",
-        config="fsar_bench.methods.ta2n:TA2NConfig",
+        config="fsar_bench.methods.ta2n_config:TA2NConfig",
         input_kind="spatial",
         presets={"quick": {"reduce_channels": "256"}},
         train_presets={

@@ -172,3 +172,16 @@ class FewShotMethod(nn.Module):
         if not self._batched:
             out = EpisodeOutput(out.logits[0], {k: v[0] for k, v in out.extras.items()})
         return out
+
+
+def frame_cosine_distance(s: Tensor, q: Tensor) -> Tensor:
+    """``sum_t (1 - cos(s_t, q_t))``: ``[..., T, C]`` x ``[..., T, C]`` -> ``[...]``."""
+    return (1 - (F.normalize(s, dim=-1) * F.normalize(q, dim=-1)).sum(-1)).sum(-1)
+
+
+def class_order(x, order: Tensor):
+    """Reorder axis 2 (support position) into class order, ``order [E, N]``; maps over dicts."""
+    if isinstance(x, dict):
+        return {k: class_order(v, order) for k, v in x.items()}
+    index = order.view(order.shape[0], 1, order.shape[1], *[1] * (x.dim() - 3))
+    return x.gather(2, index.expand(x.shape[0], x.shape[1], -1, *x.shape[3:]))

@@ -125,8 +125,8 @@ def test_config_json_differs_per_level_and_records_it(tmp_path: Path) -> None:
 
 
 def test_prepare_generates_the_named_levels_config(tmp_path: Path, monkeypatch) -> None:
-    import fsar_bench.data.synthetic as synthetic
     import fsar_bench.data.prepare as prepare_module
+    import fsar_bench.data.synthetic as synthetic
 
     seen = []
     monkeypatch.setattr(

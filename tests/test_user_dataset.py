@@ -17,7 +17,7 @@ from fsar_bench.data.datasets import DATASETS
 from fsar_bench.data.source import DataSource
 from fsar_bench.data.synthetic import generate, preset
 from fsar_bench.data.user import find_dataset, folder_dataset
-from fsar_bench.engine.run import manifest_for
+from fsar_bench.engine.inputs import manifest_for
 from fsar_bench.episodes.manifest import EpisodeSpec
 from fsar_bench.errors import FsarError
 from fsar_bench.report.text import listing

@@ -1,0 +1,48 @@
+"""What a run reads: the videos that have features, seeded manifests, feature loaders."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import torch
+
+from fsar_bench.data.index import SplitIndex
+from fsar_bench.episodes.manifest import (
+    EpisodeSpec,
+    Manifest,
+    build_manifest,
+    load_manifest,
+    write_manifest,
+)
+from fsar_bench.features.cache import FeatureStore
+from fsar_bench.results.store import config_hash
+
+
+def usable(index: SplitIndex, store: FeatureStore) -> SplitIndex:
+    """The split restricted to videos that have features (failures are listed by the store)."""
+    return dataclasses.replace(index, videos=[v for v in index.videos if v.video_id in store])
+
+
+def manifest_for(index: SplitIndex, spec: EpisodeSpec, folder: Path) -> Manifest:
+    """Draw (or reuse) the manifest of ``spec``; its file name carries the hash of the spec, the
+    split list's bytes and its classes (a changed list or held-out classes: another file)."""
+    key = {**dataclasses.asdict(spec), "list": index.split.sha256,
+           "classes": list(index.split.classes)}  # fmt: skip
+    name = f"{spec.split}-{spec.way}w{spec.shot}s-{config_hash(key)}.json"
+    path = folder / name
+    if not path.is_file():
+        write_manifest(build_manifest(index, spec), path)
+    return load_manifest(path)
+
+
+def feature_loader(store: FeatureStore, pooled: bool, view: int | None = None):
+    """``load(ids, views)``: per-video views for training, the test clip when ``views`` is None
+    (``view``: that cached training view instead, for classes held out of a train store)."""
+
+    def load(ids: list[str], views: list[int] | None = None) -> torch.Tensor:
+        if views is None:
+            return store.get(ids, pooled=pooled, view=view)
+        return torch.cat([store.get([v], pooled=pooled, view=w) for v, w in zip(ids, views)])
+
+    return load

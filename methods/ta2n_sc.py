@@ -1,0 +1,63 @@
+"""TA2N's spatial-coordination (SC) stage on embedded states (mixed into :class:`TA2N`).
+
+Split from :mod:`fsar_bench.methods.ta2n` for size; the maths is documented there and in
+:mod:`fsar_bench.methods.ta2n_modules`.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from fsar_bench.methods.base import VideoState
+from fsar_bench.methods.ta2n_modules import pooling_weights
+
+
+def broadcast_hw(x: Tensor) -> Tensor:
+    """``[..., T, C]`` -> ``[..., T, C, 1, 1]`` (constant over ``H, W``)."""
+    return x[..., None, None]
+
+
+class SCStage:
+    """SC helpers; the host sets ``config``, ``offset_net`` and the ``jitter`` buffer."""
+
+    def support_conv(self, maps: Tensor, value: Tensor) -> Tensor:
+        """Support half of the first conv on ``maps + W_v p``.
+
+        Args:
+            maps: ``[B, T, C, H, W]``; value: ``[B, T, C]`` (``W_v p``, zeros without TC).
+
+        Returns:
+            ``[B, 128, T, H, W]`` (no bias).
+        """
+        return self.offset_net.half_conv((maps + broadcast_hw(value)).transpose(1, 2), 0)
+
+    def _offsets(
+        self, sup: VideoState, qry: VideoState, attn: Tensor | None, hw: tuple[int, int]
+    ) -> Tensor:
+        """Decomposed first conv, then the rest of the offset net: ``[E, Q, N, T, 2]``."""
+        h1 = sup["conv_s"][:, None] + qry["conv_q"][:, :, None]  # [E, Q, N, 128, T, H, W]
+        if attn is not None:
+            h1 = h1 + self.offset_net.broadcast_response(attn, qry["basis_q"], *hw)
+        return self.offset_net.tail(h1.flatten(0, 2)).unflatten(0, h1.shape[:3])
+
+    def _weights(self, offsets: Tensor, hw: tuple[int, int]) -> tuple[Tensor, Tensor]:
+        """Support (``+offset``) and query (``-offset``) pooling weights ``[E, Q, N, T, H, W]``."""
+        jitter = self.jitter if self.training or self.config.jitter_at_test else self.jitter[:1]
+        jittered = offsets[..., None, :] + jitter  # [E, Q, N, T, J, 2]
+        design = self.config.sc_design
+        return pooling_weights(jittered, *hw, design), pooling_weights(-jittered, *hw, design)
+
+    def _sc_naive(self, s_map, s_res, q_map, r, extras) -> tuple[Tensor, Tensor]:
+        """Reference SC: build every pair's ``[2C, T, H, W]`` maps and pool them directly."""
+        e, q, n = q_map.shape[0], q_map.shape[1], s_map.shape[1]
+        s_full = (s_map[:, None] + broadcast_hw(s_res)).expand(e, q, n, *s_map.shape[2:])
+        q_full = q_map[:, :, None] + broadcast_hw(r)  # [E, Q, N, T, C, H, W]
+        q_full = q_full.expand_as(s_full)
+        pairs = torch.cat([s_full, q_full], dim=-3).flatten(0, 2).transpose(1, 2)
+        offsets = self.offset_net(pairs).unflatten(0, (e, q, n))  # [E, Q, N, T, 2]
+        extras["sc_offsets"] = offsets
+        w_s, w_q = self._weights(offsets, s_map.shape[-2:])
+        s_vec = (w_s.unsqueeze(-3) * s_full).sum((-2, -1))
+        q_vec = (w_q.unsqueeze(-3) * q_full).sum((-2, -1))
+        return s_vec, q_vec
