@@ -70,7 +70,7 @@ LOSSES = ("circle", "ce")
 PAIRS = ("query-support", "episode")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ITAConfig:
     """Settings of the implicit-alignment model; defaults are the paper's best (see module)."""
 

@@ -71,7 +71,7 @@ VARIANTS = ("code", "paper")
 MATCHINGS = ("otam", "min", "mean", "diagonal", "plain-dtw")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class OTAMConfig:
     """OTAM settings; defaults reproduce the public (TRX-family) implementation."""
 

@@ -55,7 +55,7 @@ from fsar_bench.methods.base import (
 METRICS = ("cosine", "euclidean")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ProtoNetConfig:
     """ProtoNet / TSN++ settings; defaults follow the peer code (raw cosine logits)."""
 

@@ -61,7 +61,7 @@ KERNELS: dict[str, tuple[tuple[int, int, int], tuple[int, int, int]]] = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class RVNConfig:
     """RVN settings; defaults are the paper's best relation module (RVN-1)."""
 

@@ -46,7 +46,7 @@ from fsar_bench.methods.base import EpisodeOutput, FewShotMethod, VideoState
 from fsar_bench.methods.protonet import LogitScale, frame_adapter, prototype_logits
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class TRNConfig:
     """TRN++ settings (TRN code defaults where one exists)."""
 

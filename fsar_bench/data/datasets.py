@@ -27,7 +27,7 @@ from fsar_bench.registry import Registry
 SPLITS = ("train", "val", "test")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class DatasetInfo:
     """Metadata of a registered dataset.
 

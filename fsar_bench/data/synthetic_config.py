@@ -42,7 +42,7 @@ from fsar_bench.errors import FsarError
 MAX_CLASSES = 2 * (math.comb(len(render.PRIMITIVES), 2) + math.comb(len(render.PRIMITIVES), 3))
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class SyntheticConfig:
     """Everything that determines a synthetic dataset (defaults: the ``mid`` preset).
 
