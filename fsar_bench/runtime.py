@@ -11,7 +11,10 @@ What runs where:
   feature-store folder, writing results) runs on rank 0 inside :meth:`Runtime.main_first`; the
   other ranks wait at a barrier, then read what rank 0 wrote;
 * work split across ranks takes every ``world``-th item from ``rank`` (:meth:`Runtime.mine`), so
-  each item is computed exactly as a single process computes it.
+  each item is computed exactly as a single process computes it;
+* a decision or a file's content that every rank must share (a run already finished, records to
+  resume from) is made on rank 0 and sent to the others (:meth:`Runtime.on_main`,
+  :meth:`Runtime.broadcast`), so no rank reads a file while rank 0 writes it.
 
 "The same bytes as one process" holds for the same threads per process: on the CPU, PyTorch's
 kernels round differently with a different thread count (measured: EfficientNet-Lite0 maps of
@@ -65,6 +68,23 @@ class Runtime:
             return out
         self.barrier()
         return fn()
+
+    def broadcast(self, obj: T) -> T:
+        """Rank 0's ``obj`` on every rank (picklable; the others' ``obj`` is ignored)."""
+        if not self.distributed:
+            return obj
+        box = [obj]
+        torch.distributed.broadcast_object_list(box, src=0)
+        return box[0]
+
+    def on_main(self, fn: Callable[[], T]) -> T:
+        """``fn()`` run on rank 0 only; its result on every rank."""
+        return self.broadcast(fn() if self.is_main else None)
+
+    def close(self) -> None:
+        """Leave the process group (at the end of a command)."""
+        if self.distributed and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
 
     def gather(self, obj: Any) -> list[Any]:
         """Every rank's ``obj`` in rank order (picklable objects; on every rank)."""

@@ -3,6 +3,8 @@ one process's."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import subprocess
 import sys
@@ -64,3 +66,307 @@ def test_two_process_extraction_is_byte_identical_and_resumes(tmp_path):
     shard.unlink()
     torchrun(script, root, tmp_path / "two")
     assert files(single) == files(double)
+
+
+# --- evaluation and DDP training on toy features ----------------------------------------------
+TESTS = Path(__file__).resolve().parent
+T, D, H, VIEWS = 4, 8, 2, 2
+
+
+def toy_eval_data(spatial: bool):
+    """A 45-episode 2-shot manifest of 7 toy classes and its features (class centre + noise)."""
+    import torch
+
+    from conftest import toy_index
+    from fsar_bench.episodes.manifest import EpisodeSpec, build_manifest, parse_manifest
+
+    index = toy_index(n_classes=7, per_class=8, frames=T, grow=False)
+    spec = EpisodeSpec(dataset="toy", shot=2, query=2, episodes=45, frames=T)
+    manifest = parse_manifest(build_manifest(index, spec))
+    g = torch.Generator().manual_seed(0)
+    shape = (T, D, H, H) if spatial else (T, D)
+    centres, feats = {}, {}
+    for vid, info in sorted(manifest.videos.items()):
+        if info["class"] not in centres:
+            centres[info["class"]] = torch.randn(shape, generator=g)
+        feats[vid] = centres[info["class"]] + torch.randn(shape, generator=g)
+    return manifest, lambda ids: torch.stack([feats[v] for v in ids])
+
+
+def toy_train_data():
+    """8 toy training classes x 6 videos, ``VIEWS`` cached views each: ``TrainData`` for 5-way
+    1-shot episodes with no validation."""
+    import torch
+
+    from conftest import toy_index
+    from fsar_bench.engine.train import TrainData
+
+    index = toy_index(n_classes=8, per_class=6, frames=T, grow=False)
+    g = torch.Generator().manual_seed(1)
+    feats = {v.video_id: torch.randn(VIEWS, T, D, generator=g) for v in index.videos}
+
+    def load(ids, views):
+        return torch.stack([feats[v][w] for v, w in zip(ids, views)])
+
+    return TrainData(index=index, views=VIEWS, load=load, val_manifest=None, val_load=None)
+
+
+EVALUATE = """
+import hashlib, json, sys
+from pathlib import Path
+sys.path.insert(0, {tests!r})
+import torch
+from safetensors.torch import save_file
+from test_distributed import D, toy_eval_data
+from fsar_bench.engine.evaluate import evaluate
+from fsar_bench.methods import create_method
+from fsar_bench.runtime import init_runtime
+
+out = Path(sys.argv[1])
+runtime = init_runtime("cpu")
+manifest, load = toy_eval_data(spatial=True)
+torch.manual_seed(0)
+method = create_method("ta2n", D, reduce_channels=4)
+# blocks of 20 episodes, chunks of 4: 5 + 5 + 2 chunks, so the ranks' last rounds are uneven
+result = evaluate(method, manifest, load, device=runtime.device, records=out / "episodes.jsonl",
+                  keep_extras=True, chunk=4, block=20, runtime=runtime)
+n, digest = len(result.records), hashlib.sha256(json.dumps(result.records).encode()).hexdigest()
+sys.stdout.write(f"rank {{runtime.rank}} of {{runtime.world}} {{n}} {{digest}}\\n")  # one write
+if runtime.is_main and len(sys.argv) > 2:
+    save_file({{k: v.contiguous() for k, v in result.extras.items()}}, sys.argv[2])
+"""
+
+
+def python(script: Path, *args) -> str:
+    """``script`` in one process with torchrun's thread count (``OMP_NUM_THREADS=1``)."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    out = subprocess.run([sys.executable, str(script), *map(str, args)], env=env,
+                         capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    return out.stdout
+
+
+@pytest.mark.slow
+def test_two_process_evaluation_is_byte_identical_and_resumes(tmp_path):
+    script = tmp_path / "evaluate.py"
+    script.write_text(textwrap.dedent(EVALUATE.format(tests=str(TESTS))))
+    one, two = tmp_path / "one", tmp_path / "two"
+    single = python(script, one, one / "extras.safetensors")
+    double = torchrun(script, two, two / "extras.safetensors")
+    digests = {line.split()[-1] for line in (single + double).splitlines()}
+    assert len(digests) == 1  # every rank returns all 45 records, equal to one process's
+    assert "rank 0 of 2 45" in double and "rank 1 of 2 45" in double
+    records = (one / "episodes.jsonl").read_bytes()
+    assert len(records.splitlines()) == 45 and (two / "episodes.jsonl").read_bytes() == records
+    assert (two / "extras.safetensors").read_bytes() == (one / "extras.safetensors").read_bytes()
+    # interrupted inside a chunk with a torn last line: resumes to the same bytes
+    lines = records.splitlines(keepends=True)
+    (two / "episodes.jsonl").write_bytes(b"".join(lines[:13]) + b'{"episode": 13, "cor')
+    torchrun(script, two)
+    assert (two / "episodes.jsonl").read_bytes() == records
+
+
+STEP = """
+import json, sys
+from pathlib import Path
+sys.path.insert(0, {tests!r})
+import torch
+from safetensors.torch import save_file
+from test_distributed import D, toy_train_data
+from fsar_bench.engine.train import TrainConfig, Trainer
+from fsar_bench.methods import create_method
+from fsar_bench.runtime import init_runtime
+
+out = Path(sys.argv[1])
+runtime = init_runtime("cpu")
+torch.manual_seed(0)
+method = create_method("otam", D)
+cfg = TrainConfig(optimizer="sgd", momentum=0.0, lr=0.5, batch=2, query=2, seed=3)
+trainer = Trainer(method, cfg, toy_train_data(), out_dir=out / "ckpt", runtime=runtime)
+ids, views = trainer.draw_batch(2)
+loss = trainer.backward(ids, views)
+grads = {{"grad/" + n: p.grad.clone() for n, p in method.named_parameters()}}
+trainer.opt.step()
+params = {{"param/" + n: p.detach().clone() for n, p in method.named_parameters()}}
+save_file(grads | params, str(out / f"rank{{runtime.rank}}.safetensors"))
+(out / f"rank{{runtime.rank}}.json").write_text(json.dumps({{"ids": ids, "views": views}}))
+"""
+
+
+@pytest.mark.slow
+def test_one_ddp_step_is_the_one_process_step_on_the_union_of_the_ranks_episodes(tmp_path):
+    """Oracle: two ranks of 2 episodes each, one SGD step, against the mean loss of the same 4
+    episodes scored one at a time in this process, and a hand-made SGD step."""
+    import json
+
+    import torch
+    from safetensors.torch import load_file
+
+    from fsar_bench.engine.train import draw_training_episode, episode_rng
+    from fsar_bench.methods import create_method
+
+    script = tmp_path / "step.py"
+    script.write_text(textwrap.dedent(STEP.format(tests=str(TESTS))))
+    torchrun(script, tmp_path)
+    ranks = [load_file(str(tmp_path / f"rank{r}.safetensors")) for r in (0, 1)]
+    drawn = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
+    assert drawn[0]["ids"] != drawn[1]["ids"]  # each rank draws its own episodes ...
+    data = toy_train_data()
+    by_class = {c: v for c, v in data.index.by_class().items() if v}
+    for rank, got in enumerate(drawn):  # ... from the generator seeded by (seed, rank)
+        rng, ids = episode_rng(3, rank, 2), []
+        for _ in range(2):
+            sup, _, qry, _ = draw_training_episode(rng, by_class, 5, 1, 2)
+            ids += sup + qry
+            rng.integers(0, VIEWS, len(sup) + len(qry))
+        assert ids == got["ids"]
+    for k in ranks[0]:  # gradients averaged: the same on both ranks, and so are the weights
+        torch.testing.assert_close(ranks[0][k], ranks[1][k], rtol=0, atol=0)
+    torch.manual_seed(0)
+    method = create_method("otam", D)
+    start = {n: p.detach().clone() for n, p in method.named_parameters()}
+    sup_lab, qry_lab = torch.arange(5)[None], torch.arange(5).repeat_interleave(2)[None]
+    episodes = [
+        (got["ids"][i : i + 15], got["views"][i : i + 15]) for got in drawn for i in (0, 15)
+    ]
+    for ids, views in episodes:
+        x = data.load(ids, views)
+        out = method.episodes(x[None, :5], sup_lab, x[None, 5:], 5)
+        (method.loss(out, qry_lab) / len(episodes)).backward()
+    for n, p in method.named_parameters():
+        assert float(p.grad.abs().max()) > 1e-3  # a step that moves the weights
+        torch.testing.assert_close(ranks[0]["grad/" + n], p.grad, rtol=1e-5, atol=1e-6)
+        want = start[n] - 0.5 * p.grad
+        torch.testing.assert_close(ranks[0]["param/" + n], want, rtol=1e-5, atol=1e-6)
+
+
+def toy_trainer(out: Path, runtime=None):
+    """TRN++ (dropout and its own frame-subset generator) on :func:`toy_train_data`, validated on
+    a 6-episode manifest of the same classes (training view 0), 12 episodes, 1 per rank and step."""
+    import json
+
+    import torch
+
+    from fsar_bench.engine.train import TrainConfig, Trainer
+    from fsar_bench.episodes.manifest import EpisodeSpec, Manifest, build_manifest
+    from fsar_bench.methods import create_method
+
+    data = toy_train_data()
+    spec = EpisodeSpec(dataset="toy", split="val", episodes=6, seed=1, frames=T)
+    val = Manifest(spec=spec, data=json.loads(build_manifest(data.index, spec)), sha256="v")
+    data = dataclasses.replace(
+        data, val_manifest=val, val_load=lambda ids: data.load(ids, [0] * len(ids))
+    )
+    torch.manual_seed(0)
+    method = create_method("trn", D, num_frames=T)
+    cfg = TrainConfig(episodes=12, batch=1, lr=1e-2, val_every=4, val_episodes=6)
+    return Trainer(method, cfg, data, out_dir=out, runtime=runtime)
+
+
+TRAIN = """
+import json, sys
+from pathlib import Path
+sys.path.insert(0, {tests!r})
+from test_distributed import toy_trainer
+from fsar_bench.runtime import init_runtime
+
+out, mode = Path(sys.argv[1]), sys.argv[2]
+runtime = init_runtime("cpu")
+trainer = toy_trainer(out, runtime)
+
+
+class Stop(Exception):
+    pass
+
+
+def stop(step, total, loss, val):
+    if mode == "stop" and step >= 6:  # between the checkpoints at 4 and 8
+        raise Stop
+
+
+try:
+    trainer.fit(progress=stop)
+except Stop:
+    sys.stdout.write(f"rank {{runtime.rank}} stopped at {{trainer.state.step}}\\n")  # one write
+if runtime.is_main:
+    (out / "history.json").write_text(json.dumps(trainer.history))
+"""
+
+
+@pytest.mark.slow
+def test_ddp_training_resumes_every_ranks_generator_exactly(tmp_path):
+    from fsar_bench.engine.checkpoint import load_checkpoint
+    from fsar_bench.errors import FsarError
+
+    script = tmp_path / "train.py"
+    script.write_text(textwrap.dedent(TRAIN.format(tests=str(TESTS))))
+    full, broken = tmp_path / "full", tmp_path / "broken"
+    torchrun(script, full, "full")
+    out = torchrun(script, broken, "stop")
+    assert "rank 0 stopped at 6" in out and "rank 1 stopped at 6" in out
+    torchrun(script, broken, "resume")
+    history = json.loads((full / "history.json").read_text())
+    assert [h["step"] for h in history] == [4, 8, 12]  # episodes of both ranks
+    assert json.loads((broken / "history.json").read_text()) == history
+    for name in ("best.safetensors", "last.safetensors"):
+        assert (broken / name).read_bytes() == (full / name).read_bytes(), name
+    tensors, meta = load_checkpoint(full / "last.safetensors")
+    assert meta["world"] == 2 and meta["rng"][0] != meta["rng"][1]
+    assert {k.split("/")[1] for k in tensors if k.startswith("random/")} == {"0", "1"}
+    with pytest.raises(FsarError, match="written by 2 process"):
+        toy_trainer(full).fit()  # one process cannot continue a 2-process training
+
+
+def test_every_built_in_method_uses_the_same_parameters_in_every_step():
+    """DDP's static graph (fsar_bench.engine.parallel) needs it: unused parameters are allowed,
+    a set of used parameters that changes from step to step is not."""
+    import torch
+
+    from fsar_bench.engine.parallel import EpisodeLoss
+    from fsar_bench.methods import METHODS, create_method
+
+    configs = {"ta2n": {"reduce_channels": 4}, "trn": {"num_frames": T}}
+    for name in METHODS.names():
+        torch.manual_seed(0)
+        method = create_method(name, D, **configs.get(name, {}))
+        spatial = METHODS.get(name).input_kind == "spatial"
+        loss, used = EpisodeLoss(method.train()), []
+        for _ in range(3):
+            x = torch.randn(2 * 10, T, D, *((H, H) if spatial else ()))
+            sup, qry = torch.arange(5).expand(2, 5), torch.arange(5).expand(2, 5)
+            method.zero_grad(set_to_none=True)
+            loss(x, sup, qry, 5).backward()
+            used.append({n for n, p in method.named_parameters() if p.grad is not None})
+        assert used[0] and used[0] == used[1] == used[2], name
+
+
+@pytest.mark.slow
+def test_two_process_run_writes_each_result_once_from_rank_0(tmp_path):
+    from fsar_bench.data.synthetic import generate, preset
+
+    data = tmp_path / "data"
+    generate(data, preset("mid", train_classes=4, val_classes=4, test_classes=4,
+                          videos_per_class=5, frames=12, size=64))  # fmt: skip
+    args = ["-m", "fsar_bench", "run", "--methods", "protonet,ta2n", "--shots", "1", "--way", "3",
+            "--episodes", "12", "--size", "64", "--data-root", data, "--device", "cpu",
+            "--cache-dir", tmp_path / "cache", "--runs-dir", tmp_path / "runs",
+            "--set", "train.episodes=8", "--set", "train.batch=2", "--set", "train.val_every=4",
+            "--set", "train.val_episodes=6", "--set", "ta2n.reduce_channels=32"]  # fmt: skip
+    out = torchrun(*args)
+    assert out.count("results:") == 1 and out.count("ta2n  ") == 1  # printed by rank 0 only
+    runs = sorted((tmp_path / "runs").glob("*/*/summary.json"))
+    assert [p.parent.name.split("-")[0] for p in runs] == ["protonet", "ta2n"]
+    for path in runs:
+        summary = json.loads(path.read_text())
+        assert summary["world_size"] == 2
+        assert json.loads((path.parent / "config.json").read_text())["world_size"] == 2
+        assert summary["train_episodes"] == 8
+        assert [h["step"] for h in summary["train_history"]] == [4, 8]  # 2 ranks x 2 episodes
+        records = (path.parent / "episodes.jsonl").read_text().splitlines()
+        assert [json.loads(r)["episode"] for r in records] == list(range(12))
+    leftovers = [p for p in tmp_path.rglob("*") if p.suffix in (".partial", ".tmp")]
+    assert not leftovers
+    # a second invocation finds every run finished and changes nothing
+    before = files(tmp_path / "runs")
+    assert torchrun(*args).count("results:") == 1
+    assert files(tmp_path / "runs") == before

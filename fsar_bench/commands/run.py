@@ -60,7 +60,7 @@ def run(
     from fsar_bench.features import BACKBONES
     from fsar_bench.methods import METHODS
     from fsar_bench.report.console import run_tables
-    from fsar_bench.runtime import pick_device
+    from fsar_bench.runtime import init_runtime, pick_device
 
     names = tuple(dict.fromkeys(METHODS.get(m).name for m in csv_list(methods)))  # no repeats
     base = METHODS.get(baseline).name
@@ -83,7 +83,13 @@ def run(
     import torch
 
     torch.set_float32_matmul_precision("high")
-    with progress(source.name) as update:
-        summaries = run_benchmark(source, req, update)
-    typer.echo(run_tables(summaries, base))
-    typer.echo(f"\nresults: {runs_dir / source.name}")
+    runtime = init_runtime(req.device)  # under torchrun: this rank (see README)
+    ranks = {"runtime": runtime} if runtime.distributed else {}  # alone: run_benchmark's own
+    try:
+        with progress(source.name, show=runtime.is_main) as update:
+            summaries = run_benchmark(source, req, update, **ranks)
+    finally:
+        runtime.close()
+    if runtime.is_main:
+        typer.echo(run_tables(summaries, base))
+        typer.echo(f"\nresults: {runs_dir / source.name}")

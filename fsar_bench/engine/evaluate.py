@@ -29,6 +29,16 @@ from the resume point, and the block and chunk holding the first missing episode
 whole (only the missing records are written). Every episode is therefore computed in the same
 batches as in an unbroken run with the same settings and threads, so even results that depend on
 batch composition through float rounding do not change.
+
+Under ``torchrun`` (``runtime`` with ``world > 1``) every rank makes the same plan; the chunks of
+a block are dealt out in turn (chunk ``i`` to rank ``i % world``) and scored in rounds of
+``world`` consecutive chunks. After each round every rank receives the round's predictions
+(:meth:`~fsar_bench.runtime.Runtime.gather`), so every rank returns all records (validation
+during DDP training takes the same decisions on every rank); only rank 0 reads and writes the
+records file (rank 0 reads it and sends the records to resume from). A rank embeds the whole block
+in the same batches as one process, so its states, and therefore the records and the file, are
+the same bytes as one process's with the same threads per process. Only the ``compare`` work is
+split; embedding is repeated on every rank.
 """
 
 from __future__ import annotations
@@ -46,6 +56,7 @@ from fsar_bench.engine.parallel import Workers
 from fsar_bench.episodes.manifest import Manifest
 from fsar_bench.methods.base import FewShotMethod, VideoState, gather_state
 from fsar_bench.results.store import accuracies, read_records
+from fsar_bench.runtime import Runtime
 
 __all__ = ["Evaluation", "Plan", "accuracies", "evaluate", "plan", "read_records"]
 
@@ -156,35 +167,35 @@ def evaluate(
     workers: int | None = None,
     sync_seconds: float = SYNC_SECONDS,
     progress: Callable[[int, int], None] | None = None,
+    runtime: Runtime | None = None,
 ) -> Evaluation:
     """Evaluate every episode of ``manifest`` on ``device`` (see the module docstring).
 
     The method is put in eval mode on ``device`` and stays there. ``chunk``, ``block``: episodes
     per ``compare`` call and per embedded block (``None``: from ``chunk_bytes`` and
     ``state_bytes``). ``workers``: threads (:mod:`~fsar_bench.engine.parallel`; default
-    ``torch.get_num_threads()`` on the CPU, 1 on other devices).
-    """
+    ``torch.get_num_threads()`` on the CPU, 1 on other devices). ``runtime``: this rank under
+    ``torchrun`` (``None``: one process; ``progress`` is called on rank 0 only)."""
     device = torch.device(device)
+    runtime = runtime or Runtime(device=device)
     method.eval().to(device)
-    done = read_records(records) if records is not None else []
+    done = runtime.on_main(lambda: read_records(records) if records is not None else [])
     if len(done) >= len(manifest.episodes):
         return Evaluation(done)
-    job = _Job(method, manifest, load, device, keep_extras, progress)
+    job = _Job(method, manifest, load, device, keep_extras, progress if runtime.is_main else None)
     episodes = [s + q for s, q in zip(job.sup, job.qry)]
     size = state_bytes_per_video(method, load, episodes[0][0], device)
     layout = plan(episodes, size, state_bytes=state_bytes, chunk=chunk,
                   chunk_bytes=chunk_bytes, block=block)  # fmt: skip
     workers = workers or (torch.get_num_threads() if device.type == "cpu" else 1)
-    sink = _Sink(records, done, sync_seconds)
+    sink = _Sink(records if runtime.is_main else None, done, sync_seconds)
     try:
         with Workers(workers) as pool:
             for b_lo, b_hi in layout.blocks:
                 if b_hi > len(done):
-                    ids = sorted({v for ep in episodes[b_lo:b_hi] for v in ep})
-                    state = embed_videos(method, load, ids, device, embed_batch, pool)
-                    rows = _rows(episodes[b_lo:b_hi], ids, device)
-                    job.block(state, rows, b_lo, b_hi, layout.chunk, sink, pool)
-                    del state
+                    job.block(
+                        episodes, (b_lo, b_hi), layout.chunk, sink, pool, runtime, embed_batch
+                    )
     finally:
         sink.close()
     extras = job.extras
@@ -202,15 +213,22 @@ class _Job:
     """Scores a block's chunks and hands their predictions (and extras) to the sink."""
 
     def __init__(self, method, manifest, load, device, keep_extras, progress) -> None:
-        self.method, self.device = method, device
+        self.method, self.load, self.device = method, load, device
         self.sup, self.sup_lab, self.qry, self.qry_lab = manifest.arrays()
         self.way, self.keep_extras, self.progress = manifest.spec.way, keep_extras, progress
         self.extras: list[dict[str, torch.Tensor]] = []
 
-    def block(self, state, rows, b_lo, b_hi, chunk, sink, pool: Workers) -> None:
-        """Chunks of ``[b_lo, b_hi)`` from the first one with a missing record (whole chunks)."""
+    def block(self, episodes, bounds, chunk, sink, pool: Workers, runtime: Runtime, batch: int):
+        """Chunks of ``bounds = [b_lo, b_hi)`` from the first one with a missing record (whole
+        chunks); under ``torchrun`` dealt out to the ranks in rounds (module docstring)."""
+        b_lo, b_hi = bounds
         start = b_lo + max(0, len(sink.done) - b_lo) // chunk * chunk
         spans = [(lo, min(lo + chunk, b_hi)) for lo in range(start, b_hi, chunk)]
+        mine = runtime.mine(spans)
+        if mine:
+            ids = sorted({v for ep in episodes[b_lo:b_hi] for v in ep})
+            state = embed_videos(self.method, self.load, ids, self.device, batch, pool)
+            rows = _rows(episodes[b_lo:b_hi], ids, self.device)
         n_sup = len(self.sup[0])
 
         def score(span: tuple[int, int]) -> tuple[np.ndarray, dict]:
@@ -222,13 +240,21 @@ class _Job:
             extras = {k: v.float().cpu() for k, v in out.extras.items()} if self.keep_extras else {}
             return out.logits.float().cpu().argmax(-1).numpy(), extras
 
-        for (lo, hi), (pred, extras) in pool.ordered(score, spans):
-            skip = max(0, len(sink.done) - lo)  # recomputed episodes that are already recorded
-            if self.keep_extras:
-                self.extras.append({k: v[skip:] for k, v in extras.items()})
-            sink.write(lo + skip, pred[skip:], self.qry_lab[lo + skip : hi])
-            if self.progress:
-                self.progress(len(sink.done), len(self.sup))
+        results = pool.ordered(score, mine)
+        for _ in range(0, len(spans), runtime.world):  # one round: `world` consecutive chunks
+            for item in runtime.gather(next(results, None)):
+                if item is not None:
+                    self._record(*item, sink)
+
+    def _record(self, span: tuple[int, int], result: tuple[np.ndarray, dict], sink) -> None:
+        """One chunk's records (those not recorded yet) to the sink; its extras kept."""
+        (lo, hi), (pred, extras) = span, result
+        skip = max(0, len(sink.done) - lo)  # recomputed episodes that are already recorded
+        if self.keep_extras:
+            self.extras.append({k: v[skip:] for k, v in extras.items()})
+        sink.write(lo + skip, pred[skip:], self.qry_lab[lo + skip : hi])
+        if self.progress:
+            self.progress(len(sink.done), len(self.sup))
 
 
 class _Sink:

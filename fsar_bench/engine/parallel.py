@@ -10,6 +10,18 @@ TA2N 5.5 s (1 thread), 10.4 s (2 intra-op threads), 6.0 s (2 workers of 1 thread
 
 Every piece is computed by one thread with one intra-op thread, so results do not depend on the
 number of workers.
+
+Training across ``torchrun`` processes: :class:`EpisodeLoss` is one training forward (embed a
+batch of episodes' videos, compare, loss) as a module, so that
+:class:`~torch.nn.parallel.DistributedDataParallel` sees the whole step in one ``forward`` and
+averages the gradients over the ranks in ``backward``; :func:`data_parallel` wraps it when there
+is more than one process (one process: the module itself, the same operations as before).
+DDP runs with ``static_graph=True``: the parameters a training step uses are found in the first
+step and assumed the same in every later step. That allows parameters no step uses (TA2N's k-shot
+attention in 1-shot episodes) and activation checkpointing, without a search of the autograd
+graph in every step (``find_unused_parameters``); a method whose set of used parameters changes
+from step to step stops with DDP's error ("Your training graph has changed"). Every built-in
+method uses the same parameters in every step (``tests/test_distributed.py``).
 """
 
 from __future__ import annotations
@@ -20,6 +32,10 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 import torch
+from torch import Tensor, nn
+
+from fsar_bench.methods.base import gather_state
+from fsar_bench.runtime import Runtime
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
@@ -76,3 +92,32 @@ class Workers:
 def _no_grad(fn: Callable[[Item], Result], item: Item) -> Result:
     with torch.no_grad():
         return fn(item)
+
+
+class EpisodeLoss(nn.Module):
+    """A batch of training episodes' mean loss as one ``forward`` (any module with ``embed``,
+    ``compare`` and ``loss``, e.g. a method or an end-to-end model)."""
+
+    def __init__(self, method: nn.Module) -> None:
+        super().__init__()
+        self.method = method
+
+    def forward(self, videos: Tensor, support_labels: Tensor, query_labels: Tensor, n_way: int):
+        """``videos [E * (S + Q), T, ...]`` (each episode: its ``S`` support, then ``Q`` query
+        videos), labels ``[E, S]`` and ``[E, Q]`` -> the method's loss (a scalar)."""
+        (e, s), q = support_labels.shape, query_labels.shape[1]
+        idx = torch.arange(e * (s + q), device=videos.device).view(e, s + q)
+        state = self.method.embed(videos)
+        out = self.method.compare(
+            gather_state(state, idx[:, :s]), support_labels, gather_state(state, idx[:, s:]), n_way
+        )
+        return self.method.loss(out, query_labels)
+
+
+def data_parallel(module: nn.Module, runtime: Runtime) -> nn.Module:
+    """``module`` in :class:`~torch.nn.parallel.DistributedDataParallel` under ``torchrun``
+    (rank 0's parameters and buffers are sent to every rank), else ``module`` itself."""
+    if not runtime.distributed:
+        return module
+    ids = [runtime.device.index or 0] if runtime.device.type == "cuda" else None
+    return nn.parallel.DistributedDataParallel(module, device_ids=ids, static_graph=True)

@@ -9,6 +9,11 @@ evaluated; finished evaluations are not repeated and interrupted ones continue (
 :mod:`fsar_bench.engine.train`, :mod:`fsar_bench.engine.evaluate`). Every run writes a
 :class:`~fsar_bench.results.summary.RunSummary`, which records the method's origin (built-in,
 entry point or import path) and factory, the selection and the backbone weight file.
+
+Under ``torchrun`` every rank runs this loop; rank 0 alone writes (data, index, manifests, run
+folders, checkpoints, records, summaries) while the others wait or receive its result, and
+extraction, training (DDP) and evaluation are split across the ranks. Summaries record
+``world_size``; run configs only when it is above 1 (one-process run ids are unchanged).
 """
 
 from __future__ import annotations
@@ -34,10 +39,7 @@ from fsar_bench.engine.select import (
     select_indexes,
 )
 from fsar_bench.engine.train import TrainData, Trainer, load_best
-from fsar_bench.episodes.manifest import (
-    EpisodeSpec,
-    Manifest,
-)
+from fsar_bench.episodes.manifest import EpisodeSpec, Manifest
 from fsar_bench.errors import FsarError
 from fsar_bench.features.bank import FeatureBank
 from fsar_bench.features.cache import FeatureStore
@@ -119,7 +121,7 @@ class _Shared:
     stores: dict[str, FeatureStore]
     indexes: dict[str, SplitIndex]
     select: dict
-    device: torch.device
+    runtime: Runtime
     progress: Progress | None = None
     banks: dict[tuple[str, bool], FeatureBank] = field(default_factory=dict)
 
@@ -163,7 +165,7 @@ def _run_config(sh: _Shared, info: MethodInfo, setting: Setting, manifests) -> d
         "select": sh.select,
         "val_manifest": manifests["val"].sha256 if "val" in manifests else None,
         "manifest": manifests["test"].sha256,
-    }
+    } | ({"world_size": sh.runtime.world} if sh.runtime.distributed else {})
 
 
 def _val_loader(sh: _Shared, pooled: bool):
@@ -191,7 +193,7 @@ def _train(sh: _Shared, info: MethodInfo, config: dict, setting: Setting, manife
         val_load=_val_loader(sh, pooled), way=setting.way, shot=setting.shot,
     )  # fmt: skip
     tcfg = train_config(info, sh.req.preset, sh.req.sets, sh.req.seed)
-    trainer = Trainer(method, tcfg, data, out_dir=ckpt, device=sh.device)
+    trainer = Trainer(method, tcfg, data, out_dir=ckpt, runtime=sh.runtime)
     cb = sh.progress and (lambda i, n, loss, v: sh.progress("train", i, n))
     trainer.fit(progress=cb)
     return load_best(method, ckpt), trainer, ckpt
@@ -202,28 +204,30 @@ def run_one(sh: _Shared, info: MethodInfo, setting: Setting, test: Manifest) -> 
     tcfg = train_config(info, sh.req.preset, sh.req.sets, sh.req.seed)
     manifests = {"test": test, **val_manifests(sh, setting, tcfg.val_episodes)}
     config = _run_config(sh, info, setting, manifests)
-    run = RunDir.create(sh.req.runs, setting.dataset, f"{info.name}-{setting.way}w{setting.shot}s",
-                        config)  # fmt: skip
-    if run.finished():
+    name, rt = f"{info.name}-{setting.way}w{setting.shot}s", sh.runtime
+    run = rt.on_main(lambda: RunDir.create(sh.req.runs, setting.dataset, name, config))
+    if rt.on_main(run.finished):
         return read_summary(run.path)
     t0 = time.time()
     method, trainer, ckpt = _train(sh, info, config, setting, manifests)
     train_s, t0 = time.time() - t0, time.time()
     cb = sh.progress and (lambda i, n: sh.progress("test", i, n))
     load = feature_loader(sh.stores["test"], info.input_kind == "pooled")
-    result = evaluate(
-        method, manifests["test"], load, device=sh.device, records=run.records, progress=cb
-    )
+    result = evaluate(method, manifests["test"], load, device=rt.device, records=run.records,
+                      progress=cb, runtime=rt)  # fmt: skip
     acc, convention = summarize_accuracy(accuracies(result.records), setting.repeats)
+    config = {**config, "setting": setting, "world_size": rt.world}
     summary = RunSummary(
-        **{**config, "setting": setting}, accuracy=acc, interval_convention=convention,
+        **config, accuracy=acc, interval_convention=convention,
         manifest_file=str(manifests["test"].path),
         best_val=trainer.best if "val" in manifests else None, weights=sh.req.weights or "",
         train_history=trainer.history, stop_reason=trainer.stop_reason,
         train_episodes=trainer.state.step, train_seconds=round(train_s, 1),
-        eval_seconds=round(time.time() - t0, 1), versions=versions(), device=str(sh.device),
+        eval_seconds=round(time.time() - t0, 1), versions=versions(), device=str(rt.device),
         checkpoint=str(ckpt / "best.safetensors"),
     )  # fmt: skip
+    if not rt.is_main:  # rank 0 writes it
+        return dataclasses.replace(summary, dir=str(run.path))
     return write_summary(run, summary)
 
 
@@ -240,11 +244,11 @@ def val_manifests(sh: _Shared, setting: Setting, episodes: int) -> dict[str, Man
     common = {**_common(sh, setting), "query": 1, "episodes": episodes, "seed": sh.req.seed + 1}
     if mode == "val":
         check_val_split(sh.indexes["val"], sh.source.name, setting.way)
-        return {"val": manifest_for(sh.indexes["val"], EpisodeSpec(split="val", **common), folder)}
+        return {"val": _manifest(sh, "val", EpisodeSpec(split="val", **common), folder)}
     if mode == "holdout":
         common["way"] = min(setting.way, sh.select["k"])
         spec = EpisodeSpec(split="train", **common)
-        return {"val": manifest_for(sh.indexes["holdout"], spec, folder)}
+        return {"val": _manifest(sh, "holdout", spec, folder)}
     return {}
 
 
@@ -252,31 +256,38 @@ def test_manifest(sh: _Shared, setting: Setting) -> Manifest:
     """The test manifest of one setting, shared by every method (drawn once, then reused)."""
     spec = EpisodeSpec(split="test", query=setting.query, episodes=setting.episodes,
                        seed=setting.seed, **_common(sh, setting))  # fmt: skip
-    return manifest_for(sh.indexes["test"], spec, sh.req.runs / sh.source.name / "manifests")
+    return _manifest(sh, "test", spec, sh.req.runs / sh.source.name / "manifests")
+
+
+def _manifest(sh: _Shared, split: str, spec: EpisodeSpec, folder: Path) -> Manifest:
+    """:func:`manifest_for` of one of the run's splits: drawn on rank 0, then read by the rest."""
+    return sh.runtime.main_first(lambda: manifest_for(sh.indexes[split], spec, folder))
 
 
 def run_benchmark(
-    source: DataSource, req: RunRequest, progress: Progress | None = None
-) -> list[RunSummary]:
-    """Everything ``fsar-bench run`` does; returns one summary per (method, shot)."""
+    source: DataSource, req: RunRequest, progress: Progress | None = None,
+    runtime: Runtime | None = None,
+) -> list[RunSummary]:  # fmt: skip
+    """Everything ``fsar-bench run`` does; returns one summary per (method, shot). ``runtime``:
+    this process under ``torchrun`` (``None``: one process on ``req.device``)."""
     from fsar_bench.episodes.protocols import PROTOCOLS
 
     proto = PROTOCOLS.get(req.protocol)
     infos = check_request(req)
-    device = torch.device(req.device)
-    source.ensure_prepared(seed=req.seed, progress=progress)
+    runtime = runtime or Runtime(device=torch.device(req.device))
+    progress = progress if runtime.is_main else None
+    source.ensure_prepared(seed=req.seed, progress=progress, runtime=runtime)
     # extraction views use a fixed seed so stores are shared across run seeds
     xcfg = ExtractConfig(backbone=req.backbone, frames=req.frames, size=req.size,
                          weights=req.weights)  # fmt: skip
     selection = parse_select(req.select)
-    check_selection(source.index(selection.splits), selection, source.name, req.seed, req.way)
-    stores = source.features(
-        xcfg, selection.splits, runtime=Runtime(device=device), progress=progress
-    )
+    split_ix = runtime.main_first(lambda: source.index(selection.splits))
+    check_selection(split_ix, selection, source.name, req.seed, req.way)
+    stores = source.features(xcfg, selection.splits, runtime=runtime, progress=progress)
     usable_ix = {s: usable(source.index()[s], stores[s]) for s in stores}
     indexes, select = select_indexes(usable_ix, selection, req.seed, req.way)
     sh = _Shared(source=source, req=req, stores=stores, indexes=indexes, select=select,
-                 device=device, progress=progress)  # fmt: skip
+                 runtime=runtime, progress=progress)  # fmt: skip
     summaries = []
     for shot in req.shots:
         setting = Setting(

@@ -17,6 +17,20 @@
   interrupted training continues from there and ends with the same weights and history as an
   unbroken one; a finished training is not repeated.
 
+Under ``torchrun`` (a :class:`~fsar_bench.runtime.Runtime` with ``world > 1``) the training is
+data-parallel: each rank draws its own episodes from a generator seeded by ``(seed, rank)``
+(:func:`episode_rng`; one process keeps the generator seeded by ``seed``), runs ``batch`` of
+them per step through :class:`~torch.nn.parallel.DistributedDataParallel`
+(:mod:`fsar_bench.engine.parallel`), which averages the gradients, so a step is the mean loss
+over the ``world * batch`` episodes of all ranks. ``episodes`` and ``val_every`` count the
+episodes of all ranks (the last step may pass the budget by less than ``world`` episodes).
+Validation is the distributed evaluation, which gives every rank all records, so every rank
+takes the same plateau and best-weights decisions and all stop together. Only rank 0 writes
+checkpoints, after gathering every rank's generator and torch random states into
+``last.safetensors`` (``world`` recorded; resuming with another number of processes is
+refused); the others wait at a barrier before anything reads them. Dropout masks and the
+method's own generators (TRN++) follow the same stream on every rank; only the episodes differ.
+
 Optimiser defaults follow the papers where the CPU budget allows; the suite trains on frozen
 cached features, not the papers' fine-tuned backbones. This is stated in every summary.
 """
@@ -34,6 +48,7 @@ from safetensors.torch import load_file, save_file
 from fsar_bench.data.index import SplitIndex
 from fsar_bench.engine import checkpoint as ck
 from fsar_bench.engine.evaluate import evaluate
+from fsar_bench.engine.parallel import EpisodeLoss, data_parallel
 from fsar_bench.engine.schedule import (
     Progress,
     TrainConfig,
@@ -44,9 +59,12 @@ from fsar_bench.engine.schedule import (
 from fsar_bench.episodes.draw import draw_episode
 from fsar_bench.episodes.manifest import Manifest
 from fsar_bench.errors import FsarError
-from fsar_bench.methods.base import FewShotMethod, gather_state
+from fsar_bench.methods.base import FewShotMethod
+from fsar_bench.runtime import Runtime
 
-__all__ = ["TrainConfig", "TrainData", "Trainer", "draw_training_episode", "load_best"]
+__all__ = [
+    "TrainConfig", "TrainData", "Trainer", "draw_training_episode", "episode_rng", "load_best",
+]  # fmt: skip
 
 # (video ids, view per video or None for the test-time view) -> float32 features [V, T, ...]
 ViewLoader = Callable[[list[str], list[int] | None], torch.Tensor]
@@ -91,8 +109,18 @@ def draw_training_episode(
     )
 
 
+def episode_rng(seed: int, rank: int = 0, world: int = 1) -> np.random.Generator:
+    """The training episodes' generator of one rank: seeded by ``seed`` in one process, by
+    ``(seed, rank)`` among ``world > 1`` processes (independent streams)."""
+    return np.random.default_rng(seed if world == 1 else [seed, rank])
+
+
 class Trainer:
-    """Trains one method for one (way, shot) setting on ``device``; see the module docstring."""
+    """Trains one method for one (way, shot) setting; see the module docstring.
+
+    ``runtime``: the device and, under ``torchrun``, this rank (DDP); without it, one process on
+    ``device``. ``method``: any module with ``embed``, ``compare`` and ``loss``.
+    """
 
     def __init__(
         self,
@@ -101,16 +129,19 @@ class Trainer:
         data: TrainData,
         *,
         out_dir: Path,
-        device: str | torch.device,
+        device: str | torch.device | None = None,
+        runtime: Runtime | None = None,
     ) -> None:
         self.method, self.cfg, self.data, self.out = method, cfg, data, out_dir
         self.way, self.shot = data.way, data.shot
         self.by_class = {c: v for c, v in data.index.by_class().items() if v}
-        self.device = torch.device(device)
+        self.runtime = runtime or Runtime(device=torch.device(device or "cpu"))
+        self.device = self.runtime.device
         method.to(self.device)
         params = [p for p in method.parameters() if p.requires_grad]
         self.opt = make_optimizer(params, cfg, self.device)
-        self.rng = np.random.default_rng(cfg.seed)
+        self.net = data_parallel(EpisodeLoss(method), self.runtime)
+        self.rng = episode_rng(cfg.seed, self.runtime.rank, self.runtime.world)
         self.state = Progress()
         dev = self.device
         self.sup_lab = torch.arange(self.way, device=dev).repeat_interleave(self.shot)  # [S]
@@ -130,14 +161,22 @@ class Trainer:
 
     # --- checkpoints ------------------------------------------------------------------------
     def save(self) -> None:
+        """``last.safetensors`` on rank 0, with every rank's generator and random states
+        (one process: ``random/*`` and ``rng``; ``world > 1``: ``random/<rank>/*``, a list)."""
+        ranks = self.runtime.gather((self.rng.bit_generator.state, ck.random_state(self.method)))
+        if not self.runtime.is_main:
+            return
         opt_tensors, opt_meta = ck.optimizer_parts(self.opt)
-        tensors = {
-            **ck.prefixed("model/", self.method.state_dict()),
-            **ck.prefixed("optimizer/", opt_tensors),
-            **ck.prefixed("random/", ck.random_state(self.method)),
-        }
-        meta = {"progress": self.state.to_json(), "optimizer": opt_meta,
-                "rng": self.rng.bit_generator.state, "config": asdict(self.cfg)}  # fmt: skip
+        tensors = {**ck.prefixed("model/", self.method.state_dict()),
+                   **ck.prefixed("optimizer/", opt_tensors)}  # fmt: skip
+        meta = {"progress": self.state.to_json(), "optimizer": opt_meta, "config": asdict(self.cfg)}
+        if self.runtime.world == 1:
+            tensors |= ck.prefixed("random/", ranks[0][1])
+            meta["rng"] = ranks[0][0]
+        else:
+            for r, (_, random) in enumerate(ranks):
+                tensors |= ck.prefixed(f"random/{r}/", random)
+            meta |= {"rng": [rng for rng, _ in ranks], "world": self.runtime.world}
         ck.save_checkpoint(self.out / "last.safetensors", tensors, meta)
 
     def resume(self) -> bool:
@@ -150,11 +189,16 @@ class Trainer:
         tensors, meta = loaded
         if meta["config"] != asdict(self.cfg):
             raise FsarError(f"{path} was written with another training config; delete it")
+        world, rank = meta.get("world", 1), self.runtime.rank
+        if world != self.runtime.world:
+            raise FsarError(f"{path} was written by {world} process(es), this run has "
+                            f"{self.runtime.world}; resume with as many, or delete it")  # fmt: skip
         self.method.load_state_dict(ck.unprefixed("model/", tensors))
         self.method.to(self.device)
         ck.load_optimizer(self.opt, ck.unprefixed("optimizer/", tensors), meta["optimizer"])
-        ck.set_random_state(self.method, ck.unprefixed("random/", tensors))
-        self.rng.bit_generator.state = meta["rng"]
+        random = "random/" if world == 1 else f"random/{rank}/"
+        ck.set_random_state(self.method, ck.unprefixed(random, tensors))
+        self.rng.bit_generator.state = meta["rng"] if world == 1 else meta["rng"][rank]
         self.state = Progress(**meta["progress"])
         return True
 
@@ -174,17 +218,17 @@ class Trainer:
         return ids, views if self.data.views else None
 
     def train_batch(self, n: int) -> float:
-        """Forward and backward of ``n`` episodes (mean loss); no optimiser step."""
-        ids, views = self.draw_batch(n)
-        x = self.data.load(ids, views).to(self.device)  # [n * (S + Q), T, ...]
+        """Forward and backward of ``n`` episodes drawn from this rank's generator (mean loss);
+        no optimiser step."""
+        return self.backward(*self.draw_batch(n))
+
+    def backward(self, ids: list[str], views: list[int] | None) -> float:
+        """Forward and backward of the episodes of ``ids`` (as :meth:`draw_batch` lays them out);
+        under ``torchrun`` the gradients are averaged over the ranks. Returns this rank's loss."""
         s, q = len(self.sup_lab), len(self.qry_lab)
-        idx = torch.arange(n * (s + q), device=self.device).view(n, s + q)
-        state = self.method.embed(x)
-        out = self.method.compare(
-            gather_state(state, idx[:, :s]), self.sup_lab.expand(n, s),
-            gather_state(state, idx[:, s:]), self.way,
-        )  # fmt: skip
-        loss = self.method.loss(out, self.qry_lab.expand(n, q))
+        n = len(ids) // (s + q)
+        x = self.data.load(ids, views).to(self.device)  # [n * (S + Q), T, ...]
+        loss = self.net(x, self.sup_lab.expand(n, s), self.qry_lab.expand(n, q), self.way)
         loss.backward()
         return float(loss.detach())
 
@@ -194,21 +238,25 @@ class Trainer:
         data = self.data
         if data.val_manifest is None:  # select "last": every checkpoint replaces "best"
             return None
-        return evaluate(self.method, data.val_manifest, data.val_load, device=self.device).accuracy
+        return evaluate(self.method, data.val_manifest, data.val_load, device=self.device,
+                        runtime=self.runtime).accuracy  # fmt: skip
 
     def _checkpoint(self, losses: list[float]) -> None:
-        """Validate, record, keep the best weights, apply the plateau rule, save."""
+        """Validate, record, keep the best weights, apply the plateau rule, save (rank 0; the
+        others wait). The recorded loss is the mean over all ranks' episodes."""
         p = self.state
         acc = self.validate()
         lr = self.opt.param_groups[0]["lr"]
-        p.history.append({"step": p.step, "loss": float(np.mean(losses)), "val": acc, "lr": lr})
-        if after_validation(self.cfg, p, acc):
+        loss = float(np.mean(self.runtime.gather(float(np.mean(losses)))))
+        p.history.append({"step": p.step, "loss": loss, "val": acc, "lr": lr})
+        if after_validation(self.cfg, p, acc) and self.runtime.is_main:
             self.out.mkdir(parents=True, exist_ok=True)
             save_file(
                 {k: v.detach().cpu().contiguous() for k, v in self.method.state_dict().items()},
                 str(self.out / "best.safetensors"),
             )
         self.save()
+        self.runtime.barrier()
 
     def fit(self, progress: Callable[[int, int, float, float], None] | None = None) -> float:
         """Train (resuming if possible) until the plateau rule or the budget stops it.
@@ -217,18 +265,18 @@ class Trainer:
             The best validation accuracy (percent).
         """
         self.resume()
-        cfg, p = self.cfg, self.state
+        cfg, p, world = self.cfg, self.state, self.runtime.world
         losses: list[float] = []
         while not p.stop:
             self.method.train()
-            n = min(cfg.batch, cfg.episodes - p.step)
+            n = min(cfg.batch, -(-(cfg.episodes - p.step) // world))  # per rank
             for group in self.opt.param_groups:
                 group["lr"] = learning_rate(cfg, p)
             losses.append(self.train_batch(n))
             self.opt.step()
             self.opt.zero_grad(set_to_none=True)
-            p.step += n
-            if p.step // cfg.val_every > (p.step - n) // cfg.val_every or p.step >= cfg.episodes:
+            before, p.step = p.step, p.step + n * world  # episodes of all ranks
+            if p.step // cfg.val_every > before // cfg.val_every or p.step >= cfg.episodes:
                 self._checkpoint(losses)
                 losses = []
             if progress:

@@ -67,6 +67,8 @@ class RunSummary:
         checkpoint: the selected weights (``best.safetensors``).
         weights: the backbone weight file given (``""``: the backbone's default); its content
             is in the feature keys.
+        world_size: processes that trained and evaluated it (``torchrun``; 1 in older
+            summaries).
         dir: the run folder (set when read back; not stored in the file).
     """
 
@@ -96,6 +98,7 @@ class RunSummary:
     method_factory: str = ""
     select: dict[str, Any] = field(default_factory=lambda: {"mode": "val"})
     weights: str = ""
+    world_size: int = 1
     dir: str = field(default="", compare=False)
 
     def to_json(self) -> dict[str, Any]:
