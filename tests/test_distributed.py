@@ -127,9 +127,10 @@ runtime = init_runtime("cpu")
 manifest, load = toy_eval_data(spatial=True)
 torch.manual_seed(0)
 method = create_method("ta2n", D, reduce_channels=4)
-# blocks of 20 episodes, chunks of 4: 5 + 5 + 2 chunks, so the ranks' last rounds are uneven
+# blocks of 20 episodes, chunks of 4: 5 + 5 + 2 chunks, so the ranks' last rounds are uneven;
+# embedding batches of 7 videos, dealt out to the ranks too
 result = evaluate(method, manifest, load, device=runtime.device, records=out / "episodes.jsonl",
-                  keep_extras=True, chunk=4, block=20, runtime=runtime)
+                  keep_extras=True, chunk=4, block=20, embed_batch=7, runtime=runtime)
 n, digest = len(result.records), hashlib.sha256(json.dumps(result.records).encode()).hexdigest()
 sys.stdout.write(f"rank {{runtime.rank}} of {{runtime.world}} {{n}} {{digest}}\\n")  # one write
 if runtime.is_main and len(sys.argv) > 2:

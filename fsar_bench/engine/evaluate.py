@@ -30,15 +30,11 @@ whole (only the missing records are written). Every episode is therefore compute
 batches as in an unbroken run with the same settings and threads, so even results that depend on
 batch composition through float rounding do not change.
 
-Under ``torchrun`` (``runtime`` with ``world > 1``) every rank makes the same plan; the chunks of
-a block are dealt out in turn (chunk ``i`` to rank ``i % world``) and scored in rounds of
-``world`` consecutive chunks. After each round every rank receives the round's predictions
-(:meth:`~fsar_bench.runtime.Runtime.gather`), so every rank returns all records (validation
-during DDP training takes the same decisions on every rank); only rank 0 reads and writes the
-records file (rank 0 reads it and sends the records to resume from). A rank embeds the whole block
-in the same batches as one process, so its states, and therefore the records and the file, are
-the same bytes as one process's with the same threads per process. Only the ``compare`` work is
-split; embedding is repeated on every rank.
+Under ``torchrun`` (``world > 1``) every rank makes the same plan; a block's embedding batches
+and its chunks are dealt out in turn (item ``i`` to rank ``i % world``), and every rank receives
+all states, and each round of ``world`` chunks' predictions (:meth:`Runtime.gather`): every rank
+returns all records (DDP validation decides alike on every rank), the same bytes as one process's
+with the same threads per process. Rank 0 alone reads (and sends) and writes the records file.
 """
 
 from __future__ import annotations
@@ -133,14 +129,21 @@ def embed_videos(
     device: torch.device,
     batch: int,
     workers: Workers | None = None,
+    runtime: Runtime | None = None,
 ) -> VideoState:
     """States of ``ids`` (leading ``V`` in ``ids`` order), embedded ``batch`` videos at a time.
 
-    Features are loaded in the calling thread; batches are embedded on ``workers``.
+    Features are loaded in the calling thread; batches are embedded on ``workers``; under
+    ``torchrun`` each rank embeds every ``world``-th batch and receives the others' states.
     """
-    workers = workers or Workers(1)
-    batches = (load(ids[i : i + batch]).to(device) for i in range(0, len(ids), batch))
+    workers, runtime = workers or Workers(1), runtime or Runtime(device=device)
+    mine = runtime.mine(range(0, len(ids), batch))
+    batches = (load(ids[i : i + batch]).to(device) for i in mine)
     parts = [state for _, state in workers.ordered(method.embed, batches)]
+    if runtime.distributed:  # batch i was embedded by rank i % world
+        every = runtime.gather([{k: v.cpu() for k, v in p.items()} for p in parts])
+        n, w = -(-len(ids) // batch), runtime.world
+        parts = [{k: v.to(device) for k, v in every[i % w][i // w].items()} for i in range(n)]
     return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
 
 
@@ -219,16 +222,13 @@ class _Job:
         self.extras: list[dict[str, torch.Tensor]] = []
 
     def block(self, episodes, bounds, chunk, sink, pool: Workers, runtime: Runtime, batch: int):
-        """Chunks of ``bounds = [b_lo, b_hi)`` from the first one with a missing record (whole
-        chunks); under ``torchrun`` dealt out to the ranks in rounds (module docstring)."""
+        """Chunks of ``bounds`` from the first with a missing record (whole chunks), in rounds."""
         b_lo, b_hi = bounds
         start = b_lo + max(0, len(sink.done) - b_lo) // chunk * chunk
         spans = [(lo, min(lo + chunk, b_hi)) for lo in range(start, b_hi, chunk)]
-        mine = runtime.mine(spans)
-        if mine:
-            ids = sorted({v for ep in episodes[b_lo:b_hi] for v in ep})
-            state = embed_videos(self.method, self.load, ids, self.device, batch, pool)
-            rows = _rows(episodes[b_lo:b_hi], ids, self.device)
+        ids = sorted({v for ep in episodes[b_lo:b_hi] for v in ep})
+        state = embed_videos(self.method, self.load, ids, self.device, batch, pool, runtime)
+        rows = _rows(episodes[b_lo:b_hi], ids, self.device)
         n_sup = len(self.sup[0])
 
         def score(span: tuple[int, int]) -> tuple[np.ndarray, dict]:
@@ -240,7 +240,7 @@ class _Job:
             extras = {k: v.float().cpu() for k, v in out.extras.items()} if self.keep_extras else {}
             return out.logits.float().cpu().argmax(-1).numpy(), extras
 
-        results = pool.ordered(score, mine)
+        results = pool.ordered(score, runtime.mine(spans))
         for _ in range(0, len(spans), runtime.world):  # one round: `world` consecutive chunks
             for item in runtime.gather(next(results, None)):
                 if item is not None:
