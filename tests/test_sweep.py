@@ -152,6 +152,7 @@ def test_sweep_command_plumbs_options_and_writes_the_table(tmp_path, monkeypatch
     assert req.run.episodes == 7 and req.run.methods == ("protonet", "otam")
     assert req.run.sets == {"train": {"episodes": "9"}, "otam": {"lam": "0.2"}}
     assert req.measure.probe.epochs == 3 and req.order is False and req.out == tmp_path
+    assert req.run.maps and req.measure.features.maps  # maps unless --pooled-only
     rows = list(csv.DictReader(open(tmp_path / "sweep-evolution" / "sweep.csv")))
     assert len(rows) == 8 and [r["level"] for r in rows[::2]] == ["none", "low", "0.5", "2"]
     saved = json.loads((tmp_path / "sweep-evolution" / "sweep.json").read_text())
@@ -169,6 +170,7 @@ def test_sweep_command_plumbs_options_and_writes_the_table(tmp_path, monkeypatch
         (["--factor", "evolution", "--levels", "mid"], "needs at least two levels"),
         (["--factor", "evolution", "--levels", "none,0,mid"], "synthetic-none is given twice"),
         (["--factor", "spatial", "--set", "ta2n.x=1"], "--set section 'ta2n' is neither"),
+        (["--factor", "spatial", "--methods", "ta2n", "--pooled-only"], "ta2n reads spatial maps"),
     ],
 )
 def test_bad_factor_or_levels_fail_in_one_line(extra, message, tmp_path, capsys):
@@ -176,6 +178,18 @@ def test_bad_factor_or_levels_fail_in_one_line(extra, message, tmp_path, capsys)
     err = capsys.readouterr().err.strip()
     assert message in err and "\n" not in err and err.startswith("error: ")
     assert not any(tmp_path.iterdir())  # nothing prepared
+
+
+def test_pooled_only_reaches_the_runs_and_the_probe(tmp_path, monkeypatch):
+    calls: list = []
+    monkeypatch.setattr(sw, "profile_point", fake_point(calls))
+    args = ["sweep", "--factor", "duration", "--levels", "none,0.5", "--pooled-only", "--out",
+            str(tmp_path), "--cache-dir", str(tmp_path / "c"), "--device", "cpu"]  # fmt: skip
+    assert main(args) == 0
+    req = calls[0][1]
+    assert not req.run.maps and not req.measure.features.maps
+    assert [c[0] for c in calls] == ["synthetic-none", "synthetic-duration-0.5"]
+    assert req.run.methods == ("otam", "protonet") and req.run.shots == (1,)
 
 
 def test_gain_request_sets_the_order_blind_matching():

@@ -39,6 +39,9 @@ Methods = typer.Option("otam,protonet", "--methods", "-m", help="Comma-separated
 Shots = typer.Option("1", "--shots", help="Comma-separated shots.")
 Sets = typer.Option([], "--set", help="SECTION.FIELD=VALUE: train.*, a method's, or probe.*.")
 Out = typer.Option(Path("reports") / "analysis", "--out", help="Points go to OUT/<dataset>/.")
+PooledOnly = typer.Option(False, "--pooled-only", help="Extract pooled features only (no maps: "
+                          "~16x less disk); every method must be pooled; the probe reads "
+                          "them too.")  # fmt: skip
 NoOrder = typer.Option(False, "--no-order", help="Skip the order-sensitivity evaluations.")
 ProbeMode = typer.Option("feature-tsm", "--probe", help="feature-tsm | tsm-resnet50.")
 Factor = typer.Option(..., "--factor", help="duration | evolution | spatial.")
@@ -49,7 +52,7 @@ Levels = typer.Option("none,low,mid,high", "--levels", help="Comma-separated lev
 def point_request(methods: str, shots: str, way: int, protocol: str, preset: str,
                   episodes: int | None, seed: int, backbone: str, size: int | None, frames: int,
                   sets: list[str], select: str, runs_dir: Path, device: str | None, out: Path,
-                  no_order: bool, probe_mode: str):  # fmt: skip
+                  no_order: bool, probe_mode: str, pooled_only: bool = False):  # fmt: skip
     """Resolve the command's options into a checked :class:`PointRequest`."""
     from fsar_bench.analysis.outputs import MeasureRequest
     from fsar_bench.analysis.probe_config import ProbeConfig
@@ -74,11 +77,12 @@ def point_request(methods: str, shots: str, way: int, protocol: str, preset: str
         protocol=PROTOCOLS.get(protocol).name, episodes=episodes, seed=seed,
         backbone=BACKBONES.get(backbone).name, size=size, frames=frames, preset=preset,
         sets={k: v for k, v in parsed.items() if k != "probe"}, select=select, runs=runs_dir,
-        device=dev,
+        device=dev, maps=not pooled_only,
     )  # fmt: skip
     check_request(run)
     probe = apply(ProbeConfig(mode=probe_mode, seed=seed), parsed.get("probe", {}), "probe")
-    xcfg = ExtractConfig(backbone=run.backbone, frames=frames, size=size, seed=seed)
+    xcfg = ExtractConfig(backbone=run.backbone, frames=frames, size=size, seed=seed,
+                         maps=not pooled_only)  # fmt: skip
     measure = MeasureRequest(probe=probe, features=xcfg, device=dev, seed=seed)
     return PointRequest(run=run, measure=measure, out=out, order=not no_order)
 
@@ -90,7 +94,7 @@ def profile(
     seed: int = typer.Option(0, "--seed", min=0), backbone: str = Backbone,
     size: int | None = Size, frames: int = Frames, sets: list[str] = Sets, select: str = Select,
     runs_dir: Path = RunsDir, out: Path = Out, no_order: bool = NoOrder,
-    probe_mode: str = ProbeMode, data_root: Path | None = DataRoot,
+    pooled_only: bool = PooledOnly, probe_mode: str = ProbeMode, data_root: Path | None = DataRoot,
     cache_dir: Path | None = CacheDir, missing: str = Missing, variant: str = Variant,
     device: str | None = Device,
 ) -> None:  # fmt: skip
@@ -100,7 +104,7 @@ def profile(
 
     req = point_request(methods, shots, way, protocol, preset, episodes, seed, backbone,
                         size, frames, sets, select, runs_dir, device, out, no_order,
-                        probe_mode)  # fmt: skip
+                        probe_mode, pooled_only)  # fmt: skip
     source = data_source(dataset, data_root, cache_dir, variant, missing)
     with progress(source.name) as update:
         point = profile_point(source, req, update)
@@ -113,7 +117,8 @@ def sweep(
     episodes: int | None = Episodes, seed: int = typer.Option(0, "--seed", min=0),
     backbone: str = Backbone, size: int | None = Size, frames: int = Frames,
     sets: list[str] = Sets, select: str = Select, runs_dir: Path = RunsDir, out: Path = Out,
-    no_order: bool = NoOrder, probe_mode: str = ProbeMode, data_root: Path | None = DataRoot,
+    no_order: bool = NoOrder, pooled_only: bool = PooledOnly, probe_mode: str = ProbeMode,
+    data_root: Path | None = DataRoot,
     cache_dir: Path | None = CacheDir, device: str | None = Device,
 ) -> None:  # fmt: skip
     """Sweep one synthetic factor: accuracy, AEM and start-time error against the level."""
@@ -125,7 +130,7 @@ def sweep(
     sweep_datasets(factor, chosen)  # bad factor or levels: fail before any work
     req = point_request(methods, shots, way, protocol, preset, episodes, seed, backbone,
                         size, frames, sets, select, runs_dir, device, out, no_order,
-                        probe_mode)  # fmt: skip
+                        probe_mode, pooled_only)  # fmt: skip
 
     def source_for(name: str):
         return data_source(name, data_root, cache_dir)
