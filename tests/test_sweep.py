@@ -159,7 +159,10 @@ def test_sweep_command_plumbs_options_and_writes_the_table(tmp_path, monkeypatch
     assert saved["rank_correlations"]["aem_vs_level"] == pytest.approx(1.0)
     for fig in ("sweep_accuracy", "sweep_aem", "sweep_start_error"):
         assert (tmp_path / "sweep-evolution" / f"{fig}.png").is_file()
-    assert "aem_vs_level 1.000" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "aem_vs_level 1.000" in out
+    header = out.splitlines()[0].split()  # the levels in the order given, not sorted
+    assert header[1:] == names
 
 
 @pytest.mark.parametrize(

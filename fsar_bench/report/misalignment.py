@@ -83,8 +83,11 @@ def _aem_cell(a: dict) -> str:
     return _num(a["eq10"]) + (f" [{lo:.4f}, {hi:.4f}]" if lo is not None else "")
 
 
-def profile_table(points: dict[str, dict]) -> Table | None:
-    """One row per dataset: start spread, AEM readings, order sensitivity, alignment gain."""
+def profile_table(points: dict[str, dict], sort: bool = True) -> Table | None:
+    """One row per dataset: start spread, AEM readings, order sensitivity, alignment gain.
+
+    ``sort``: datasets in the report's order (else in the order of ``points``).
+    """
     if not points:
         return None
     runs = list(dict.fromkeys((m["method"], m["shot"]) for p in points.values()
@@ -97,7 +100,7 @@ def profile_table(points: dict[str, dict]) -> Table | None:
         header += [f"{m} {k}-shot acc", f"{m} {k}s reversed - orig", f"{m} {k}s shuffled - orig"]
     header += [f"align gain {k}-shot (otam - mean)" for k in shots]
     rows = []
-    for name in sorted(points, key=dataset_order):
+    for name in sorted(points, key=dataset_order) if sort else points:
         p = points[name]
         st, a = p["start_spread"], p["aem"]
         row = [name, _spread(st["ta2n"]), _spread(st["onset"]), _spread(st["truth"]),
@@ -130,7 +133,7 @@ def profile_text(points: list[dict]) -> str:
     """The profile table of ``points`` as plain text (transposed: one column per dataset)."""
     from fsar_bench.report.text import table
 
-    t = profile_table({p["dataset"]: p for p in points})
+    t = profile_table({p["dataset"]: p for p in points}, sort=False)
     if t is None:
         return "no profile"
     cols = list(zip(*([t.header] + t.rows)))
