@@ -6,6 +6,8 @@ the order given (categorical):
 * ``sweep_accuracy``: test accuracy (mean ± 95% interval) per method and shot;
 * ``sweep_aem``: the probe's AEM (Eq. (10) as printed, bootstrap 95% interval), its confident
   and within-class readings, and the ground-truth references (``progress``, ``warp``);
+* ``sweep_order``: the alignment gain (OTAM minus OTAM ``matching=mean``) and each method's
+  accuracy change with reversed query frames, paired 95% intervals, per shot;
 * ``sweep_start_error``: mean absolute error (sampled steps) of TA2N's start rule and of the
   confidence onset against the true start steps (synthetic ground truth; empty when the factor
   does not move the start).
@@ -63,6 +65,24 @@ def _aem(ax, per_level: list[dict]) -> None:
     ax.legend(fontsize=7)
 
 
+def _order(ax, rows: list[dict], levels: list[str]) -> None:
+    x = np.arange(len(levels))
+    for shot in dict.fromkeys(r["shot"] for r in rows):
+        first = {r["level"]: r for r in rows if r["shot"] == shot}
+        y = _float(first.get(lv, {}).get("alignment_gain") for lv in levels)
+        e = _float(first.get(lv, {}).get("alignment_gain_ci95") for lv in levels)
+        ax.errorbar(x, y, yerr=e, marker="o", capsize=3, label=f"alignment gain {shot}-shot")
+    for method, shot in dict.fromkeys((r["method"], r["shot"]) for r in rows):
+        mine = {r["level"]: r for r in rows if (r["method"], r["shot"]) == (method, shot)}
+        y = _float(mine.get(lv, {}).get("reverse_minus_original") for lv in levels)
+        e = _float(mine.get(lv, {}).get("reverse_ci95") for lv in levels)
+        ax.errorbar(x, y, yerr=e, fmt="--", marker="s", capsize=3,
+                    label=f"{method} {shot}-shot: reversed - original")  # fmt: skip
+    ax.axhline(0, color="grey", lw=0.5)
+    ax.set_ylabel("paired difference (points)")
+    ax.legend(fontsize=7)
+
+
 def _start(ax, per_level: list[dict]) -> None:
     x = np.arange(len(per_level))
     ax.plot(x, _float(r["ta2n_start_mae_steps"] for r in per_level), "o-", label="TA2N p >= 0.5")
@@ -82,6 +102,7 @@ def plot_sweep(
     files = []
     for name, draw, data, names in (("sweep_accuracy", _accuracy, rows, levels),
                                     ("sweep_aem", _aem, per_level, None),
+                                    ("sweep_order", _order, rows, levels),
                                     ("sweep_start_error", _start, per_level, None)):  # fmt: skip
         fig = Figure(figsize=(5.5, 3.8), layout="constrained")
         ax = fig.add_subplot()

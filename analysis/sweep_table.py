@@ -7,7 +7,7 @@ Files under ``OUT/sweep-<factor>/``:
   probe's AEM (Eq. (10) as printed, bootstrap interval, confident subset, within class), the
   ground-truth references, and start-time errors against the truth (TA2N rule, onset);
 * ``sweep.json``: the same rows, the rank correlations and the levels' full points;
-* figures (``sweep_accuracy``, ``sweep_aem``, ``sweep_start_error``:
+* figures (``sweep_accuracy``, ``sweep_aem``, ``sweep_order``, ``sweep_start_error``:
   :mod:`fsar_bench.analysis.sweep_figures`).
 
 Rank correlations (Spearman, ``scipy.stats.spearmanr``; ``None`` when either side is constant or

@@ -157,7 +157,7 @@ def test_sweep_command_plumbs_options_and_writes_the_table(tmp_path, monkeypatch
     assert len(rows) == 8 and [r["level"] for r in rows[::2]] == ["none", "low", "0.5", "2"]
     saved = json.loads((tmp_path / "sweep-evolution" / "sweep.json").read_text())
     assert saved["rank_correlations"]["aem_vs_level"] == pytest.approx(1.0)
-    for fig in ("sweep_accuracy", "sweep_aem", "sweep_start_error"):
+    for fig in ("sweep_accuracy", "sweep_aem", "sweep_order", "sweep_start_error"):
         assert (tmp_path / "sweep-evolution" / f"{fig}.png").is_file()
     out = capsys.readouterr().out
     assert "aem_vs_level 1.000" in out
