@@ -234,3 +234,22 @@ def test_profile_point_runs_everything_then_reuses_it(tmp_path, monkeypatch):
     monkeypatch.setattr("fsar_bench.analysis.outputs.measure", refuse)
     assert main(args) == 0
     assert json.loads((tmp_path / "out" / "synthetic-mid" / "profile.json").read_text()) == point
+
+
+def test_report_has_one_profile_row_per_dataset(tmp_path):
+    from test_report import fake_run, flat
+
+    for method in ("protonet", "otam"):
+        fake_run(tmp_path / "runs", "toy", method, 1, flat(0.5))
+    for k, name in enumerate(("synthetic-none", "synthetic-high", "ssv2-full")):
+        point = pf.profile_row(report(name, aem=0.2 + k / 10, ref=None), [], {}, [])
+        (tmp_path / "analysis" / name).mkdir(parents=True)
+        (tmp_path / "analysis" / name / "profile.json").write_text(json.dumps(point))
+    args = ["report", "--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "out"),
+            "--analysis", str(tmp_path / "analysis")]  # fmt: skip
+    assert main(args) == 0
+    lines = (tmp_path / "out" / "tables" / "profile.md").read_text().splitlines()
+    rows = [line for line in lines if line.startswith("| synthetic-") or line.startswith("| ssv2")]
+    assert len(rows) == 3 and rows[0].startswith("| ssv2-full |")  # the report's dataset order
+    assert "| 0.4000 [0.3900, 0.4100] |" in rows[0]
+    assert "profile table" not in (tmp_path / "out" / "report.md").read_text()
