@@ -78,8 +78,8 @@ def alignment_points(
     return out
 
 
-def method_from_run(summary: RunSummary, channels: int):
-    """The trained method of a finished run, built with ``return_extras=True``.
+def method_from_run(summary: RunSummary, channels: int, extras: bool = True):
+    """The trained method of a finished run, built with ``return_extras=True`` (``extras``).
 
     Rebuilt from the run's own record: its resolved method config and the checkpoint of its
     validation-selected weights (no ``--set`` needs repeating).
@@ -87,13 +87,15 @@ def method_from_run(summary: RunSummary, channels: int):
     Args:
         summary: the run (``fsar-bench run`` writes it).
         channels: ``C`` (spatial) or ``D`` (pooled) of the features it was trained on.
+        extras: build it with ``return_extras=True`` (methods without that field raise);
+            ``False``: exactly as recorded (any method; order sensitivity).
     """
     from safetensors.torch import load_file
 
     from fsar_bench.methods import create_method
 
     config = dict(summary.method_config)
-    if "return_extras" not in config:
+    if extras and "return_extras" not in config:
         raise FsarError(
             f"{summary.method} exposes no embeddings before and after alignment (ta2n does)"
         )
@@ -103,7 +105,9 @@ def method_from_run(summary: RunSummary, channels: int):
         if summary.method_origin.startswith("import path")
         else summary.method
     )
-    method = create_method(name, channels, **{**config, "return_extras": True})
+    if extras:
+        config["return_extras"] = True
+    method = create_method(name, channels, **config)
     try:
         method.load_state_dict(load_file(summary.checkpoint))
     except (OSError, RuntimeError, SafetensorError) as err:

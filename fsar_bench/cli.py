@@ -12,7 +12,7 @@ import sys
 
 import typer
 
-from fsar_bench.commands import analysis, data, extract, report, run
+from fsar_bench.commands import analysis, data, extract, report, run, sweep
 from fsar_bench.commands.common import tune_cpu
 from fsar_bench.errors import FsarError
 
@@ -32,6 +32,8 @@ app.command("report")(report.report)
 app.command("aem")(analysis.aem)
 app.command("start-times")(analysis.start_times)
 app.command("tsne")(analysis.tsne)
+app.command("profile")(sweep.profile)
+app.command("sweep")(sweep.sweep)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -64,6 +64,8 @@ class RunRequest:
         seed: test manifests (validation: ``seed + 1``), training and initialisation.
         backbone, size, frames: the features (frozen backbone, input side, frames per video).
         weights: the backbone's weight file (``None``: its default weights).
+        maps: extract per-frame spatial maps (``False``: pooled vectors only, a store about
+            16 times smaller; only for runs whose methods are all pooled).
         preset: run preset (:mod:`fsar_bench.engine.presets`). sets: the user's ``--set``.
         select: model selection, ``val`` | ``last`` | ``holdout:K``
             (:mod:`fsar_bench.engine.select`).
@@ -80,6 +82,7 @@ class RunRequest:
     size: int | None = None
     frames: int = 8
     weights: str | None = None
+    maps: bool = True
     preset: str = "quick"
     sets: Sets = field(default_factory=dict)
     select: str = "val"
@@ -105,6 +108,10 @@ def check_request(req: RunRequest) -> list[MethodInfo]:
     """Resolve every method's configs before any work, so a bad ``--set`` fails at once."""
     check_preset(req.preset)
     infos = [METHODS.get(m) for m in req.methods]
+    spatial = [i.name for i in infos if i.input_kind != "pooled"]
+    if not req.maps and spatial:
+        raise FsarError(f"{spatial[0]} reads spatial maps; pooled-only features serve only "
+                        "pooled methods (protonet, otam, trn...)")  # fmt: skip
     for info in infos:
         for shot in req.shots:
             method_settings(info, req.preset, req.sets, shot=shot)
@@ -279,7 +286,7 @@ def run_benchmark(
     source.ensure_prepared(seed=req.seed, progress=progress, runtime=runtime)
     # extraction views use a fixed seed so stores are shared across run seeds
     xcfg = ExtractConfig(backbone=req.backbone, frames=req.frames, size=req.size,
-                         weights=req.weights)  # fmt: skip
+                         weights=req.weights, maps=req.maps)  # fmt: skip
     selection = parse_select(req.select)
     split_ix = runtime.main_first(lambda: source.index(selection.splits))
     check_selection(split_ix, selection, source.name, req.seed, req.way)

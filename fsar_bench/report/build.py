@@ -5,7 +5,9 @@ Writes, under ``out``:
 * ``tables/<name>.<md|tex|csv>``: ``main`` (TA2N Table 2 shape, published rows beside the
   measured ones), ``paired`` (differences against the baseline), the ablation tables that the
   runs allow (``ablation_*``, from the methods' registry entries) and ``misalignment`` (from
-  ``<analysis>/<dataset>/aem.json``); with ``csv`` also ``runs.csv``, one row per run;
+  ``<analysis>/<dataset>/aem.json``), ``profile`` (one row per dataset, from
+  ``<analysis>/<dataset>/profile.json``: ``fsar-bench profile`` / ``sweep``); with ``csv``
+  also ``runs.csv``, one row per run;
 * ``figures/``: per-class gain over the baseline (``class_gain_*``, TA2N Fig. 9, with its data
   as CSV), learning curves (``learning_curves_<dataset>``: validation accuracy against training
   episodes, one line per method, one panel per shot, with their data as CSV), accuracy against
@@ -25,7 +27,7 @@ from fsar_bench.errors import FsarError
 from fsar_bench.report import tables as rt
 from fsar_bench.report.curves import write_learning_curves
 from fsar_bench.report.figures import write_figures
-from fsar_bench.report.misalignment import aem_table, load_analysis
+from fsar_bench.report.misalignment import aem_table, load_analysis, load_profiles, profile_table
 from fsar_bench.report.render import to_markdown, write_tables
 
 CAPTIONS = {
@@ -90,13 +92,16 @@ def build_report(
     df = rt.collect(runs)
     if len(df) == 0:
         raise FsarError(f"no finished runs under {runs}; run `fsar-bench run` first or pass --runs")
-    reports = load_analysis(analysis if analysis is not None else out / "analysis")
+    folder = analysis if analysis is not None else out / "analysis"
+    reports = load_analysis(folder)
     built = {"main": rt.main_table(df), "paired": rt.paired_table(df, baseline)}
     built |= {ab.name: rt.ablation_table(df, m, ab) for m, ab in rt.ablations()}
     built["misalignment"] = aem_table(reports)
+    built["profile"] = profile_table(load_profiles(folder))
     reasons = {
         "paired": f"paired differences: needs {baseline} and another method on one manifest",
         "misalignment": "misalignment table: no <analysis>/<dataset>/aem.json yet",
+        "profile": "profile table: no <analysis>/<dataset>/profile.json yet (fsar-bench profile)",
     }
     reasons |= {
         ab.name: f"ablation {ab.title}: needs {m} runs with at least two settings of "

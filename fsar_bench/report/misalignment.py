@@ -54,3 +54,87 @@ def aem_table(reports: dict[str, dict]) -> Table | None:
     return Table(
         name="misalignment", title=title, header=["measure", *datasets], rows=rows, notes=notes
     )
+
+
+def load_profiles(folder: Path) -> dict[str, dict]:
+    """``<folder>/<dataset>/profile.json`` (``fsar-bench profile`` / ``sweep``) by dataset."""
+    paths = sorted(Path(folder).glob("*/profile.json"))
+    return {p.parent.name: json.loads(p.read_text()) for p in paths}
+
+
+def _pm(d: dict | None, digits: int = 1) -> str:
+    """``mean ± ci95`` of an interval or paired difference, or ``""``."""
+    if not d or d.get("mean") is None:
+        return ""
+    ci = d.get("ci95")
+    return f"{d['mean']:+.{digits}f} ± {ci:.{digits}f}" if ci is not None else f"{d['mean']:+.1f}"
+
+
+def _spread(s: dict | None) -> str:
+    """``std (never %)`` of a start-time spread, or ``""``."""
+    if not s or s.get("never_share") is None:
+        return ""
+    std = "n/a" if s.get("std_steps") is None else f"{s['std_steps']:.2f}"
+    return f"{std} ({100 * s['never_share']:.0f}%)"
+
+
+def _aem_cell(a: dict) -> str:
+    lo, hi = (a.get("interval_95") or [None, None])[:2]
+    return _num(a["eq10"]) + (f" [{lo:.4f}, {hi:.4f}]" if lo is not None else "")
+
+
+def profile_table(points: dict[str, dict], sort: bool = True) -> Table | None:
+    """One row per dataset: start spread, AEM readings, order sensitivity, alignment gain.
+
+    ``sort``: datasets in the report's order (else in the order of ``points``).
+    """
+    if not points:
+        return None
+    runs = list(dict.fromkeys((m["method"], m["shot"]) for p in points.values()
+                              for m in p["methods"]))  # fmt: skip
+    shots = sorted({g["shot"] for p in points.values() for g in p["alignment_gain"]})
+    header = ["dataset", "start std TA2N (never)", "start std onset (never)", "true start std",
+              "AEM Eq. (10) [95%]", "AEM confident", "AEM within class", "AEM truth (progress)",
+              "probe acc"]  # fmt: skip
+    for m, k in runs:
+        header += [f"{m} {k}-shot acc", f"{m} {k}s reversed - orig", f"{m} {k}s shuffled - orig"]
+    header += [f"align gain {k}-shot (otam - mean)" for k in shots]
+    rows = []
+    for name in sorted(points, key=dataset_order) if sort else points:
+        p = points[name]
+        st, a = p["start_spread"], p["aem"]
+        row = [name, _spread(st["ta2n"]), _spread(st["onset"]), _spread(st["truth"]),
+               _aem_cell(a), _num(a["confident"]), _num(a["within_class"]),
+               _num(a["reference_progress"]), _num(a["probe_accuracy"], 3)]  # fmt: skip
+        mine = {(m["method"], m["shot"]): m for m in p["methods"]}
+        for key in runs:
+            m = mine.get(key, {})
+            order = m.get("order") or {}
+            row += [_pm(m.get("accuracy"), 2).lstrip("+"),
+                    _pm((order.get("reverse") or {}).get("minus_original")),
+                    _pm((order.get("shuffle") or {}).get("minus_original"))]  # fmt: skip
+        gains = {g["shot"]: g for g in p["alignment_gain"]}
+        row += [_pm(gains.get(k)) for k in shots]
+        rows.append(row)
+    notes = [
+        "start std: standard deviation of the start step (sampled frames) over the videos that "
+        "start; never: share that never reach the rule's threshold; true: synthetic ground truth",
+        "AEM: Eq. (10) as printed, 95% bootstrap interval; confident: correctly and confidently "
+        "classified videos; within class: same-class pairs; truth: per-frame true progress",
+        "order: accuracy with each query's frames reversed / shuffled minus the original order, "
+        "same weights and episodes, paired 95% interval (percentage points)",
+        "alignment gain: OTAM minus OTAM with matching=mean, same recipe and episodes, paired",
+    ]
+    return Table(name="profile", title="Misalignment profile per dataset", header=header,
+                 rows=rows, notes=notes)  # fmt: skip
+
+
+def profile_text(points: list[dict]) -> str:
+    """The profile table of ``points`` as plain text (transposed: one column per dataset)."""
+    from fsar_bench.report.text import table
+
+    t = profile_table({p["dataset"]: p for p in points}, sort=False)
+    if t is None:
+        return "no profile"
+    cols = list(zip(*([t.header] + t.rows)))
+    return table(["measure", *cols[0][1:]], [list(c) for c in cols[1:]])
