@@ -6,7 +6,13 @@
   view per video. The ``E * N * (K + Q)`` videos are read in one call (``TrainData.load``, a
   :class:`~fsar_bench.features.bank.FeatureBank` in a run: memory-mapped maps, pooled features in
   RAM), embedded in one ``method.embed`` call and scored per episode by ``method.compare``; the
-  loss is the method's mean over the ``E`` episodes, one optimiser step per batch.
+  loss is the method's mean over the ``E`` episodes. An optimiser step takes ``accumulate``
+  such batches (gradient accumulation; default 1): the gradient of the mean of their means.
+* ``TrainData.load`` may return anything ``method.embed`` reads: cached features, or decoded
+  clips for an end-to-end model (:mod:`fsar_bench.engine.finetune`). A loader with
+  ``TrainData.prefetch`` is handed the next batch's ids and views before the current one is
+  computed (drawn ahead on a copy of the generator, so the generator's state and every result
+  are unchanged), so it can decode them meanwhile.
 * Every ``val_every`` episodes the model is evaluated on a fixed, seeded manifest of the
   **validation** split (:func:`fsar_bench.engine.evaluate.evaluate`, on the trainer's device);
   the best weights by validation accuracy are kept (``best.safetensors``). The learning rate
@@ -23,8 +29,9 @@ cached features, not the papers' fine-tuned backbones. This is stated in every s
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +47,7 @@ from fsar_bench.engine.schedule import (
     after_validation,
     learning_rate,
     make_optimizer,
+    recorded,
 )
 from fsar_bench.episodes.draw import draw_episode
 from fsar_bench.episodes.manifest import Manifest
@@ -64,6 +72,8 @@ class TrainData:
             last``): no validation, the final weights are kept as ``best.safetensors``.
         val_load: ``val_load(ids)`` -> features of the validation manifest's videos.
         way, shot: the episodes' shape (training queries per class: ``TrainConfig.query``).
+        prefetch: ``prefetch(ids, views)``: the batch ``load`` will most likely be asked for
+            next (a hint; ``None``: no read-ahead).
     """
 
     index: SplitIndex
@@ -73,6 +83,7 @@ class TrainData:
     val_load: Callable[[list[str]], torch.Tensor] | None
     way: int = 5
     shot: int = 1
+    prefetch: Callable[[list[str], list[int] | None], None] | None = None
 
 
 def draw_training_episode(
@@ -137,7 +148,7 @@ class Trainer:
             **ck.prefixed("random/", ck.random_state(self.method)),
         }
         meta = {"progress": self.state.to_json(), "optimizer": opt_meta,
-                "rng": self.rng.bit_generator.state, "config": asdict(self.cfg)}  # fmt: skip
+                "rng": self.rng.bit_generator.state, "config": recorded(self.cfg)}  # fmt: skip
         ck.save_checkpoint(self.out / "last.safetensors", tensors, meta)
 
     def resume(self) -> bool:
@@ -148,7 +159,7 @@ class Trainer:
         if loaded is None:
             return False
         tensors, meta = loaded
-        if meta["config"] != asdict(self.cfg):
+        if meta["config"] != recorded(self.cfg):
             raise FsarError(f"{path} was written with another training config; delete it")
         self.method.load_state_dict(ck.unprefixed("model/", tensors))
         self.method.to(self.device)
@@ -159,23 +170,29 @@ class Trainer:
         return True
 
     # --- training ---------------------------------------------------------------------------
-    def draw_batch(self, n: int) -> tuple[list[str], list[int] | None]:
+    def draw_batch(
+        self, n: int, rng: np.random.Generator | None = None
+    ) -> tuple[list[str], list[int] | None]:
         """``n`` episodes' video ids (each episode: its ``S`` support, then ``Q`` query ids) and
-        one training view per video (``None`` for a store without views)."""
+        one training view per video (``None`` for a store without views), drawn from ``rng``
+        (default: the trainer's generator)."""
+        rng = rng or self.rng
         ids: list[str] = []
         views: list[int] = []
         for _ in range(n):
             sup, _, qry, _ = draw_training_episode(
-                self.rng, self.by_class, self.way, self.shot, self.cfg.query
+                rng, self.by_class, self.way, self.shot, self.cfg.query
             )
             ids += sup + qry
             if self.data.views:
-                views += self.rng.integers(0, self.data.views, len(sup) + len(qry)).tolist()
+                views += rng.integers(0, self.data.views, len(sup) + len(qry)).tolist()
         return ids, views if self.data.views else None
 
     def train_batch(self, n: int) -> float:
         """Forward and backward of ``n`` episodes (mean loss); no optimiser step."""
         ids, views = self.draw_batch(n)
+        if self.data.prefetch:  # the next batch of this size: same draw on a copied generator
+            self.data.prefetch(*self.draw_batch(n, copy.deepcopy(self.rng)))
         x = self.data.load(ids, views).to(self.device)  # [n * (S + Q), T, ...]
         s, q = len(self.sup_lab), len(self.qry_lab)
         idx = torch.arange(n * (s + q), device=self.device).view(n, s + q)
@@ -187,6 +204,19 @@ class Trainer:
         loss = self.method.loss(out, self.qry_lab.expand(n, q))
         loss.backward()
         return float(loss.detach())
+
+    def train_step(self, n: int) -> float:
+        """Forward and backward of ``n`` episodes in batches of ``batch`` (the last may be
+        smaller); the gradients become those of the mean of the batch means, which is returned.
+        No optimiser step."""
+        sizes = [min(self.cfg.batch, n - lo) for lo in range(0, n, self.cfg.batch)]
+        loss = float(np.mean([self.train_batch(m) for m in sizes]))
+        if len(sizes) > 1:
+            for group in self.opt.param_groups:
+                for prm in group["params"]:
+                    if prm.grad is not None:
+                        prm.grad.div_(len(sizes))
+        return loss
 
     def validate(self) -> float | None:
         """Mean accuracy (percent) on the validation manifest; the model stays on its device.
@@ -221,10 +251,10 @@ class Trainer:
         losses: list[float] = []
         while not p.stop:
             self.method.train()
-            n = min(cfg.batch, cfg.episodes - p.step)
+            n = min(cfg.batch * cfg.accumulate, cfg.episodes - p.step)
             for group in self.opt.param_groups:
                 group["lr"] = learning_rate(cfg, p)
-            losses.append(self.train_batch(n))
+            losses.append(self.train_step(n))
             self.opt.step()
             self.opt.zero_grad(set_to_none=True)
             p.step += n
