@@ -25,19 +25,13 @@ import torch
 from fsar_bench.data.index import SplitIndex
 from fsar_bench.data.source import DataSource
 from fsar_bench.engine.evaluate import evaluate
+from fsar_bench.engine.finetune import Clips
 from fsar_bench.engine.inputs import feature_loader, manifest_for, usable
-from fsar_bench.engine.presets import Sets, check_preset, method_settings, train_config
-from fsar_bench.engine.select import (
-    check_selection,
-    check_val_split,
-    parse_select,
-    select_indexes,
-)
+from fsar_bench.engine.presets import Sets, check_preset, method_settings, recipe, train_config
+from fsar_bench.engine.schedule import recorded
+from fsar_bench.engine.select import check_selection, check_val_split, parse_select, select_indexes
 from fsar_bench.engine.train import TrainData, Trainer, load_best
-from fsar_bench.episodes.manifest import (
-    EpisodeSpec,
-    Manifest,
-)
+from fsar_bench.episodes.manifest import EpisodeSpec, Manifest
 from fsar_bench.errors import FsarError
 from fsar_bench.features.bank import FeatureBank
 from fsar_bench.features.cache import FeatureStore
@@ -66,6 +60,8 @@ class RunRequest:
         select: model selection, ``val`` | ``last`` | ``holdout:K``
             (:mod:`fsar_bench.engine.select`).
         runs: the results store. device: where training and evaluation run.
+        finetune: train the backbone with the method on decoded clips (:mod:`fsar_bench.engine.
+            finetune`); workers: their decoding processes (``None``: cores - 1).
     """
 
     methods: tuple[str, ...] = ("protonet", "otam", "trn", "ta2n")
@@ -83,6 +79,13 @@ class RunRequest:
     select: str = "val"
     runs: Path = Path("runs")
     device: str = "cpu"
+    finetune: bool = False
+    workers: int | None = None
+
+    @property
+    def recipe(self) -> str:
+        """The preset key this run resolves (``<preset>+finetune`` when fine-tuning)."""
+        return recipe(self.preset, self.finetune)
 
     def __post_init__(self) -> None:
         checks = (
@@ -105,8 +108,8 @@ def check_request(req: RunRequest) -> list[MethodInfo]:
     infos = [METHODS.get(m) for m in req.methods]
     for info in infos:
         for shot in req.shots:
-            method_settings(info, req.preset, req.sets, shot=shot)
-        train_config(info, req.preset, req.sets, req.seed)
+            method_settings(info, req.recipe, req.sets, shot=shot)
+        train_config(info, req.recipe, req.sets, req.seed)
     return infos
 
 
@@ -121,6 +124,7 @@ class _Shared:
     select: dict
     device: torch.device
     progress: Progress | None = None
+    clips: Clips | None = None
     banks: dict[tuple[str, bool], FeatureBank] = field(default_factory=dict)
 
     def bank(self, split: str, pooled: bool) -> FeatureBank:
@@ -147,19 +151,19 @@ def summarize_accuracy(acc: np.ndarray, repeats: int) -> tuple[dict, str]:
 
 def _run_config(sh: _Shared, info: MethodInfo, setting: Setting, manifests) -> dict:
     """The resolved configuration of one run (hashed into its folder name)."""
-    req, test_store = sh.req, sh.stores["test"]
-    mcfg = method_settings(info, req.preset, req.sets, shot=setting.shot)
-    return {
+    req, test = sh.req, sh.stores.get("test")
+    mcfg = method_settings(info, req.recipe, req.sets, shot=setting.shot)
+    inputs = sh.clips.config() if sh.clips else {
+        "features": {s: sh.stores[s].meta.key for s in sh.stores},
+        "backbone": test.meta.backbone, "size": test.meta.size}  # fmt: skip
+    return inputs | {
         "method": info.name,
         "method_origin": info.origin,
         "method_factory": info.factory,
         "preset": req.preset,
         "method_config": dataclasses.asdict(mcfg),
-        "train_config": dataclasses.asdict(train_config(info, req.preset, req.sets, req.seed)),
+        "train_config": recorded(train_config(info, req.recipe, req.sets, req.seed)),
         "setting": dataclasses.asdict(setting),
-        "features": {s: sh.stores[s].meta.key for s in sh.stores},
-        "backbone": test_store.meta.backbone,
-        "size": test_store.meta.size,
         "select": sh.select,
         "val_manifest": manifests["val"].sha256 if "val" in manifests else None,
         "manifest": manifests["test"].sha256,
@@ -182,15 +186,20 @@ def _train(sh: _Shared, info: MethodInfo, config: dict, setting: Setting, manife
     """
     torch.manual_seed(setting.seed)
     pooled = info.input_kind == "pooled"
-    method = create_method(info.name, sh.stores["test"].meta.channels, **config["method_config"])
     train_key = config_hash({k: config[k] for k in config if k != "manifest"})
     ckpt = sh.source.cache / "checkpoints" / sh.source.name / f"{info.name}-{train_key}"
-    data = TrainData(
-        index=sh.indexes["train"], views=sh.stores["train"].meta.views,
-        load=sh.bank("train", pooled).load, val_manifest=manifests.get("val"),
-        val_load=_val_loader(sh, pooled), way=setting.way, shot=setting.shot,
-    )  # fmt: skip
-    tcfg = train_config(info, sh.req.preset, sh.req.sets, sh.req.seed)
+    if sh.clips:
+        method = sh.clips.model(info, config["method_config"])
+        data = sh.clips.train_data(sh.indexes["train"], manifests.get("val"), setting)
+    else:
+        method = create_method(info.name, sh.stores["test"].meta.channels,
+                               **config["method_config"])  # fmt: skip
+        data = TrainData(
+            index=sh.indexes["train"], views=sh.stores["train"].meta.views,
+            load=sh.bank("train", pooled).load, val_manifest=manifests.get("val"),
+            val_load=_val_loader(sh, pooled), way=setting.way, shot=setting.shot,
+        )  # fmt: skip
+    tcfg = train_config(info, sh.req.recipe, sh.req.sets, sh.req.seed)
     trainer = Trainer(method, tcfg, data, out_dir=ckpt, device=sh.device)
     cb = sh.progress and (lambda i, n, loss, v: sh.progress("train", i, n))
     trainer.fit(progress=cb)
@@ -199,7 +208,7 @@ def _train(sh: _Shared, info: MethodInfo, config: dict, setting: Setting, manife
 
 def run_one(sh: _Shared, info: MethodInfo, setting: Setting, test: Manifest) -> RunSummary:
     """Train (if needed) and evaluate one method on one setting; returns its summary."""
-    tcfg = train_config(info, sh.req.preset, sh.req.sets, sh.req.seed)
+    tcfg = train_config(info, sh.req.recipe, sh.req.sets, sh.req.seed)
     manifests = {"test": test, **val_manifests(sh, setting, tcfg.val_episodes)}
     config = _run_config(sh, info, setting, manifests)
     run = RunDir.create(sh.req.runs, setting.dataset, f"{info.name}-{setting.way}w{setting.shot}s",
@@ -210,7 +219,8 @@ def run_one(sh: _Shared, info: MethodInfo, setting: Setting, test: Manifest) -> 
     method, trainer, ckpt = _train(sh, info, config, setting, manifests)
     train_s, t0 = time.time() - t0, time.time()
     cb = sh.progress and (lambda i, n: sh.progress("test", i, n))
-    load = feature_loader(sh.stores["test"], info.input_kind == "pooled")
+    pooled = info.input_kind == "pooled"
+    load = sh.clips.test_loader() if sh.clips else feature_loader(sh.stores["test"], pooled)
     result = evaluate(
         method, manifests["test"], load, device=sh.device, records=run.records, progress=cb
     )
@@ -270,13 +280,14 @@ def run_benchmark(
                          weights=req.weights)  # fmt: skip
     selection = parse_select(req.select)
     check_selection(source.index(selection.splits), selection, source.name, req.seed, req.way)
-    stores = source.features(
-        xcfg, selection.splits, runtime=Runtime(device=device), progress=progress
-    )
-    usable_ix = {s: usable(source.index()[s], stores[s]) for s in stores}
+    rt, ix = Runtime(device=device), source.index()
+    stores = {} if req.finetune else source.features(xcfg, selection.splits, runtime=rt,
+                                                     progress=progress)  # fmt: skip
+    usable_ix = {s: usable(ix[s], stores[s]) if stores else ix[s] for s in selection.splits}
     indexes, select = select_indexes(usable_ix, selection, req.seed, req.way)
+    clips = Clips.of(source, indexes, req, device) if req.finetune else None
     sh = _Shared(source=source, req=req, stores=stores, indexes=indexes, select=select,
-                 device=device, progress=progress)  # fmt: skip
+                 device=device, progress=progress, clips=clips)  # fmt: skip
     summaries = []
     for shot in req.shots:
         setting = Setting(

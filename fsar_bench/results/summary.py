@@ -67,6 +67,9 @@ class RunSummary:
         checkpoint: the selected weights (``best.safetensors``).
         weights: the backbone weight file given (``""``: the backbone's default); its content
             is in the feature keys.
+        finetune: the backbone was trained with the method on decoded clips (``--finetune``;
+            ``features`` is then empty). clips: how those clips were decoded and which weights
+            the backbone started from (:class:`~fsar_bench.engine.finetune.ClipSettings`).
         dir: the run folder (set when read back; not stored in the file).
     """
 
@@ -96,6 +99,8 @@ class RunSummary:
     method_factory: str = ""
     select: dict[str, Any] = field(default_factory=lambda: {"mode": "val"})
     weights: str = ""
+    finetune: bool = False
+    clips: dict[str, Any] = field(default_factory=dict)
     dir: str = field(default="", compare=False)
 
     def to_json(self) -> dict[str, Any]:
