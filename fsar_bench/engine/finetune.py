@@ -134,8 +134,10 @@ class ClipLoader:
         self.videos, self.cfg = videos, settings
         self.plans = _Plans()
         extra = {"persistent_workers": True, "prefetch_factor": in_flight} if workers else {}
+        # its own generator: starting a batch must not draw from torch's global one (dropout)
         self.loader = DataLoader(ClipReader(root, settings.size), sampler=self.plans,
-                                 batch_size=None, num_workers=workers, **extra)  # fmt: skip
+                                 batch_size=None, num_workers=workers,
+                                 generator=torch.Generator(), **extra)  # fmt: skip
         self.pending: tuple[tuple, object] | None = None
 
     def plan(self, video_id: str, view: int | None) -> Plan:
