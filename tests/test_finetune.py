@@ -208,6 +208,10 @@ def test_finetune_run_records_it_and_shares_the_frozen_manifest(data, tmp_path):
         config = json.loads((path.parent / "config.json").read_text())
         assert config.get("finetune", False) == summary["finetune"]
         runs[summary["finetune"]] = (path.parent.name, summary)
+        if summary["finetune"]:  # the quick+finetune recipe under the user's --set
+            assert config["method_config"]["adapter"] is False
+            assert config["train_config"]["lr"] == float(FINETUNE["quick"]["lr"])
+            assert config["train_config"]["batch"] == 2
     (ft_dir, ft), (fz_dir, fz) = runs[True], runs[False]
     assert ft_dir != fz_dir and ft["manifest"] == fz["manifest"]  # paired episode by episode
     assert ft["features"] == {} and ft["clips"]["size"] == 64 and not ft["clips"]["flip"]
