@@ -143,6 +143,18 @@ def test_resumed_fused_adam_matches_a_channels_last_parameter():
     assert torch.equal(p.detach(), q.detach())
 
 
+def test_training_reads_each_batch_ahead(data, tmp_path):
+    """Each step's clips were started during the previous step (one start per step, plus the
+    first batch), not decoded on demand."""
+    t, _ = trainer(data, tmp_path, tmp_path / "ahead", episodes=3, batch=1, val_every=3)
+    loader, starts = t.data, []
+    clip_loader = loader.load.__self__
+    start = clip_loader._start
+    clip_loader._start = lambda ids, views: starts.append(ids) or start(ids, views)
+    t.fit()
+    assert len(starts) == 1 + 3  # the first load, then one read-ahead per step
+
+
 @pytest.mark.slow
 def test_finetuning_lowers_the_loss_changes_the_backbone_and_resumes_exactly(data, tmp_path):
     """Unbroken vs interrupted after the first checkpoint (and read-ahead in a worker vs none):

@@ -10,9 +10,9 @@
   such batches (gradient accumulation; default 1): the gradient of the mean of their means.
 * ``TrainData.load`` may return anything ``method.embed`` reads: cached features, or decoded
   clips for an end-to-end model (:mod:`fsar_bench.engine.finetune`). A loader with
-  ``TrainData.prefetch`` is handed the next batch's ids and views before the current one is
-  computed (drawn ahead on a copy of the generator, so the generator's state and every result
-  are unchanged), so it can decode them meanwhile.
+  ``TrainData.prefetch`` is handed the next batch's ids and views once the current one is
+  loaded, before it is computed (drawn ahead on a copy of the generator, so the generator's
+  state and every result are unchanged), so it can decode them meanwhile.
 * Every ``val_every`` episodes the model is evaluated on a fixed, seeded manifest of the
   **validation** split (:func:`fsar_bench.engine.evaluate.evaluate`, on the trainer's device);
   the best weights by validation accuracy are kept (``best.safetensors``). The learning rate
@@ -191,9 +191,9 @@ class Trainer:
     def train_batch(self, n: int) -> float:
         """Forward and backward of ``n`` episodes (mean loss); no optimiser step."""
         ids, views = self.draw_batch(n)
+        x = self.data.load(ids, views).to(self.device)  # [n * (S + Q), T, ...]
         if self.data.prefetch:  # the next batch of this size: same draw on a copied generator
             self.data.prefetch(*self.draw_batch(n, copy.deepcopy(self.rng)))
-        x = self.data.load(ids, views).to(self.device)  # [n * (S + Q), T, ...]
         s, q = len(self.sup_lab), len(self.qry_lab)
         idx = torch.arange(n * (s + q), device=self.device).view(n, s + q)
         state = self.method.embed(x)
