@@ -14,7 +14,9 @@ cache by default). Three measurements in one process, interleaved over ``--repea
 3. ``backbone``: the backbone's forward and backward (``features(x).sum().backward()``) on those
    clips, then the optimiser step.
 
-Prints frames/s of each, ``real/memory`` (target >= 0.8: decoding hidden) and ``real/backbone``,
+The process settings are those of ``fsar-bench run`` (:func:`fsar_bench.commands.common.
+tune_cpu`: passive OpenMP waits, so compute threads yield to the decoding workers). Prints
+frames/s of each, ``real/memory`` (target >= 0.8: decoding hidden) and ``real/backbone``,
 the peak resident memory of this process and of its decoding workers (``getrusage``; on CUDA also
 ``max_memory_allocated``) and the load average before and after.
 
@@ -34,15 +36,19 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import torch
+from fsar_bench.commands.common import tune_cpu
 
-from fsar_bench.data.source import DataSource
-from fsar_bench.engine.finetune import Clips, clip_settings
-from fsar_bench.engine.presets import method_settings, train_config
-from fsar_bench.engine.train import Trainer
-from fsar_bench.methods import METHODS
-from fsar_bench.methods.base import gather_state
-from fsar_bench.results.summary import Setting
+tune_cpu()  # the process settings of every fsar-bench command; before torch is imported
+
+import torch  # noqa: E402
+
+from fsar_bench.data.source import DataSource  # noqa: E402
+from fsar_bench.engine.finetune import Clips, clip_settings  # noqa: E402
+from fsar_bench.engine.presets import method_settings, train_config  # noqa: E402
+from fsar_bench.engine.train import Trainer  # noqa: E402
+from fsar_bench.methods import METHODS  # noqa: E402
+from fsar_bench.methods.base import gather_state  # noqa: E402
+from fsar_bench.results.summary import Setting  # noqa: E402
 
 
 def rate(fn: Callable[[], None], seconds: float) -> float:
