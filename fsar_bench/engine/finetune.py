@@ -36,6 +36,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import zlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Protocol
 
@@ -99,7 +100,7 @@ class _Plans(torch.utils.data.Sampler):
     def __init__(self) -> None:
         self.items: list[Plan] = []
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Plan]:
         return iter(self.items)
 
     def __len__(self) -> int:
@@ -138,7 +139,7 @@ class ClipLoader:
         self.loader = DataLoader(ClipReader(root, settings.size), sampler=self.plans,
                                  batch_size=None, num_workers=workers,
                                  generator=torch.Generator(), **extra)  # fmt: skip
-        self.pending: tuple[tuple, object] | None = None
+        self.pending: tuple[tuple, Iterator[torch.Tensor]] | None = None
 
     def plan(self, video_id: str, view: int | None) -> Plan:
         """The clip of one use of a video: a training plan number, or ``None`` (test-time)."""
@@ -149,7 +150,7 @@ class ClipLoader:
         rng = np.random.default_rng([cfg.seed, zlib.crc32(video_id.encode()), view])
         return (video.path, *train_plan(video, cfg.frames, rng, cfg.flip, cfg.train_sampling))
 
-    def _start(self, ids: list[str], views: list[int] | None):
+    def _start(self, ids: list[str], views: list[int] | None) -> Iterator[torch.Tensor]:
         self.plans.items = [self.plan(v, None if views is None else w)
                             for v, w in zip(ids, views or ids)]  # fmt: skip
         return iter(self.loader)  # persistent workers: reset, the first plans are sent at once
@@ -231,6 +232,6 @@ class Clips:
                          val_load=load if val else None, way=setting.way, shot=setting.shot,
                          prefetch=self.loader.prefetch)  # fmt: skip
 
-    def test_loader(self):
+    def test_loader(self) -> Callable[[list[str]], torch.Tensor]:
         """``load(ids)``: test-time clips (evaluation)."""
         return self.loader.load
