@@ -18,6 +18,8 @@ from fsar_bench.methods.registry import (
 __all__ = ["METHODS", "Ablation", "MethodInfo", "create_method", "method_config", "register"]
 
 _T, _F = True, False
+# fine-tuned track: the backbone trains, so no frame adapter (the official models have none)
+_NO_ADAPTER = {"quick+finetune": {"adapter": "false"}, "paper+finetune": {"adapter": "false"}}
 register(
     MethodInfo(
         name="protonet",
@@ -29,7 +31,7 @@ register(
         input_kind="pooled",
         aliases=("tsn++", "tsn"),
         # raw cosine logits (peer code) barely move a softmax: the CPU preset learns a scale
-        presets={"quick": {"learn_scale": "true"}},
+        presets={"quick": {"learn_scale": "true"}, **_NO_ADAPTER},
         published_names=("ProtoNet", "TSN++"),
         report_rank=0,
     )
@@ -43,6 +45,7 @@ register(
         factory="fsar_bench.methods.otam:OTAM",
         config="fsar_bench.methods.otam:OTAMConfig",
         input_kind="pooled",
+        presets=_NO_ADAPTER,
         ablations=(
             Ablation(
                 name="ablation_otam_matching",
@@ -75,7 +78,7 @@ register(
         config="fsar_bench.methods.trn:TRNConfig",
         input_kind="pooled",
         aliases=("trn++",),
-        presets={"quick": {"learn_scale": "true"}},
+        presets={"quick": {"learn_scale": "true"}, **_NO_ADAPTER},
         published_names=("TRN++",),
         report_rank=1,
     )
@@ -146,6 +149,8 @@ register(
         factory="fsar_bench.methods.ita:ITA",
         config="fsar_bench.methods.ita:ITAConfig",
         input_kind="pooled",
+        presets=_NO_ADAPTER,
+        train_presets={"paper+finetune": {"lr": "1e-5", "episodes": "18000"}},  # ITA paper
         ablations=(
             Ablation(
                 name="ablation_ita",
@@ -175,6 +180,7 @@ register(
         factory="fsar_bench.methods.rvn:RVN",
         config="fsar_bench.methods.rvn:RVNConfig",
         input_kind="spatial",
+        train_presets={"paper+finetune": {"lr": "1e-5", "episodes": "18000"}},  # ITA paper
         ablations=(
             Ablation(
                 name="ablation_rvn_kernels",

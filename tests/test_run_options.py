@@ -35,6 +35,8 @@ NON_DEFAULT = {
     "missing": ("skip", lambda s, r: s.missing, "skip"),
     "variant": ("", lambda s, r: s.variant, ""),  # synthetic data has no list variants
     "device": ("cpu", lambda s, r: r.device, "cpu"),
+    "finetune": (None, lambda s, r: r.finetune, True),  # a flag: no value
+    "workers": ("2", lambda s, r: r.workers, 2),
 }
 
 
@@ -58,7 +60,7 @@ def test_every_option_of_run_reaches_the_request(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     args = ["run"]
     for name, (value, _, _) in NON_DEFAULT.items():
-        args += [_flag(name), value]
+        args += [_flag(name)] + ([] if value is None else [value])
     assert main(args) == 0
     for name, (_, get, want) in NON_DEFAULT.items():
         if get is not None:

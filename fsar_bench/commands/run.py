@@ -16,6 +16,7 @@ from fsar_bench.commands.common import (
     Size,
     Variant,
     Weights,
+    Workers,
     csv_ints,
     csv_list,
     data_source,
@@ -41,6 +42,11 @@ Select = typer.Option(
     help="Model selection: val (best on the val split) | last (final weights) | holdout:K "
     "(K training classes held out as validation).",
 )  # fmt: skip
+Finetune = typer.Option(
+    False, "--finetune",
+    help="Train the backbone with the method on decoded frames (the papers' track; for a GPU) "
+    "instead of cached features.",
+)  # fmt: skip
 
 
 def run(
@@ -52,6 +58,7 @@ def run(
     baseline: str = Baseline, runs_dir: Path = RunsDir,
     data_root: Path | None = DataRoot, cache_dir: Path | None = CacheDir,
     missing: str = Missing, variant: str = Variant, device: str | None = Device,
+    finetune: bool = Finetune, workers: int | None = Workers,
 ) -> None:  # fmt: skip
     """Train and evaluate methods on identical episodes; print accuracy and paired differences."""
     from fsar_bench.engine.overrides import parse_sets
@@ -76,7 +83,7 @@ def run(
         protocol=PROTOCOLS.get(protocol).name, episodes=episodes, seed=seed,
         backbone=BACKBONES.get(backbone).name, size=size, frames=frames,
         weights=str(weights) if weights else None, preset=preset, sets=parsed, select=select,
-        runs=runs_dir, device=str(pick_device(device)),
+        runs=runs_dir, device=str(pick_device(device)), finetune=finetune, workers=workers,
     )  # fmt: skip
     check_request(req)
     source = data_source(dataset, data_root, cache_dir, variant, missing)

@@ -95,6 +95,20 @@ def load_optimizer(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor],
     groups = [{**g, "betas": tuple(g["betas"])} if "betas" in g else g
               for g in meta["param_groups"]]  # fmt: skip
     opt.load_state_dict({"state": state, "param_groups": groups})
+    _match_strides(opt)
+
+
+def _match_strides(opt: torch.optim.Optimizer) -> None:
+    """Give every per-parameter state tensor its parameter's memory layout. Saved tensors come
+    back contiguous, and fused kernels pair a channels-last parameter's elements with a
+    contiguous state's by memory position (wrong moments after a resume, measured on Adam)."""
+    for group in opt.param_groups:
+        for prm in group["params"]:
+            state = opt.state.get(prm, {})
+            for name, value in state.items():
+                if torch.is_tensor(value) and value.shape == prm.shape:
+                    if value.stride() != prm.stride():
+                        state[name] = torch.empty_like(prm, dtype=value.dtype).copy_(value)
 
 
 def generators(module: nn.Module) -> dict[str, torch.Generator]:

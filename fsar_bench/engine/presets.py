@@ -16,6 +16,27 @@ the preset's ``train`` values, the preset's values in the method's registry entr
 * ``paper``: the papers' / official code's optimiser recipes and fixed budgets (no plateau
   rule; meant for a GPU).
 
+Fine-tuned track (``--finetune``, :mod:`fsar_bench.engine.finetune`). The run asks for the
+recipe ``<preset>+finetune``: on top of the frozen layers above (the preset's values, then the
+method's ``presets[<preset>]`` / ``train_presets[<preset>]``) come :data:`FINETUNE`'s values for
+the preset, then the method's ``presets["<preset>+finetune"]`` and
+``train_presets["<preset>+finetune"]``, then ``--set``.
+
+* ``quick+finetune``: tiny, for CPU checks (Adam 1e-4, batches of 2 episodes, 40 episodes,
+  validation every 20 on 50 episodes); not a recipe that converges.
+* ``paper+finetune``: the official code's recipe (TA2N's repository, whose runner trains its
+  ProtoNet, OTAM and TA2N models the same way; TRN++ has no few-shot code and gets the same):
+  SGD lr 1e-3 without momentum, 16 single-episode gradients accumulated per step, 5 queries
+  per class in training, 100,000 episodes (code: 100,020), validation every 500 episodes (code:
+  on 3,000 *test* tasks; here on 1,000 validation episodes), constant rate (the code's StepLR of
+  step 10^6 never decays within the budget), TA2N dropout 0.5 (its config default). ProtoNet,
+  OTAM and TRN++ drop the frozen track's frame adapter (the backbone is trained; the code has
+  none). ITA/RVN: the ITA paper's SGD lr 1e-5 and 18,000 episodes; its decay (x0.1 every 12,000
+  episodes) is not available here (constant rate).
+* Papers where they differ from the code: TA2N's paper uses SGD momentum 0.9 with per-dataset
+  step decays over 200-600 epochs of 200 episodes; OTAM's paper SGD lr 1e-3 decayed x0.1 every
+  30 epochs with early stopping on validation. Set them with ``--set train.*``.
+
 Why these values (synthetic-mid, measured with ``E = 16``, lr 1e-3, one thread; the learning
 curves are in the report). Validation accuracy keeps rising for 6,000-12,000 episodes (OTAM
 5-way 1-shot: 23, 33, 42, 48, 50, 51 % at 1,000-6,000; TRN++ stays at chance for 3,000 and
@@ -71,6 +92,49 @@ PRESETS: dict[str, dict[str, str]] = {
 }
 
 
+FINETUNE_SUFFIX = "+finetune"
+
+FINETUNE: dict[str, dict[str, str]] = {
+    "quick": {
+        "episodes": "40",
+        "batch": "2",
+        "accumulate": "1",
+        "optimizer": "adam",
+        "lr": "1e-4",
+        "schedule": "constant",
+        "lr_drops": "0",
+        "patience": "0",
+        "min_delta": "0",
+        "query": "1",
+        "val_every": "20",
+        "val_episodes": "50",
+    },
+    "paper": {
+        "episodes": "100000",
+        "batch": "1",
+        "accumulate": "16",
+        "optimizer": "sgd",
+        "lr": "1e-3",
+        "momentum": "0",
+        "schedule": "constant",
+        "query": "5",
+        "val_every": "500",
+        "val_episodes": "1000",
+    },
+}
+
+
+def recipe(preset: str, finetune: bool) -> str:
+    """The preset key a run resolves: ``preset`` or ``preset + "+finetune"``."""
+    return preset + FINETUNE_SUFFIX if finetune else preset
+
+
+def _layers(table: dict[str, dict[str, str]], preset: str) -> list[dict[str, str]]:
+    """A table's values for ``preset`` (``base`` or ``base+finetune``: base's, then its own)."""
+    base = preset.removesuffix(FINETUNE_SUFFIX)
+    return [table.get(base, {})] + ([table.get(preset, {})] if base != preset else [])
+
+
 def check_preset(preset: str) -> None:
     if preset not in PRESETS:
         raise FsarError(f"unknown preset {preset!r}; choose from {', '.join(PRESETS)}")
@@ -84,7 +148,7 @@ def method_settings(info: MethodInfo, preset: str, user: Sets, shot: int | None 
     unless the user set it (TA2N embeds only what that K needs).
     """
     mine = user.get(info.name, {})
-    values = {**info.presets.get(preset, {}), **mine}
+    values = {k: v for layer in _layers(info.presets, preset) for k, v in layer.items()} | mine
     config = load(info.config)()
     if values and not dataclasses.fields(config):
         raise FsarError(f"--set {info.name}.{next(iter(values))}: method {info.name!r} takes no "
@@ -99,9 +163,13 @@ def train_config(info: MethodInfo | None, preset: str, user: Sets, seed: int) ->
     """Training config: the preset's, then the method's ``train_presets``, then ``--set train.*``.
 
     ``info=None`` gives the method-independent config (e.g. the validation manifest's size).
+    ``preset`` may be ``<preset>+finetune`` (:func:`recipe`; order in the module docstring).
     """
     cfg = TrainConfig(seed=seed)
-    mine = info.train_presets.get(preset, {}) if info else {}
-    for values in (PRESETS[preset], mine, user.get("train", {})):
+    base = preset.removesuffix(FINETUNE_SUFFIX)
+    mine = _layers(info.train_presets, base) if info else []
+    tuned = [FINETUNE[base], *(_layers(info.train_presets, preset)[1:] if info else [])]
+    layers = [PRESETS[base], *mine, *(tuned if base != preset else []), user.get("train", {})]
+    for values in layers:
         cfg = apply(cfg, values, "train")
     return cfg

@@ -30,93 +30,24 @@ import torch
 from fsar_bench.data.index import SplitIndex
 from fsar_bench.data.source import DataSource
 from fsar_bench.engine.evaluate import evaluate
+from fsar_bench.engine.finetune import Clips
 from fsar_bench.engine.inputs import feature_loader, manifest_for, usable
-from fsar_bench.engine.presets import Sets, check_preset, method_settings, train_config
-from fsar_bench.engine.select import (
-    check_selection,
-    check_val_split,
-    parse_select,
-    select_indexes,
-)
+from fsar_bench.engine.presets import method_settings, train_config
+from fsar_bench.engine.request import RunRequest, check_request
+from fsar_bench.engine.schedule import recorded
+from fsar_bench.engine.select import check_selection, check_val_split, parse_select, select_indexes
 from fsar_bench.engine.train import TrainData, Trainer, load_best
 from fsar_bench.episodes.manifest import EpisodeSpec, Manifest
-from fsar_bench.errors import FsarError
 from fsar_bench.features.bank import FeatureBank
 from fsar_bench.features.cache import FeatureStore
 from fsar_bench.features.settings import ExtractConfig
-from fsar_bench.methods import METHODS, MethodInfo, create_method
+from fsar_bench.methods import MethodInfo, create_method
 from fsar_bench.results.stats import CONVENTION, mean_ci
 from fsar_bench.results.store import RunDir, accuracies, config_hash, versions
 from fsar_bench.results.summary import RunSummary, Setting, read_summary, write_summary
 from fsar_bench.runtime import Runtime
 
 Progress = Callable[[str, int, int], None]
-
-
-@dataclass(frozen=True, kw_only=True)
-class RunRequest:
-    """What ``fsar-bench run`` was asked for (every field reaches the recorded config).
-
-    Attributes:
-        methods: registry names. shots: K of each setting. way: N.
-        protocol: evaluation protocol (``fsar-bench ls protocols``); ``episodes`` overrides its
-            number of test episodes.
-        seed: test manifests (validation: ``seed + 1``), training and initialisation.
-        backbone, size, frames: the features (frozen backbone, input side, frames per video).
-        weights: the backbone's weight file (``None``: its default weights).
-        maps: extract per-frame spatial maps (``False``: pooled vectors only, a store about
-            16 times smaller; only for runs whose methods are all pooled).
-        preset: run preset (:mod:`fsar_bench.engine.presets`). sets: the user's ``--set``.
-        select: model selection, ``val`` | ``last`` | ``holdout:K``
-            (:mod:`fsar_bench.engine.select`).
-        runs: the results store. device: where training and evaluation run.
-    """
-
-    methods: tuple[str, ...] = ("protonet", "otam", "trn", "ta2n")
-    shots: tuple[int, ...] = (1, 5)
-    way: int = 5
-    protocol: str = "quick"
-    episodes: int | None = None
-    seed: int = 0
-    backbone: str = "efficientnet-lite0"
-    size: int | None = None
-    frames: int = 8
-    weights: str | None = None
-    maps: bool = True
-    preset: str = "quick"
-    sets: Sets = field(default_factory=dict)
-    select: str = "val"
-    runs: Path = Path("runs")
-    device: str = "cpu"
-
-    def __post_init__(self) -> None:
-        checks = (
-            (bool(self.methods) and bool(self.shots), "give at least one method and one shot"),
-            (min(self.shots, default=1) >= 1, "shots must be >= 1"),
-            (self.way >= 2, "way must be >= 2"),
-            (self.seed >= 0, "seed must be >= 0"),
-            (self.episodes is None or self.episodes >= 1, "episodes must be >= 1"),
-            (self.frames >= 1, "frames must be >= 1"),
-        )
-        problems = [message for ok, message in checks if not ok]
-        if problems:
-            raise FsarError(f"invalid run: {'; '.join(problems)}")
-        parse_select(self.select)
-
-
-def check_request(req: RunRequest) -> list[MethodInfo]:
-    """Resolve every method's configs before any work, so a bad ``--set`` fails at once."""
-    check_preset(req.preset)
-    infos = [METHODS.get(m) for m in req.methods]
-    spatial = [i.name for i in infos if i.input_kind != "pooled"]
-    if not req.maps and spatial:
-        raise FsarError(f"{spatial[0]} reads spatial maps; pooled-only features serve only "
-                        "pooled methods (protonet, otam, trn...)")  # fmt: skip
-    for info in infos:
-        for shot in req.shots:
-            method_settings(info, req.preset, req.sets, shot=shot)
-        train_config(info, req.preset, req.sets, req.seed)
-    return infos
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -130,6 +61,7 @@ class _Shared:
     select: dict
     runtime: Runtime
     progress: Progress | None = None
+    clips: Clips | None = None
     banks: dict[tuple[str, bool], FeatureBank] = field(default_factory=dict)
 
     def bank(self, split: str, pooled: bool) -> FeatureBank:
@@ -156,23 +88,27 @@ def summarize_accuracy(acc: np.ndarray, repeats: int) -> tuple[dict, str]:
 
 def _run_config(sh: _Shared, info: MethodInfo, setting: Setting, manifests) -> dict:
     """The resolved configuration of one run (hashed into its folder name)."""
-    req, test_store = sh.req, sh.stores["test"]
-    mcfg = method_settings(info, req.preset, req.sets, shot=setting.shot)
-    return {
-        "method": info.name,
-        "method_origin": info.origin,
-        "method_factory": info.factory,
-        "preset": req.preset,
-        "method_config": dataclasses.asdict(mcfg),
-        "train_config": dataclasses.asdict(train_config(info, req.preset, req.sets, req.seed)),
-        "setting": dataclasses.asdict(setting),
+    req, test = sh.req, sh.stores.get("test")
+    mcfg = method_settings(info, req.recipe, req.sets, shot=setting.shot)
+    inputs = sh.clips.config() if sh.clips else {
         "features": {s: sh.stores[s].meta.key for s in sh.stores},
-        "backbone": test_store.meta.backbone,
-        "size": test_store.meta.size,
-        "select": sh.select,
-        "val_manifest": manifests["val"].sha256 if "val" in manifests else None,
-        "manifest": manifests["test"].sha256,
-    } | ({"world_size": sh.runtime.world} if sh.runtime.distributed else {})
+        "backbone": test.meta.backbone, "size": test.meta.size}  # fmt: skip
+    return (
+        inputs
+        | {
+            "method": info.name,
+            "method_origin": info.origin,
+            "method_factory": info.factory,
+            "preset": req.preset,
+            "method_config": dataclasses.asdict(mcfg),
+            "train_config": recorded(train_config(info, req.recipe, req.sets, req.seed)),
+            "setting": dataclasses.asdict(setting),
+            "select": sh.select,
+            "val_manifest": manifests["val"].sha256 if "val" in manifests else None,
+            "manifest": manifests["test"].sha256,
+        }
+        | ({"world_size": sh.runtime.world} if sh.runtime.distributed else {})
+    )
 
 
 def _val_loader(sh: _Shared, pooled: bool):
@@ -191,15 +127,20 @@ def _train(sh: _Shared, info: MethodInfo, config: dict, setting: Setting, manife
     """
     torch.manual_seed(setting.seed)
     pooled = info.input_kind == "pooled"
-    method = create_method(info.name, sh.stores["test"].meta.channels, **config["method_config"])
     train_key = config_hash({k: config[k] for k in config if k != "manifest"})
     ckpt = sh.source.cache / "checkpoints" / sh.source.name / f"{info.name}-{train_key}"
-    data = TrainData(
-        index=sh.indexes["train"], views=sh.stores["train"].meta.views,
-        load=sh.bank("train", pooled).load, val_manifest=manifests.get("val"),
-        val_load=_val_loader(sh, pooled), way=setting.way, shot=setting.shot,
-    )  # fmt: skip
-    tcfg = train_config(info, sh.req.preset, sh.req.sets, sh.req.seed)
+    if sh.clips:
+        method = sh.clips.model(info, config["method_config"])
+        data = sh.clips.train_data(sh.indexes["train"], manifests.get("val"), setting)
+    else:
+        method = create_method(info.name, sh.stores["test"].meta.channels,
+                               **config["method_config"])  # fmt: skip
+        data = TrainData(
+            index=sh.indexes["train"], views=sh.stores["train"].meta.views,
+            load=sh.bank("train", pooled).load, val_manifest=manifests.get("val"),
+            val_load=_val_loader(sh, pooled), way=setting.way, shot=setting.shot,
+        )  # fmt: skip
+    tcfg = train_config(info, sh.req.recipe, sh.req.sets, sh.req.seed)
     trainer = Trainer(method, tcfg, data, out_dir=ckpt, runtime=sh.runtime)
     cb = sh.progress and (lambda i, n, loss, v: sh.progress("train", i, n))
     trainer.fit(progress=cb)
@@ -208,7 +149,7 @@ def _train(sh: _Shared, info: MethodInfo, config: dict, setting: Setting, manife
 
 def run_one(sh: _Shared, info: MethodInfo, setting: Setting, test: Manifest) -> RunSummary:
     """Train (if needed) and evaluate one method on one setting; returns its summary."""
-    tcfg = train_config(info, sh.req.preset, sh.req.sets, sh.req.seed)
+    tcfg = train_config(info, sh.req.recipe, sh.req.sets, sh.req.seed)
     manifests = {"test": test, **val_manifests(sh, setting, tcfg.val_episodes)}
     config = _run_config(sh, info, setting, manifests)
     name, rt = f"{info.name}-{setting.way}w{setting.shot}s", sh.runtime
@@ -219,7 +160,8 @@ def run_one(sh: _Shared, info: MethodInfo, setting: Setting, test: Manifest) -> 
     method, trainer, ckpt = _train(sh, info, config, setting, manifests)
     train_s, t0 = time.time() - t0, time.time()
     cb = sh.progress and (lambda i, n: sh.progress("test", i, n))
-    load = feature_loader(sh.stores["test"], info.input_kind == "pooled")
+    pooled = info.input_kind == "pooled"
+    load = sh.clips.test_loader() if sh.clips else feature_loader(sh.stores["test"], pooled)
     result = evaluate(method, manifests["test"], load, device=rt.device, records=run.records,
                       progress=cb, runtime=rt)  # fmt: skip
     acc, convention = summarize_accuracy(accuracies(result.records), setting.repeats)
@@ -290,11 +232,14 @@ def run_benchmark(
     selection = parse_select(req.select)
     split_ix = runtime.main_first(lambda: source.index(selection.splits))
     check_selection(split_ix, selection, source.name, req.seed, req.way)
-    stores = source.features(xcfg, selection.splits, runtime=runtime, progress=progress)
-    usable_ix = {s: usable(source.index()[s], stores[s]) for s in stores}
+    ix = source.index()
+    stores = {} if req.finetune else source.features(xcfg, selection.splits, runtime=runtime,
+                                                     progress=progress)  # fmt: skip
+    usable_ix = {s: usable(ix[s], stores[s]) if stores else ix[s] for s in selection.splits}
     indexes, select = select_indexes(usable_ix, selection, req.seed, req.way)
+    clips = Clips.of(source, indexes, req, runtime.device) if req.finetune else None
     sh = _Shared(source=source, req=req, stores=stores, indexes=indexes, select=select,
-                 runtime=runtime, progress=progress)  # fmt: skip
+                 runtime=runtime, progress=progress, clips=clips)  # fmt: skip
     summaries = []
     for shot in req.shots:
         setting = Setting(

@@ -34,8 +34,12 @@ class TrainConfig:
 
     Attributes:
         episodes: maximum training episodes (the budget; the papers train ~10^4-10^5).
-        batch: episodes per optimiser step ``E``, computed in one forward pass (TA2N's code
-            accumulates 16 single-episode gradients, which is the same mean loss).
+        batch: episodes per forward pass ``E`` (TA2N's code accumulates 16 single-episode
+            gradients, which is the same mean loss as ``batch=16``).
+        accumulate: forward passes per optimiser step (gradient accumulation): a step is the
+            mean of ``accumulate`` batch means (``accumulate * batch`` episodes). For the
+            fine-tuned track, whose episodes do not fit in memory at once. Recorded in configs
+            only when above 1 (:func:`recorded`), so frozen run ids did not change.
         optimizer: ``"adam"`` or ``"sgd"``. lr, momentum, weight_decay: optimiser settings.
         schedule: ``"plateau"``, ``"cosine"`` or ``"constant"`` (module docstring).
         lr_factor, lr_drops: learning-rate reduction at a plateau, and how many before a
@@ -51,6 +55,7 @@ class TrainConfig:
 
     episodes: int = 1000
     batch: int = 1
+    accumulate: int = 1
     optimizer: str = "adam"
     lr: float = 1e-4
     momentum: float = 0.9
@@ -69,8 +74,9 @@ class TrainConfig:
         checks = (
             (self.optimizer in OPTIMIZERS, f"optimizer must be one of {', '.join(OPTIMIZERS)}"),
             (self.schedule in SCHEDULES, f"schedule must be one of {', '.join(SCHEDULES)}"),
-            (min(self.episodes, self.batch, self.query, self.val_every, self.val_episodes) >= 1,
-             "episodes, batch, query, val_every and val_episodes must be >= 1"),
+            (min(self.episodes, self.batch, self.accumulate, self.query, self.val_every,
+                 self.val_episodes) >= 1,
+             "episodes, batch, accumulate, query, val_every and val_episodes must be >= 1"),
             (min(self.patience, self.lr_drops) >= 0, "need patience >= 0 and lr_drops >= 0"),
             (self.lr > 0 and self.weight_decay >= 0, "need lr > 0 and weight_decay >= 0"),
             (0 < self.lr_factor < 1 and self.min_delta >= 0,
@@ -79,6 +85,15 @@ class TrainConfig:
         problems = [message for ok, message in checks if not ok]
         if problems:
             raise FsarError(f"invalid training settings (train.*): {'; '.join(problems)}")
+
+
+def recorded(cfg: TrainConfig) -> dict:
+    """``asdict(cfg)`` as run configs and checkpoints record it: ``accumulate`` only when above 1
+    (it came later; configs without it keep their hashes)."""
+    out = asdict(cfg)
+    if out["accumulate"] == 1:
+        del out["accumulate"]
+    return out
 
 
 def make_optimizer(params: list, cfg: TrainConfig, device: torch.device) -> torch.optim.Optimizer:

@@ -6,7 +6,13 @@
   view per video. The ``E * N * (K + Q)`` videos are read in one call (``TrainData.load``, a
   :class:`~fsar_bench.features.bank.FeatureBank` in a run: memory-mapped maps, pooled features in
   RAM), embedded in one ``method.embed`` call and scored per episode by ``method.compare``; the
-  loss is the method's mean over the ``E`` episodes, one optimiser step per batch.
+  loss is the method's mean over the ``E`` episodes. An optimiser step takes ``accumulate``
+  such batches (gradient accumulation; default 1): the gradient of the mean of their means.
+* ``TrainData.load`` may return anything ``method.embed`` reads: cached features, or decoded
+  clips for an end-to-end model (:mod:`fsar_bench.engine.finetune`). A loader with
+  ``TrainData.prefetch`` is handed the next batch's ids and views once the current one is
+  loaded, before it is computed (drawn ahead on a copy of the generator, so the generator's
+  state and every result are unchanged), so it can decode them meanwhile.
 * Every ``val_every`` episodes the model is evaluated on a fixed, seeded manifest of the
   **validation** split (:func:`fsar_bench.engine.evaluate.evaluate`, on the trainer's device);
   the best weights by validation accuracy are kept (``best.safetensors``). The learning rate
@@ -37,15 +43,14 @@ cached features, not the papers' fine-tuned backbones. This is stated in every s
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
-from fsar_bench.data.index import SplitIndex
 from fsar_bench.engine import checkpoint as ck
 from fsar_bench.engine.evaluate import evaluate
 from fsar_bench.engine.parallel import EpisodeLoss, data_parallel
@@ -55,9 +60,9 @@ from fsar_bench.engine.schedule import (
     after_validation,
     learning_rate,
     make_optimizer,
+    recorded,
 )
-from fsar_bench.episodes.draw import draw_episode
-from fsar_bench.episodes.manifest import Manifest
+from fsar_bench.engine.train_data import TrainData, draw_training_episode, episode_rng
 from fsar_bench.errors import FsarError
 from fsar_bench.methods.base import FewShotMethod
 from fsar_bench.runtime import Runtime
@@ -66,55 +71,8 @@ __all__ = [
     "TrainConfig", "TrainData", "Trainer", "draw_training_episode", "episode_rng", "load_best",
 ]  # fmt: skip
 
+
 # (video ids, view per video or None for the test-time view) -> float32 features [V, T, ...]
-ViewLoader = Callable[[list[str], list[int] | None], torch.Tensor]
-
-
-@dataclass(frozen=True, kw_only=True)
-class TrainData:
-    """What a trainer reads: the train split's views and the validation manifest.
-
-    Attributes:
-        index: the train split (classes with no video are ignored).
-        views: cached training views per video (0: one deterministic clip per video).
-        load: ``load(ids, views)`` -> float32 features ``[V, T, ...]`` of the train split.
-        val_manifest: fixed, seeded episodes of the **validation** split; ``None`` (``--select
-            last``): no validation, the final weights are kept as ``best.safetensors``.
-        val_load: ``val_load(ids)`` -> features of the validation manifest's videos.
-        way, shot: the episodes' shape (training queries per class: ``TrainConfig.query``).
-    """
-
-    index: SplitIndex
-    views: int
-    load: ViewLoader
-    val_manifest: Manifest | None
-    val_load: Callable[[list[str]], torch.Tensor] | None
-    way: int = 5
-    shot: int = 1
-
-
-def draw_training_episode(
-    rng: np.random.Generator, by_class: dict[str, list], way: int, shot: int, query: int
-) -> tuple[list[str], np.ndarray, list[str], np.ndarray]:
-    """One training episode (the manifests' draw): support ids ``[N*K]``, labels, query ids
-    ``[N*Q]``, labels."""
-    _, sup, qry = draw_episode(rng, by_class, way, shot, query)
-    sup_lab = np.repeat(np.arange(way), shot)
-    qry_lab = np.repeat(np.arange(way), query)
-    return (
-        [v.video_id for s in sup for v in s],
-        sup_lab,
-        [v.video_id for q in qry for v in q],
-        qry_lab,
-    )
-
-
-def episode_rng(seed: int, rank: int = 0, world: int = 1) -> np.random.Generator:
-    """The training episodes' generator of one rank: seeded by ``seed`` in one process, by
-    ``(seed, rank)`` among ``world > 1`` processes (independent streams)."""
-    return np.random.default_rng(seed if world == 1 else [seed, rank])
-
-
 class Trainer:
     """Trains one method for one (way, shot) setting; see the module docstring.
 
@@ -169,7 +127,8 @@ class Trainer:
         opt_tensors, opt_meta = ck.optimizer_parts(self.opt)
         tensors = {**ck.prefixed("model/", self.method.state_dict()),
                    **ck.prefixed("optimizer/", opt_tensors)}  # fmt: skip
-        meta = {"progress": self.state.to_json(), "optimizer": opt_meta, "config": asdict(self.cfg)}
+        meta = {"progress": self.state.to_json(), "optimizer": opt_meta,
+                "config": recorded(self.cfg)}  # fmt: skip
         if self.runtime.world == 1:
             tensors |= ck.prefixed("random/", ranks[0][1])
             meta["rng"] = ranks[0][0]
@@ -187,7 +146,7 @@ class Trainer:
         if loaded is None:
             return False
         tensors, meta = loaded
-        if meta["config"] != asdict(self.cfg):
+        if meta["config"] != recorded(self.cfg):
             raise FsarError(f"{path} was written with another training config; delete it")
         world, rank = meta.get("world", 1), self.runtime.rank
         if world != self.runtime.world:
@@ -203,18 +162,22 @@ class Trainer:
         return True
 
     # --- training ---------------------------------------------------------------------------
-    def draw_batch(self, n: int) -> tuple[list[str], list[int] | None]:
+    def draw_batch(
+        self, n: int, rng: np.random.Generator | None = None
+    ) -> tuple[list[str], list[int] | None]:
         """``n`` episodes' video ids (each episode: its ``S`` support, then ``Q`` query ids) and
-        one training view per video (``None`` for a store without views)."""
+        one training view per video (``None`` for a store without views), drawn from ``rng``
+        (default: the trainer's generator)."""
+        rng = rng or self.rng
         ids: list[str] = []
         views: list[int] = []
         for _ in range(n):
             sup, _, qry, _ = draw_training_episode(
-                self.rng, self.by_class, self.way, self.shot, self.cfg.query
+                rng, self.by_class, self.way, self.shot, self.cfg.query
             )
             ids += sup + qry
             if self.data.views:
-                views += self.rng.integers(0, self.data.views, len(sup) + len(qry)).tolist()
+                views += rng.integers(0, self.data.views, len(sup) + len(qry)).tolist()
         return ids, views if self.data.views else None
 
     def train_batch(self, n: int) -> float:
@@ -224,13 +187,30 @@ class Trainer:
 
     def backward(self, ids: list[str], views: list[int] | None) -> float:
         """Forward and backward of the episodes of ``ids`` (as :meth:`draw_batch` lays them out);
-        under ``torchrun`` the gradients are averaged over the ranks. Returns this rank's loss."""
+        under ``torchrun`` the gradients are averaged over the ranks. Returns this rank's loss.
+        A loader with ``prefetch`` is told the next batch of this size (same draw on a copied
+        generator) once the current one is loaded."""
         s, q = len(self.sup_lab), len(self.qry_lab)
         n = len(ids) // (s + q)
         x = self.data.load(ids, views).to(self.device)  # [n * (S + Q), T, ...]
+        if self.data.prefetch:
+            self.data.prefetch(*self.draw_batch(n, copy.deepcopy(self.rng)))
         loss = self.net(x, self.sup_lab.expand(n, s), self.qry_lab.expand(n, q), self.way)
         loss.backward()
         return float(loss.detach())
+
+    def train_step(self, n: int) -> float:
+        """Forward and backward of ``n`` episodes in batches of ``batch`` (the last may be
+        smaller); the gradients become those of the mean of the batch means, which is returned.
+        No optimiser step."""
+        sizes = [min(self.cfg.batch, n - lo) for lo in range(0, n, self.cfg.batch)]
+        loss = float(np.mean([self.train_batch(m) for m in sizes]))
+        if len(sizes) > 1:
+            for group in self.opt.param_groups:
+                for prm in group["params"]:
+                    if prm.grad is not None:
+                        prm.grad.div_(len(sizes))
+        return loss
 
     def validate(self) -> float | None:
         """Mean accuracy (percent) on the validation manifest; the model stays on its device.
@@ -269,10 +249,10 @@ class Trainer:
         losses: list[float] = []
         while not p.stop:
             self.method.train()
-            n = min(cfg.batch, -(-(cfg.episodes - p.step) // world))  # per rank
+            n = min(cfg.batch * cfg.accumulate, -(-(cfg.episodes - p.step) // world))  # per rank
             for group in self.opt.param_groups:
                 group["lr"] = learning_rate(cfg, p)
-            losses.append(self.train_batch(n))
+            losses.append(self.train_step(n))
             self.opt.step()
             self.opt.zero_grad(set_to_none=True)
             before, p.step = p.step, p.step + n * world  # episodes of all ranks

@@ -67,7 +67,7 @@ def reference(name: str) -> pd.DataFrame:
 def _flat(s: RunSummary) -> dict[str, str]:
     """The settings that can tell two runs of one method apart, as JSON strings."""
     st = dataclasses.asdict(s.setting)
-    out = {"preset": s.preset, "backbone": s.backbone, "size": s.size}
+    out = {"preset": s.preset, "backbone": s.backbone, "size": s.size, "finetune": s.finetune}
     neutral = _neutral(s.method)
     out |= {k: v for k, v in s.method_config.items() if k not in neutral}
     out |= {f"train.{k}": v for k, v in s.train_config.items()}

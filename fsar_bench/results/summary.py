@@ -69,6 +69,9 @@ class RunSummary:
             is in the feature keys.
         world_size: processes that trained and evaluated it (``torchrun``; 1 in older
             summaries).
+        finetune: the backbone was trained with the method on decoded clips (``--finetune``;
+            ``features`` is then empty). clips: how those clips were decoded and which weights
+            the backbone started from (:class:`~fsar_bench.engine.finetune.ClipSettings`).
         dir: the run folder (set when read back; not stored in the file).
     """
 
@@ -99,6 +102,8 @@ class RunSummary:
     select: dict[str, Any] = field(default_factory=lambda: {"mode": "val"})
     weights: str = ""
     world_size: int = 1
+    finetune: bool = False
+    clips: dict[str, Any] = field(default_factory=dict)
     dir: str = field(default="", compare=False)
 
     def to_json(self) -> dict[str, Any]:

@@ -1,0 +1,86 @@
+"""What ``fsar-bench run`` is asked for (:class:`RunRequest`) and its check before any work."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fsar_bench.engine.presets import Sets, check_preset, method_settings, recipe, train_config
+from fsar_bench.engine.select import parse_select
+from fsar_bench.errors import FsarError
+from fsar_bench.methods import METHODS, MethodInfo
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunRequest:
+    """What ``fsar-bench run`` was asked for (every field reaches the recorded config).
+
+    Attributes:
+        methods: registry names. shots: K of each setting. way: N.
+        protocol: evaluation protocol (``fsar-bench ls protocols``); ``episodes`` overrides its
+            number of test episodes.
+        seed: test manifests (validation: ``seed + 1``), training and initialisation.
+        backbone, size, frames: the features (frozen backbone, input side, frames per video).
+        weights: the backbone's weight file (``None``: its default weights).
+        maps: extract per-frame spatial maps (``False``: pooled vectors only, a store about
+            16 times smaller; only for runs whose methods are all pooled).
+        preset: run preset (:mod:`fsar_bench.engine.presets`). sets: the user's ``--set``.
+        select: model selection, ``val`` | ``last`` | ``holdout:K``
+            (:mod:`fsar_bench.engine.select`).
+        runs: the results store. device: where training and evaluation run.
+        finetune: train the backbone with the method on decoded clips (:mod:`fsar_bench.engine.
+            finetune`); workers: their decoding processes (``None``: cores - 1).
+    """
+
+    methods: tuple[str, ...] = ("protonet", "otam", "trn", "ta2n")
+    shots: tuple[int, ...] = (1, 5)
+    way: int = 5
+    protocol: str = "quick"
+    episodes: int | None = None
+    seed: int = 0
+    backbone: str = "efficientnet-lite0"
+    size: int | None = None
+    frames: int = 8
+    weights: str | None = None
+    maps: bool = True
+    preset: str = "quick"
+    sets: Sets = field(default_factory=dict)
+    select: str = "val"
+    runs: Path = Path("runs")
+    device: str = "cpu"
+    finetune: bool = False
+    workers: int | None = None
+
+    @property
+    def recipe(self) -> str:
+        """The preset key this run resolves (``<preset>+finetune`` when fine-tuning)."""
+        return recipe(self.preset, self.finetune)
+
+    def __post_init__(self) -> None:
+        checks = (
+            (bool(self.methods) and bool(self.shots), "give at least one method and one shot"),
+            (min(self.shots, default=1) >= 1, "shots must be >= 1"),
+            (self.way >= 2, "way must be >= 2"),
+            (self.seed >= 0, "seed must be >= 0"),
+            (self.episodes is None or self.episodes >= 1, "episodes must be >= 1"),
+            (self.frames >= 1, "frames must be >= 1"),
+        )
+        problems = [message for ok, message in checks if not ok]
+        if problems:
+            raise FsarError(f"invalid run: {'; '.join(problems)}")
+        parse_select(self.select)
+
+
+def check_request(req: RunRequest) -> list[MethodInfo]:
+    """Resolve every method's configs before any work, so a bad ``--set`` fails at once."""
+    check_preset(req.preset)
+    infos = [METHODS.get(m) for m in req.methods]
+    spatial = [i.name for i in infos if i.input_kind != "pooled"]
+    if not req.maps and spatial:
+        raise FsarError(f"{spatial[0]} reads spatial maps; pooled-only features serve only "
+                        "pooled methods (protonet, otam, trn...)")  # fmt: skip
+    for info in infos:
+        for shot in req.shots:
+            method_settings(info, req.recipe, req.sets, shot=shot)
+        train_config(info, req.recipe, req.sets, req.seed)
+    return infos
