@@ -92,7 +92,16 @@ register(
         factory="fsar_bench.methods.ta2n:TA2N",
         config="fsar_bench.methods.ta2n_config:TA2NConfig",
         input_kind="spatial",
-        presets={"quick": {"reduce_channels": "256"}},
+        # frozen features: the official distance collapses (ta2n_config docstring); the CPU
+        # preset centres it and learns a logit scale; ``paper`` keeps the official distance
+        presets={
+            "quick": {
+                "reduce_channels": "256",
+                "centre": "true",
+                "scale": "0.3",
+                "learn_scale": "true",
+            }
+        },
         train_presets={
             "quick": {
                 "episodes": "1500",

@@ -127,3 +127,15 @@ def test_centred_distance_matches_a_hand_computation_with_stages_off():
         for n in range(WAY):
             cos = F.cosine_similarity(p[n] - mean, q - mean, dim=-1)  # [T]
             assert abs(got[i, n] + 0.3 * (1 - cos).sum()) < 1e-5
+
+
+def test_cpu_preset_uses_the_fix_and_paper_keeps_the_official_distance():
+    from fsar_bench.engine.presets import method_settings
+    from fsar_bench.methods import METHODS
+
+    info = METHODS.get("ta2n")
+    quick, paper = method_settings(info, "quick", {}), method_settings(info, "paper", {})
+    assert (quick.centre, quick.scale, quick.learn_scale) == (True, 0.3, True)
+    assert (paper.centre, paper.scale, paper.learn_scale) == (False, None, False)
+    user = method_settings(info, "quick", {"ta2n": {"centre": "false"}})
+    assert not user.centre  # --set still wins over the preset
