@@ -111,6 +111,16 @@ def _run_config(sh: _Shared, info: MethodInfo, setting: Setting, manifests) -> d
     )
 
 
+TEST_ONLY = ("query", "episodes", "protocol", "repeats")  # setting fields training never reads
+
+
+def training_key(config: dict) -> str:
+    """Hash of what a training depends on: the run config without the test manifest and the
+    test-only setting fields, so another test protocol reuses the trained checkpoint."""
+    setting = {k: v for k, v in config["setting"].items() if k not in TEST_ONLY}
+    return config_hash({**{k: config[k] for k in config if k != "manifest"}, "setting": setting})
+
+
 def _val_loader(sh: _Shared, pooled: bool):
     """Features of the validation manifest's videos (held-out classes: training view 0)."""
     if sh.select["mode"] == "holdout":
@@ -127,7 +137,7 @@ def _train(sh: _Shared, info: MethodInfo, config: dict, setting: Setting, manife
     """
     torch.manual_seed(setting.seed)
     pooled = info.input_kind == "pooled"
-    train_key = config_hash({k: config[k] for k in config if k != "manifest"})
+    train_key = training_key(config)
     ckpt = sh.source.cache / "checkpoints" / sh.source.name / f"{info.name}-{train_key}"
     if sh.clips:
         method = sh.clips.model(info, config["method_config"])

@@ -1,0 +1,44 @@
+"""Another test protocol (episodes, queries) reuses the trained checkpoint: training depends only
+on the training config, the features, the selection and the training-relevant setting."""
+
+from __future__ import annotations
+
+import pytest
+
+from fsar_bench.cli import main
+from fsar_bench.data.synthetic import generate, preset
+from fsar_bench.engine.run import TEST_ONLY, training_key
+from fsar_bench.results.summary import load_summaries
+
+
+def test_training_key_ignores_test_only_fields_and_nothing_else():
+    config = {"method": "otam", "manifest": "a", "train_config": {"lr": 1e-3},
+              "setting": {"way": 5, "shot": 1, "seed": 0, "episodes": 10, "query": 1,
+                          "protocol": "quick", "repeats": 1, "frames": 8}}  # fmt: skip
+    key = training_key(config)
+    for field, value in (("episodes", 10000), ("query", 5), ("protocol", "otam")):
+        assert training_key({**config, "setting": {**config["setting"], field: value}}) == key
+    assert training_key({**config, "manifest": "b"}) == key
+    for field in ("shot", "seed", "frames"):  # what training reads changes the key
+        changed = {**config["setting"], field: config["setting"][field] + 1}
+        assert training_key({**config, "setting": changed}) != key
+    assert training_key({**config, "train_config": {"lr": 1e-4}}) != key
+    assert set(TEST_ONLY) <= set(config["setting"])
+
+
+@pytest.mark.slow
+def test_another_test_protocol_reuses_the_checkpoint(tmp_path):
+    data = generate(tmp_path / "data", preset("mid", train_classes=2, val_classes=2,
+                                              test_classes=2, videos_per_class=3, frames=8,
+                                              size=64))  # fmt: skip
+    runs = tmp_path / "runs"
+    base = ["run", "--methods", "protonet", "--shots", "1", "--way", "2", "--size", "64",
+            "--frames", "4", "--data-root", str(data), "--cache-dir", str(tmp_path / "cache"),
+            "--runs-dir", str(runs), "--set", "train.episodes=4", "--set", "train.val_every=2",
+            "--set", "train.val_episodes=2"]  # fmt: skip
+    assert main([*base, "--episodes", "6"]) == 0
+    assert main([*base, "--episodes", "9"]) == 0
+    a, b = sorted(load_summaries(runs), key=lambda s: s.setting.episodes)
+    assert (a.setting.episodes, b.setting.episodes) == (6, 9) and a.dir != b.dir
+    assert a.checkpoint == b.checkpoint  # one training, reused
+    assert a.train_history == b.train_history
