@@ -49,6 +49,20 @@ Finetune = typer.Option(
 )  # fmt: skip
 
 
+def _sets(sets: list[str], names: tuple[str, ...]) -> dict:
+    """``--set`` values by section; a section must be ``train`` or a method of this run."""
+    from fsar_bench.engine.overrides import parse_sets
+
+    parsed = parse_sets(sets)
+    unknown = set(parsed) - {"train", *names}
+    if unknown:
+        raise FsarError(
+            f"--set section {sorted(unknown)[0]!r} is neither 'train' nor a method of this run "
+            f"({', '.join(names)})"
+        )
+    return parsed
+
+
 def run(
     methods: str = Methods, dataset: str = DatasetOpt, shots: str = Shots,
     way: int = typer.Option(5, "--way"), protocol: str = Protocol, preset: str = Preset,
@@ -61,7 +75,6 @@ def run(
     finetune: bool = Finetune, workers: int | None = Workers,
 ) -> None:  # fmt: skip
     """Train and evaluate methods on identical episodes; print accuracy and paired differences."""
-    from fsar_bench.engine.overrides import parse_sets
     from fsar_bench.engine.run import RunRequest, check_request, run_benchmark
     from fsar_bench.episodes.protocols import PROTOCOLS
     from fsar_bench.features import BACKBONES
@@ -71,13 +84,7 @@ def run(
 
     names = tuple(dict.fromkeys(METHODS.get(m).name for m in csv_list(methods)))  # no repeats
     base = METHODS.get(baseline).name
-    parsed = parse_sets(sets)
-    unknown = set(parsed) - {"train", *names}
-    if unknown:
-        raise FsarError(
-            f"--set section {sorted(unknown)[0]!r} is neither 'train' nor a method of this run "
-            f"({', '.join(names)})"
-        )
+    parsed = _sets(sets, names)
     req = RunRequest(
         methods=names, shots=tuple(dict.fromkeys(csv_ints(shots, "--shots"))), way=way,
         protocol=PROTOCOLS.get(protocol).name, episodes=episodes, seed=seed,
