@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fsar_bench.data.datasets import SPLITS
-from fsar_bench.errors import FsarError
+from fsar_bench.errors import require
 
 INPUTS = ("diff", "raw")
 MODES = {
@@ -84,9 +84,7 @@ class ProbeConfig:
             (self.optimizer in (None, *OPTIMIZER_DEFAULTS), "optimizer must be adamw or sgd"),
             (self.inputs in INPUTS, f"inputs must be one of {', '.join(INPUTS)}"),
         )
-        problems = [message for ok, message in checks if not ok]
-        if problems:
-            raise FsarError(f"invalid probe settings: {'; '.join(problems)}")
+        require(checks, "probe settings")
 
     def recipe(self) -> tuple[str, float, float]:
         """``(optimizer, lr, weight_decay)``: the values set, else the defaults."""

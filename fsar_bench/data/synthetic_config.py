@@ -37,7 +37,7 @@ import difflib
 import math
 
 from fsar_bench.data import synthetic_render as render
-from fsar_bench.errors import FsarError
+from fsar_bench.errors import FsarError, require
 
 MAX_CLASSES = 2 * (math.comb(len(render.PRIMITIVES), 2) + math.comb(len(render.PRIMITIVES), 3))
 
@@ -85,16 +85,14 @@ class SyntheticConfig:
         d = self.duration
         d = (d, d) if isinstance(d, int | float) else d  # a number: a fixed duration
         object.__setattr__(self, "duration", tuple(float(v) for v in d))
-        problems = _problems(self)
-        if problems:
-            raise FsarError(f"invalid synthetic config: {'; '.join(problems)}")
+        require(_checks(self), "synthetic config")
 
     @property
     def class_counts(self) -> dict[str, int]:
         return {"train": self.train_classes, "val": self.val_classes, "test": self.test_classes}
 
 
-def _problems(c: SyntheticConfig) -> list[str]:
+def _checks(c: SyntheticConfig) -> list[tuple[bool, str]]:
     counts = c.class_counts.values()
     checks = [
         (all(n >= 2 and n % 2 == 0 for n in counts), "classes per split: even (twins), >= 2"),
@@ -111,7 +109,7 @@ def _problems(c: SyntheticConfig) -> list[str]:
         (0 <= c.offset <= 0.25, "offset must be in [0, 0.25]"),
         (1 <= c.jpeg_quality <= 95, "jpeg_quality must be in [1, 95]"),
     ]
-    return [message for ok, message in checks if not ok]
+    return checks
 
 
 PRESETS: dict[str, SyntheticConfig] = {

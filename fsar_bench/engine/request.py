@@ -7,7 +7,7 @@ from pathlib import Path
 
 from fsar_bench.engine.presets import Sets, check_preset, method_settings, recipe, train_config
 from fsar_bench.engine.select import parse_select
-from fsar_bench.errors import FsarError
+from fsar_bench.errors import FsarError, require
 from fsar_bench.methods import METHODS, MethodInfo
 
 
@@ -65,9 +65,7 @@ class RunRequest:
             (self.episodes is None or self.episodes >= 1, "episodes must be >= 1"),
             (self.frames >= 1, "frames must be >= 1"),
         )
-        problems = [message for ok, message in checks if not ok]
-        if problems:
-            raise FsarError(f"invalid run: {'; '.join(problems)}")
+        require(checks, "run")
         parse_select(self.select)
 
 

@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 
-from fsar_bench.errors import FsarError
+from fsar_bench.errors import require
 
 OPTIMIZERS = ("adam", "sgd")
 SCHEDULES = ("plateau", "cosine", "constant")
@@ -82,9 +82,7 @@ class TrainConfig:
             (0 < self.lr_factor < 1 and self.min_delta >= 0,
              "need 0 < lr_factor < 1 and min_delta >= 0"),
         )  # fmt: skip
-        problems = [message for ok, message in checks if not ok]
-        if problems:
-            raise FsarError(f"invalid training settings (train.*): {'; '.join(problems)}")
+        require(checks, "training settings (train.*)")
 
 
 def recorded(cfg: TrainConfig) -> dict:

@@ -17,7 +17,7 @@ from pathlib import Path
 from fsar_bench.data.datasets import DatasetInfo
 from fsar_bench.data.index import SplitIndex, Video
 from fsar_bench.data.sampling import TEST_MODES, TRAIN_MODES
-from fsar_bench.errors import FsarError
+from fsar_bench.errors import require
 from fsar_bench.features import BACKBONES
 from fsar_bench.features.backbones import Weights, resize_side
 
@@ -50,9 +50,7 @@ class ExtractConfig:
             (self.train_sampling in TRAIN_MODES, f"train sampling: {'/'.join(TRAIN_MODES)}"),
             (min(self.shard_videos, self.batch_frames) >= 1, "shard and batch sizes must be >= 1"),
         )
-        problems = [message for ok, message in checks if not ok]
-        if problems:
-            raise FsarError(f"invalid extraction settings: {'; '.join(problems)}")
+        require(checks, "extraction settings")
         BACKBONES.get(self.backbone)  # unknown name: fails with close matches
 
 
