@@ -28,7 +28,7 @@ source = DataSource.resolve("synthetic-mid", data_root=root, cache_dir=cache)
 config = ExtractConfig(frames=3, size=64, views=2, shard_videos=2)
 stores = source.features(config, runtime=runtime, workers=0)
 names = sorted(s.folder.name for s in stores.values())
-sys.stdout.write(f"rank {runtime.rank} of {runtime.world} {names}\\n")  # one write: ranks share the pipe
+sys.stdout.write(f"rank {runtime.rank} of {runtime.world} {names}\\n")  # one write (shared pipe)
 sys.stdout.flush()
 """
 
