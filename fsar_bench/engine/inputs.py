@@ -36,13 +36,11 @@ def manifest_for(index: SplitIndex, spec: EpisodeSpec, folder: Path) -> Manifest
     return load_manifest(path)
 
 
-def feature_loader(store: FeatureStore, pooled: bool, view: int | None = None):
-    """``load(ids, views)``: per-video views for training, the test clip when ``views`` is None
-    (``view``: that cached training view instead, for classes held out of a train store)."""
+def feature_loader(store: FeatureStore, pooled: bool):
+    """``load(ids)``: the test-time clip's features of each video (evaluation loaders;
+    training reads through :class:`~fsar_bench.features.bank.FeatureBank`)."""
 
-    def load(ids: list[str], views: list[int] | None = None) -> torch.Tensor:
-        if views is None:
-            return store.get(ids, pooled=pooled, view=view)
-        return torch.cat([store.get([v], pooled=pooled, view=w) for v, w in zip(ids, views)])
+    def load(ids: list[str]) -> torch.Tensor:
+        return store.get(ids, pooled=pooled)
 
     return load

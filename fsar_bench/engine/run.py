@@ -36,7 +36,7 @@ from fsar_bench.engine.presets import method_settings, train_config
 from fsar_bench.engine.request import RunRequest, check_request
 from fsar_bench.engine.schedule import recorded
 from fsar_bench.engine.select import check_selection, check_val_split, parse_select, select_indexes
-from fsar_bench.engine.train import TrainData, Trainer, load_best
+from fsar_bench.engine.train import TrainConfig, TrainData, Trainer, load_best
 from fsar_bench.episodes.manifest import EpisodeSpec, Manifest
 from fsar_bench.features.bank import FeatureBank
 from fsar_bench.features.cache import FeatureStore
@@ -86,7 +86,9 @@ def summarize_accuracy(acc: np.ndarray, repeats: int) -> tuple[dict, str]:
     return out, f"over {repeats} repeat means: " + CONVENTION
 
 
-def _run_config(sh: _Shared, info: MethodInfo, setting: Setting, manifests) -> dict:
+def _run_config(
+    sh: _Shared, info: MethodInfo, setting: Setting, manifests, tcfg: TrainConfig
+) -> dict:
     """The resolved configuration of one run (hashed into its folder name)."""
     req, test = sh.req, sh.stores.get("test")
     mcfg = method_settings(info, req.recipe, req.sets, shot=setting.shot)
@@ -101,7 +103,7 @@ def _run_config(sh: _Shared, info: MethodInfo, setting: Setting, manifests) -> d
             "method_factory": info.factory,
             "preset": req.preset,
             "method_config": dataclasses.asdict(mcfg),
-            "train_config": recorded(train_config(info, req.recipe, req.sets, req.seed)),
+            "train_config": recorded(tcfg),
             "setting": dataclasses.asdict(setting),
             "select": sh.select,
             "val_manifest": manifests["val"].sha256 if "val" in manifests else None,
@@ -129,7 +131,9 @@ def _val_loader(sh: _Shared, pooled: bool):
     return sh.bank("val", pooled).load if "val" in sh.stores else None
 
 
-def _train(sh: _Shared, info: MethodInfo, config: dict, setting: Setting, manifests):
+def _train(
+    sh: _Shared, info: MethodInfo, config: dict, setting: Setting, manifests, tcfg: TrainConfig
+):
     """Train (or resume, or reuse) one method; returns ``(method, trainer, checkpoint folder)``.
 
     Training and validation videos are read through the run's :class:`FeatureBank` of each
@@ -150,7 +154,6 @@ def _train(sh: _Shared, info: MethodInfo, config: dict, setting: Setting, manife
             load=sh.bank("train", pooled).load, val_manifest=manifests.get("val"),
             val_load=_val_loader(sh, pooled), way=setting.way, shot=setting.shot,
         )  # fmt: skip
-    tcfg = train_config(info, sh.req.recipe, sh.req.sets, sh.req.seed)
     trainer = Trainer(method, tcfg, data, out_dir=ckpt, runtime=sh.runtime)
     cb = sh.progress and (lambda i, n, loss, v: sh.progress("train", i, n))
     trainer.fit(progress=cb)
@@ -161,13 +164,13 @@ def run_one(sh: _Shared, info: MethodInfo, setting: Setting, test: Manifest) -> 
     """Train (if needed) and evaluate one method on one setting; returns its summary."""
     tcfg = train_config(info, sh.req.recipe, sh.req.sets, sh.req.seed)
     manifests = {"test": test, **val_manifests(sh, setting, tcfg.val_episodes)}
-    config = _run_config(sh, info, setting, manifests)
+    config = _run_config(sh, info, setting, manifests, tcfg)
     name, rt = f"{info.name}-{setting.way}w{setting.shot}s", sh.runtime
     run = rt.on_main(lambda: RunDir.create(sh.req.runs, setting.dataset, name, config))
     if rt.on_main(run.finished):
         return read_summary(run.path)
     t0 = time.time()
-    method, trainer, ckpt = _train(sh, info, config, setting, manifests)
+    method, trainer, ckpt = _train(sh, info, config, setting, manifests, tcfg)
     train_s, t0 = time.time() - t0, time.time()
     cb = sh.progress and (lambda i, n: sh.progress("test", i, n))
     pooled = info.input_kind == "pooled"
