@@ -24,26 +24,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from fsar_bench.methods.ta2n_conv import conv3d_same, eval_affine_, max_pool_floor
+
 #: The nine SC jitter directions ``(x, y)``: none and the 8 neighbours (official order).
 JITTER_DIRECTIONS = ((0, 0), (0, 1), (1, 0), (0, -1), (-1, 0), (1, 1), (-1, -1), (1, -1), (-1, 1))
-
-
-def max_pool_floor(x: Tensor, kernel: tuple[int, int, int]) -> Tensor:
-    """``MaxPool3d(kernel)`` (floor mode) on ``[B, C, T, H, W]``; kernels clipped to the axis size.
-
-    Identical to ``nn.MaxPool3d(kernel)`` whenever every axis is at least its kernel; an axis
-    shorter than its kernel (where the official net would fail) is pooled over its full length.
-    Without autograd the same maxima come from ``torch.maximum`` over the kernel's strided views
-    (``max_pool3d`` also computes argmax indices on the CPU: about 5x slower).
-    """
-    k = tuple(min(k, s) for k, s in zip(kernel, x.shape[-3:]))
-    if x.requires_grad and torch.is_grad_enabled():
-        return F.max_pool3d(x, k)
-    n = [s // j * j for s, j in zip(x.shape[-3:], k)]  # each axis cropped to whole windows
-    out = x[..., : n[0] : k[0], : n[1] : k[1], : n[2] : k[2]]
-    for a, b, c in [(a, b, c) for a in range(k[0]) for b in range(k[1]) for c in range(k[2])][1:]:
-        out = torch.maximum(out, x[..., a : n[0] : k[0], b : n[1] : k[1], c : n[2] : k[2]])
-    return out
 
 
 class LocalisationNet(nn.Module):
@@ -172,7 +156,7 @@ class OffsetNet(nn.Module):
         shifted = torch.stack([padded[..., d : d + t, :] for d in range(3)], dim=-2)
         z = shifted.reshape(e, q, n * t, 3 * t) @ basis  # [E, Q, N*T, 128*9]
         z = z.reshape(e, q, n, t, -1, 9) @ self._border(h, w, attn)  # [E, Q, N, T, 128, H*W]
-        return z.permute(0, 1, 2, 4, 3, 5).reshape(e, q, n, -1, t, h, w)
+        return z.permute(0, 1, 2, 4, 3, 5).unflatten(-1, (h, w))  # a view
 
     @staticmethod
     def _border(h: int, w: int, like: Tensor) -> Tensor:
@@ -189,15 +173,21 @@ class OffsetNet(nn.Module):
         vh, vw = valid(h), valid(w)
         return torch.einsum("ha,wb->abhw", vh, vw).reshape(9, h * w)
 
-    def tail(self, h1: Tensor) -> Tensor:
+    def tail(self, h1: Tensor, overwrite: bool = False) -> Tensor:
         """Everything after the first conv's output (bias not yet added): ``[B, 128, T, H, W]``.
+
+        ``overwrite``: ``h1`` may be overwritten (evaluation without autograd then adds the bias
+        and applies ``bn1`` in place, :func:`~fsar_bench.methods.ta2n_conv.eval_affine_`).
 
         Returns:
             ``[B, T, 2]`` offsets ``(x, y)``, ``scale * tanh(...)``.
         """
-        x = h1 + self.conv1.bias.view(1, -1, 1, 1, 1)
-        x = F.relu(max_pool_floor(self.bn1(x), (1, 2, 2)))
-        x = F.relu(max_pool_floor(self.bn2(self.conv2(x)), (1, 2, 2)))
+        if overwrite and not self.training and not torch.is_grad_enabled():
+            x = eval_affine_(h1, self.conv1.bias, self.bn1)
+        else:
+            x = self.bn1(h1 + self.conv1.bias.view(1, -1, 1, 1, 1))
+        x = F.relu(max_pool_floor(x, (1, 2, 2)))
+        x = F.relu(max_pool_floor(self.bn2(conv3d_same(self.conv2, x)), (1, 2, 2)))
         x = x.amax(dim=(-2, -1))  # AdaptiveMaxPool3d((None, 1, 1)): [B, 128, T]
         x = torch.tanh(self.fc2(F.relu(self.fc1(x))))  # [B, 2, T]
         return self.scale * x.transpose(1, 2)

@@ -38,15 +38,20 @@ class SCStage:
         """Decomposed first conv, then the rest of the offset net: ``[E, Q, N, T, 2]``."""
         h1 = sup["conv_s"][:, None] + qry["conv_q"][:, :, None]  # [E, Q, N, 128, T, H, W]
         if attn is not None:
-            h1 = h1 + self.offset_net.broadcast_response(attn, qry["basis_q"], *hw)
-        return self.offset_net.tail(h1.flatten(0, 2)).unflatten(0, h1.shape[:3])
+            h1 += self.offset_net.broadcast_response(attn, qry["basis_q"], *hw)
+        return self.offset_net.tail(h1.flatten(0, 2), overwrite=True).unflatten(0, h1.shape[:3])
 
     def _weights(self, offsets: Tensor, hw: tuple[int, int]) -> tuple[Tensor, Tensor]:
-        """Support (``+offset``) and query (``-offset``) pooling weights ``[E, Q, N, T, H, W]``."""
+        """Support (``+offset``) and query (``-offset``) pooling weights ``[E, Q, N, T, H, W]``.
+
+        Both designs' axis weights are odd-symmetric (``w(-o)[i] = w(o)[size - 1 - i]``, as the
+        grid ``linspace(-1, 1)`` is), so the query's weights are the support's flipped over
+        ``H`` and ``W`` (equal up to float rounding; tested).
+        """
         jitter = self.jitter if self.training or self.config.jitter_at_test else self.jitter[:1]
         jittered = offsets[..., None, :] + jitter  # [E, Q, N, T, J, 2]
-        design = self.config.sc_design
-        return pooling_weights(jittered, *hw, design), pooling_weights(-jittered, *hw, design)
+        support = pooling_weights(jittered, *hw, self.config.sc_design)
+        return support, support.flip(-2, -1)
 
     def _sc_naive(self, s_map, s_res, q_map, r, extras) -> tuple[Tensor, Tensor]:
         """Reference SC: build every pair's ``[2C, T, H, W]`` maps and pool them directly."""

@@ -189,6 +189,16 @@ def test_zero_offset_without_jitter_pools_uniformly_and_weights_sum_to_one():
         torch.testing.assert_close(wts.sum((-2, -1)), torch.ones(5, T))
 
 
+def test_negated_offsets_give_the_flipped_weights():
+    """``SCStage._weights`` takes the query's (``-offset``) weights as the support's flipped."""
+    jit = 0.2 * torch.tensor(JITTER_DIRECTIONS).float()
+    off = 0.75 * torch.tanh(torch.randn(50, T, 1, 2)) + jit
+    for design in ("mask", "grid"):
+        for hw in ((4, 4), (7, 7), (3, 5), (1, 2)):
+            want = pooling_weights(-off, *hw, design)
+            torch.testing.assert_close(pooling_weights(off, *hw, design).flip(-2, -1), want)
+
+
 def test_grid_design_equals_grid_sample_resampling_of_the_overlap():
     o = torch.tensor([0.3, -0.55])  # (x, y)
     x_map = torch.randn(1, 3, H, W)
