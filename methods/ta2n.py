@@ -29,12 +29,11 @@ jitter, or the chosen integer shifts for ``sc_design="enumerate"`` (if ``sc``). 
 distance, centred with ``centre``; not for ``enumerate``).
 
 State keys (leading ``V``): ``ab [V, 2]`` (``ttm``); ``input_pooled [V, T, C]``
-(``return_extras``); 1-shot branch: ``map [V, T, C, H, W]`` (TTM-warped input), ``key``, ``query``,
-``value [V, T, C]`` (``tc``), ``conv_s``, ``conv_q [V, 128, T, H, W]`` and ``basis_q [V, 3T, 1152]``
-(SC ``mask``/``grid``, decomposed); k-shot branch: ``m_shot_key``, ``m_ref_query [V, T, C]``,
-``m_map = W_vm map`` and its query-side ``m_query``, ``m_value``, ``m_conv_q``, ``m_basis_q``.
-Float32 size per video: 1.9 MiB at C=1280, 4x4, T=8 with ``shots=None`` (both branches), 1.0 MiB
-with ``shots`` set; 7.4 / 3.7 MiB at C=2048, 7x7.
+(``return_extras``); 1-shot branch: ``map [V, T, C, H, W]`` (TTM-warped input), ``key``,
+``query``, ``value [V, T, C]`` (``tc``), ``conv_s``, ``conv_q [V, T, H, W, 128]`` (channels-last)
+and ``basis_q [V, 3T, H*W*128]`` (SC ``mask``/``grid``, decomposed); k-shot branch:
+``m_shot_key``, ``m_ref_query [V, T, C]``, ``m_map = W_vm map`` and its query-side ``m_query``,
+``m_value``, ``m_conv_q``, ``m_basis_q``. SIZES
 
 Settings and every difference from the official code: :mod:`fsar_bench.methods.ta2n_config`.
 """
@@ -143,7 +142,7 @@ class TA2N(SCStage, FewShotMethod):
         if self.offset_net is not None and cfg.sc_impl == "decomposed":
             out["conv_q"] = self.offset_net.half_conv(x.transpose(1, 2), 1)
             if cfg.tc:
-                out["basis_q"] = self.offset_net.broadcast_basis(v)
+                out["basis_q"] = self.offset_net.broadcast_basis(v, *x.shape[-2:])
             if support:
                 out["conv_s"] = self.support_conv(x, v)
         return {prefix + k: t for k, t in out.items()}
@@ -235,7 +234,7 @@ class TA2N(SCStage, FewShotMethod):
         elif cfg.sc_impl == "naive":
             s_vec, q_vec = self._sc_naive(s_map, s_res, q_map, r, extras)
         else:
-            offsets = self._offsets(sup, qry, attn, s_map.shape[-2:])
+            offsets = self._offsets(sup, qry, attn)
             w_s, w_q = self._weights(offsets, s_map.shape[-2:])
             s_vec = pool_support(w_s, s_map) + s_res
             q_vec = pool_query(w_q, q_map) + r

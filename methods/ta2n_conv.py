@@ -1,15 +1,19 @@
-"""TA2N's convolution helpers: a ``3x3x3`` convolution (padding 1) on tiny maps as one matrix
-product (the SC offset net), evaluation-mode batch norm in place, and a floor-mode max-pool.
+"""TA2N's convolution helpers for the SC offset net's per-pair tensors, which are channels-last
+``[B, T, H, W, C]``: a ``3x3x3`` convolution (padding 1) on tiny maps as one matrix product,
+batch norm (in place in evaluation), a max-pool over ``H, W``; and the floor-mode max-pool of
+the TTM net.
 
-The offset net's second convolution runs on every (query, class) pair's ``[128, T, H, W]`` map
-after a ``(1, 2, 2)`` max-pool: ``2 x 2`` for the 4x4 maps of EfficientNet-Lite0 at 112 px. With
-padding 1 on such a map, 5 of each output's 9 spatial taps read zero padding, and a general
-convolution multiplies those zeros too. On maps of at most ``2 x 2`` every (input, output)
-position pair is within one tap, so the spatial part of the kernel is a dense matrix and the
-whole convolution is ``[B*T, 3 * C * H*W] @ [3 * C * H*W, O * H*W]``: one GEMM over the three
-temporal taps of the channel-and-position vectors. Same map, same autograd, about half the
-work and twice as fast on a CPU (forward and backward; measured in ``benchmarks/bench_ta2n.py``).
-Larger maps keep ``F.conv3d`` (measured slower as a dense product at ``3 x 3``).
+Why channels-last: every per-pair step then reads contiguous channel vectors (the ``2 x 2``
+max-pool, the per-channel batch-norm affine) and the dense convolution below needs no copy to
+gather a position's channels. Why a dense product: the offset net's second convolution runs on
+every (query, class) pair's ``[T, H, W, 128]`` map after a ``(1, 2, 2)`` max-pool, ``2 x 2`` for
+the 4x4 maps of EfficientNet-Lite0 at 112 px. With padding 1 on such a map, 5 of each output's 9
+spatial taps read zero padding, and a general convolution multiplies those zeros too. On maps of
+at most ``2 x 2`` every (input, output) position pair is within one tap, so the spatial part of
+the kernel is a dense matrix and the convolution is ``[B*T, 3 * H*W * C] @ [3 * H*W * C, H*W *
+O]``: one GEMM over the three temporal taps. Same map, same autograd, about half the work and
+twice as fast on a CPU, forward and backward (``benchmarks/bench_ta2n.py``). Larger maps keep
+``F.conv3d`` (slower as a dense product at ``3 x 3``, measured).
 """
 
 from __future__ import annotations
@@ -18,14 +22,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-#: Largest map side (after the pool) computed as one dense product.
+#: Largest map side computed as one dense product.
 DENSE_MAX_SIDE = 2
 
 
 def dense_spatial_weight(weight: Tensor, h: int, w: int) -> Tensor:
-    """``[O, C, 3, 3, 3]`` kernel -> ``[3 * C * H*W, O * H*W]`` matrix for an ``H x W`` map.
+    """``[O, C, 3, 3, 3]`` kernel -> ``[3 * H*W * C, H*W * O]`` matrix for an ``H x W`` map.
 
-    Row ``(dt, c, p_in)``, column ``(o, p_out)`` holds ``weight[o, c, dt, dh, dw]`` with
+    Row ``(dt, p_in, c)``, column ``(p_out, o)`` holds ``weight[o, c, dt, dh, dw]`` with
     ``(dh, dw) = p_in - p_out + 1`` when both are in ``0..2`` (padding 1), else 0.
     """
     o, c = weight.shape[:2]
@@ -36,37 +40,59 @@ def dense_spatial_weight(weight: Tensor, h: int, w: int) -> Tensor:
     index = torch.where(inside, tap[..., 0] * 3 + tap[..., 1], 9)  # 9: the zero tap
     taps = torch.cat([weight.flatten(3), weight.new_zeros(o, c, 3, 1)], -1)  # [O, C, 3, 10]
     dense = taps[..., index]  # [O, C, 3, P_in, P_out]
-    return dense.permute(2, 1, 3, 0, 4).reshape(3 * c * h * w, o * h * w)
+    return dense.permute(2, 3, 1, 4, 0).reshape(3 * h * w * c, h * w * o)
 
 
-def conv3d_same(conv: nn.Conv3d, x: Tensor) -> Tensor:
-    """``conv(x)`` for a ``3x3x3``, padding-1, stride-1 ``conv`` on ``x [B, C, T, H, W]``.
+def conv3d_last(conv: nn.Conv3d, x: Tensor) -> Tensor:
+    """``conv`` (``3x3x3``, padding 1, stride 1) on channels-last ``x [B, T, H, W, C]``.
 
-    Maps of side at most :data:`DENSE_MAX_SIDE` use the dense product (module docstring);
-    returns ``[B, O, T, H, W]`` (a transposed view in that case).
+    Returns ``[B, T, H, W, O]``. Maps of side at most :data:`DENSE_MAX_SIDE`: the dense product
+    (module docstring); larger ones: ``conv`` on the channels-first view.
     """
-    b, c, t, h, w = x.shape
+    b, t, h, w, c = x.shape
     if h > DENSE_MAX_SIDE or w > DENSE_MAX_SIDE:
-        return conv(x)
-    rows = F.pad(x.permute(0, 2, 1, 3, 4).reshape(b, t, c * h * w), (0, 0, 1, 1))
-    taps = torch.cat([rows[:, d : d + t] for d in range(3)], -1)  # [B, T, 3 * C * H*W]
-    matrix = dense_spatial_weight(conv.weight, h, w)
-    bias = conv.bias.repeat_interleave(h * w)  # column (o, p)
-    out = torch.addmm(bias, taps.flatten(0, 1), matrix)  # [B*T, O * H*W]
-    return out.view(b, t, -1, h, w).transpose(1, 2)
+        return conv(x.permute(0, 4, 1, 2, 3)).permute(0, 2, 3, 4, 1)
+    rows = F.pad(x.reshape(b, t, h * w * c), (0, 0, 1, 1))  # T padded with one zero row each side
+    taps = torch.cat([rows[:, d : d + t] for d in range(3)], -1)  # [B, T, 3 * H*W * C]
+    bias = conv.bias.repeat(h * w)  # column (p, o)
+    out = torch.addmm(bias, taps.flatten(0, 1), dense_spatial_weight(conv.weight, h, w))
+    return out.view(b, t, h, w, -1)
 
 
-def eval_affine_(x: Tensor, bias: Tensor, bn: nn.BatchNorm3d) -> Tensor:
-    """``bn(x + bias)`` in evaluation mode, written into ``x [B, C, T, H, W]`` (returned).
+def batch_norm_last(bn: nn.BatchNorm3d, x: Tensor, bias: Tensor | None, overwrite: bool) -> Tensor:
+    """``bn(x + bias)`` on channels-last ``x [B, T, H, W, C]`` (``bias [C]`` or ``None``).
 
-    Evaluation-mode batch norm is the per-channel affine map ``y = a x + b`` with ``a = gamma /
-    sqrt(var + eps)`` and ``b = beta - a * mean``; the conv bias folds into ``b``. One pass over
-    the pairs' largest tensor instead of two allocations.
+    In evaluation without autograd and with ``overwrite``, the result is written into ``x``:
+    evaluation-mode batch norm is the per-channel affine map ``a x + b`` with ``a = gamma /
+    sqrt(var + eps)`` and ``b = beta - a * mean`` (the bias folds into ``b``), one pass over the
+    pairs' largest tensor. Otherwise ``bn`` runs on the channels-first view (training updates
+    its running statistics as usual).
     """
-    a = bn.weight * torch.rsqrt(bn.running_var + bn.eps)
-    b = bn.bias + (bias - bn.running_mean) * a
-    shape = (1, -1, 1, 1, 1)
-    return x.mul_(a.view(shape)).add_(b.view(shape))
+    if overwrite and not bn.training and not torch.is_grad_enabled():
+        a = bn.weight * torch.rsqrt(bn.running_var + bn.eps)
+        shift = bn.bias - bn.running_mean * a
+        if bias is not None:
+            shift = shift + bias * a
+        return x.mul_(a).add_(shift)
+    if bias is not None:
+        x = x + bias
+    return bn(x.permute(0, 4, 1, 2, 3)).permute(0, 2, 3, 4, 1)
+
+
+def max_pool_hw(x: Tensor) -> Tensor:
+    """``MaxPool3d((1, 2, 2))`` (floor mode) on channels-last ``[B, T, H, W, C]``.
+
+    Kernels are clipped to axes shorter than 2 (as :func:`max_pool_floor`). The maximum of the
+    window's strided views reads contiguous channel vectors; autograd goes through
+    ``torch.maximum`` (the same gradient as the pool's wherever a window has one maximum).
+    """
+    kh, kw = min(2, x.shape[-3]), min(2, x.shape[-2])
+    nh, nw = x.shape[-3] // kh * kh, x.shape[-2] // kw * kw
+    views = [x[..., i:nh:kh, j:nw:kw, :] for i in range(kh) for j in range(kw)]
+    out = views[0]
+    for view in views[1:]:
+        out = torch.maximum(out, view)
+    return out
 
 
 def max_pool_floor(x: Tensor, kernel: tuple[int, int, int]) -> Tensor:

@@ -14,8 +14,9 @@ All terms but the residual one are per video. The residual term, with zero paddi
 is ``sum_{dh,dw} [0 <= h+dh-1 < H] [0 <= w+dw-1 < W] z[o, t, dh, dw]`` where
 ``z[o, t, dh, dw] = sum_{dt, y} A[t+dt-1, y] U[o, dh, dw, dt, y]`` (``A`` zero outside ``0..T-1``)
 and ``U[o, dh, dw, dt, y] = sum_c w_q[o, c, dt, dh, dw] v[y, c]`` is per query video
-(:meth:`OffsetNet.broadcast_basis`); only the small ``T x 3T`` mixing is per pair
-(:meth:`OffsetNet.broadcast_response`).
+(:meth:`OffsetNet.broadcast_basis`, with the sum over ``dh, dw`` folded in); only the small
+``T x 3T`` mixing is per pair (:meth:`OffsetNet.add_broadcast_response_`). Per-pair tensors of the
+offset net are channels-last ``[B, T, H, W, 128]`` (:mod:`fsar_bench.methods.ta2n_conv`).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from fsar_bench.methods.ta2n_conv import conv3d_same, eval_affine_, max_pool_floor
+from fsar_bench.methods.ta2n_conv import batch_norm_last, conv3d_last, max_pool_floor, max_pool_hw
 
 #: The nine SC jitter directions ``(x, y)``: none and the 8 neighbours (official order).
 JITTER_DIRECTIONS = ((0, 0), (0, 1), (1, 0), (0, -1), (-1, 0), (1, 1), (-1, -1), (1, -1), (-1, 1))
@@ -125,38 +126,38 @@ class OffsetNet(nn.Module):
         """First conv restricted to the support (``half=0``) or query (``1``) channels, no bias.
 
         Args:
-            x: ``[B, C, T, H, W]``. Returns ``[B, 128, T, H, W]``.
+            x: ``[B, C, T, H, W]``. Returns ``[B, T, H, W, 128]`` (channels last, as every
+            per-pair tensor of the offset net).
         """
-        return F.conv3d(x, self._half(half), padding=1)
+        return F.conv3d(x, self._half(half), padding=1).permute(0, 2, 3, 4, 1).contiguous()
 
-    def broadcast_basis(self, v: Tensor) -> Tensor:
-        """Per-query-video basis ``U`` of the broadcast residual: ``v [B, T, C] -> [B, 3T, 128*9]``.
+    def broadcast_basis(self, v: Tensor, h: int, w: int) -> Tensor:
+        """Per-query-video basis of the broadcast residual: ``v [B, T, C] -> [B, 3T, H*W*128]``.
 
-        Row ``dt * T + y``, column ``o * 9 + dh * 3 + dw`` holds
-        ``sum_c w_q[o, c, dt, dh, dw] * v[y, c]``.
+        Row ``dt * T + y``, column ``p * 128 + o`` (map position ``p = (h, w)``) holds
+        ``sum_{dh, dw} [tap (dh, dw) reads inside the map at p] sum_c w_q[o, c, dt, dh, dw]
+        v[y, c]``: the module docstring's ``U`` with the zero padding applied.
         """
         b, t, c = v.shape
-        w = self._half(1).permute(1, 0, 3, 4, 2).reshape(c, -1)  # [C, (o, dh, dw, dt)]
-        u = (v @ w).reshape(b, t, -1, 3)  # [B, y, (o, dh, dw), dt]
-        return u.permute(0, 3, 1, 2).reshape(b, 3 * t, -1)
+        wq = self._half(1).permute(1, 3, 4, 0, 2).reshape(c, -1)  # [C, (dh, dw, o, dt)]
+        u = (v @ wq).reshape(b, t, 9, -1, 3)  # [B, y, tap, o, dt]
+        u = torch.einsum("bykod,kp->bdypo", u, self._border(h, w, v))  # [B, dt, y, HW, o]
+        return u.reshape(b, 3 * t, -1)
 
-    def broadcast_response(self, attn: Tensor, basis: Tensor, h: int, w: int) -> Tensor:
-        """``conv_q(broadcast r)`` for every pair, exactly, with ``r = attn @ v``.
+    def add_broadcast_response_(self, h1: Tensor, attn: Tensor, basis: Tensor) -> Tensor:
+        """Add ``conv_q(broadcast r)`` of every pair, exactly, with ``r = attn @ v``, to ``h1``.
 
         Args:
+            h1: ``[E, Q, N, T, H, W, 128]`` (contiguous), updated in place and returned.
             attn: ``[E, Q, N, T, T]`` TC attention (support frame ``x``, query frame ``y``).
-            basis: ``[E, Q, 3T, 128*9]`` from :meth:`broadcast_basis` of the query's ``v``.
-            h, w: map size.
-
-        Returns:
-            ``[E, Q, N, 128, T, H, W]``.
+            basis: ``[E, Q, 3T, H*W*128]`` from :meth:`broadcast_basis` of the query's ``v``.
         """
         e, q, n, t, _ = attn.shape
         padded = F.pad(attn, (0, 0, 1, 1))  # x axis padded: row x + 1 holds A[x]
         shifted = torch.stack([padded[..., d : d + t, :] for d in range(3)], dim=-2)
-        z = shifted.reshape(e, q, n * t, 3 * t) @ basis  # [E, Q, N*T, 128*9]
-        z = z.reshape(e, q, n, t, -1, 9) @ self._border(h, w, attn)  # [E, Q, N, T, 128, H*W]
-        return z.permute(0, 1, 2, 4, 3, 5).unflatten(-1, (h, w))  # a view
+        rows = h1.view(e * q, n * t, -1)  # one GEMM per (episode, query) adds into h1
+        rows.baddbmm_(shifted.reshape(e * q, n * t, 3 * t), basis.reshape(e * q, 3 * t, -1))
+        return h1
 
     @staticmethod
     def _border(h: int, w: int, like: Tensor) -> Tensor:
@@ -174,27 +175,24 @@ class OffsetNet(nn.Module):
         return torch.einsum("ha,wb->abhw", vh, vw).reshape(9, h * w)
 
     def tail(self, h1: Tensor, overwrite: bool = False) -> Tensor:
-        """Everything after the first conv's output (bias not yet added): ``[B, 128, T, H, W]``.
+        """Everything after the first conv's output (bias not yet added): ``[B, T, H, W, 128]``.
 
         ``overwrite``: ``h1`` may be overwritten (evaluation without autograd then adds the bias
-        and applies ``bn1`` in place, :func:`~fsar_bench.methods.ta2n_conv.eval_affine_`).
+        and applies ``bn1`` in place, :func:`~fsar_bench.methods.ta2n_conv.batch_norm_last`).
 
         Returns:
             ``[B, T, 2]`` offsets ``(x, y)``, ``scale * tanh(...)``.
         """
-        if overwrite and not self.training and not torch.is_grad_enabled():
-            x = eval_affine_(h1, self.conv1.bias, self.bn1)
-        else:
-            x = self.bn1(h1 + self.conv1.bias.view(1, -1, 1, 1, 1))
-        x = F.relu(max_pool_floor(x, (1, 2, 2)))
-        x = F.relu(max_pool_floor(self.bn2(conv3d_same(self.conv2, x)), (1, 2, 2)))
-        x = x.amax(dim=(-2, -1))  # AdaptiveMaxPool3d((None, 1, 1)): [B, 128, T]
-        x = torch.tanh(self.fc2(F.relu(self.fc1(x))))  # [B, 2, T]
-        return self.scale * x.transpose(1, 2)
+        x = batch_norm_last(self.bn1, h1, self.conv1.bias, overwrite)
+        x = F.relu(max_pool_hw(x))
+        x = batch_norm_last(self.bn2, conv3d_last(self.conv2, x), None, overwrite=True)
+        x = F.relu(max_pool_hw(x).amax((-3, -2)))  # AdaptiveMaxPool3d((None, 1, 1)): [B, T, 128]
+        x = F.relu(F.linear(x, self.fc1.weight[..., 0], self.fc1.bias))  # Conv1d(k=1)
+        return self.scale * torch.tanh(F.linear(x, self.fc2.weight[..., 0], self.fc2.bias))
 
     def forward(self, pairs: Tensor) -> Tensor:
         """Naive reference: ``[B, 2C, T, H, W]`` (support channels first) -> ``[B, T, 2]``."""
-        return self.tail(F.conv3d(pairs, self.conv1.weight, padding=1))
+        return self.tail(F.conv3d(pairs, self.conv1.weight, padding=1).permute(0, 2, 3, 4, 1))
 
 
 def axis_mask(offset: Tensor, size: int) -> Tensor:

@@ -28,17 +28,15 @@ class SCStage:
             maps: ``[B, T, C, H, W]``; value: ``[B, T, C]`` (``W_v p``, zeros without TC).
 
         Returns:
-            ``[B, 128, T, H, W]`` (no bias).
+            ``[B, T, H, W, 128]`` (no bias).
         """
         return self.offset_net.half_conv((maps + broadcast_hw(value)).transpose(1, 2), 0)
 
-    def _offsets(
-        self, sup: VideoState, qry: VideoState, attn: Tensor | None, hw: tuple[int, int]
-    ) -> Tensor:
+    def _offsets(self, sup: VideoState, qry: VideoState, attn: Tensor | None) -> Tensor:
         """Decomposed first conv, then the rest of the offset net: ``[E, Q, N, T, 2]``."""
-        h1 = sup["conv_s"][:, None] + qry["conv_q"][:, :, None]  # [E, Q, N, 128, T, H, W]
+        h1 = sup["conv_s"][:, None] + qry["conv_q"][:, :, None]  # [E, Q, N, T, H, W, 128]
         if attn is not None:
-            h1 += self.offset_net.broadcast_response(attn, qry["basis_q"], *hw)
+            self.offset_net.add_broadcast_response_(h1, attn, qry["basis_q"])
         return self.offset_net.tail(h1.flatten(0, 2), overwrite=True).unflatten(0, h1.shape[:3])
 
     def _weights(self, offsets: Tensor, hw: tuple[int, int]) -> tuple[Tensor, Tensor]:

@@ -212,12 +212,13 @@ def test_grid_design_equals_grid_sample_resampling_of_the_overlap():
 
 
 def test_broadcast_response_equals_conv_of_broadcast_residual():
+    """``conv_q`` of the broadcast TC residual, channels-last, from the per-video basis."""
     net = OffsetNet(C)
     attn = torch.rand(2, 3, 4, T, T).softmax(-1)
     v = torch.randn(2, 3, T, C)
-    basis = net.broadcast_basis(v.flatten(0, 1)).unflatten(0, (2, 3))
     for h, w in ((4, 4), (3, 5), (1, 2)):
-        got = net.broadcast_response(attn, basis, h, w)
+        basis = net.broadcast_basis(v.flatten(0, 1), h, w).unflatten(0, (2, 3))
+        got = net.add_broadcast_response_(torch.zeros(2, 3, 4, T, h, w, 128), attn, basis)
         r = (
             (attn @ v[:, :, None])
             .expand(2, 3, 4, T, C)[..., None, None]
