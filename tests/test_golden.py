@@ -61,7 +61,7 @@ def test_tiny_seeded_run_reproduces_the_golden_numbers(tmp_path, capsys):
         "--set",
         "train.val_episodes=6",
         "--set",
-        "train.min_delta=50",  # no validation after the first improves: a plateau stops at 9
+        "train.min_delta=50",  # no validation after the first improves (no plateau at chance)
         "--set",
         "train.lr_drops=0",
         "--set",
@@ -73,7 +73,10 @@ def test_tiny_seeded_run_reproduces_the_golden_numbers(tmp_path, capsys):
     got["manifest"] = summaries[0]["manifest"]
     assert len({s["manifest"] for s in summaries}) == 1  # every method saw the same episodes
     assert got == GOLDEN
-    assert {(s["stop_reason"], s["train_episodes"]) for s in summaries} == {("plateau", 9)}
+    # these tiny models validate within CHANCE_MARGIN of chance (33.3 %), where the plateau rule
+    # counts nothing: the budget stops them (a plateau would have stopped them at 9 episodes)
+    assert {(s["stop_reason"], s["train_episodes"]) for s in summaries} == {("budget", 12)}
+    assert all(max(h["val"] for h in s["train_history"]) < 100 / 3 + 1 for s in summaries)
     # A second invocation finds every run finished and changes nothing.
     before = {p: p.read_bytes() for p in (tmp_path / "runs").rglob("*") if p.is_file()}
     assert main(args) == 0

@@ -202,6 +202,21 @@ def test_plateau_rule_oracle():
     assert learning_rate(cfg, p) == pytest.approx(1e-5)
 
 
+def test_no_plateau_is_counted_while_validation_stays_at_chance():
+    """TRN++ on synthetic-high stayed at 19.6-20.4 % (5-way) and was stopped as 'converged'."""
+    cfg = TrainConfig(episodes=100, patience=2, min_delta=1.0, schedule="plateau", lr_drops=1)
+    at_chance, p = Progress(), Progress()
+    for step, acc in zip(range(10, 101, 10), [19.6, 20.4, 19.8, 20.1, 20.4, 23.0, 22.5, 22.8]):
+        at_chance.step = p.step = step
+        after_validation(cfg, at_chance, acc, chance=20.0)
+        after_validation(cfg, p, acc)  # no chance level: the old rule
+        if step == 50:
+            assert (at_chance.drops, at_chance.stop) == (0, "")
+            assert (p.drops, p.stop) == (1, "plateau")
+    # once it left chance (23.0 >= 21), 22.5 and 22.8 (< 24) are the first plateau: a rate drop
+    assert (at_chance.drops, at_chance.bad, at_chance.stop) == (1, 0, "")
+
+
 def test_cosine_rate_anneals_over_the_budget():
     cfg = TrainConfig(episodes=100, lr=0.2, schedule="cosine")
     rates = [learning_rate(cfg, Progress(step=s)) for s in (0, 50, 100)]

@@ -229,7 +229,7 @@ class Trainer:
         lr = self.opt.param_groups[0]["lr"]
         loss = float(np.mean(self.runtime.gather(float(np.mean(losses)))))
         p.history.append({"step": p.step, "loss": loss, "val": acc, "lr": lr})
-        if after_validation(self.cfg, p, acc) and self.runtime.is_main:
+        if after_validation(self.cfg, p, acc, 100.0 / self.way) and self.runtime.is_main:
             self.out.mkdir(parents=True, exist_ok=True)
             save_file(
                 {k: v.detach().cpu().contiguous() for k, v in self.method.state_dict().items()},
