@@ -52,10 +52,12 @@ def conv3d_last(conv: nn.Conv3d, x: Tensor) -> Tensor:
     b, t, h, w, c = x.shape
     if h > DENSE_MAX_SIDE or w > DENSE_MAX_SIDE:
         return conv(x.permute(0, 4, 1, 2, 3)).permute(0, 2, 3, 4, 1)
-    rows = F.pad(x.reshape(b, t, h * w * c), (0, 0, 1, 1))  # T padded with one zero row each side
-    taps = torch.cat([rows[:, d : d + t] for d in range(3)], -1)  # [B, T, 3 * H*W * C]
+    rows = x.reshape(b, t, h * w * c)
+    taps = x.new_empty(b, t, 3, h * w * c)  # frames t-1, t, t+1 (zero outside 0..T-1)
+    taps[:, :1, 0], taps[:, -1:, 2] = 0, 0
+    taps[:, 1:, 0], taps[:, :, 1], taps[:, :-1, 2] = rows[:, :-1], rows, rows[:, 1:]
     bias = conv.bias.repeat(h * w)  # column (p, o)
-    out = torch.addmm(bias, taps.flatten(0, 1), dense_spatial_weight(conv.weight, h, w))
+    out = torch.addmm(bias, taps.view(b * t, -1), dense_spatial_weight(conv.weight, h, w))
     return out.view(b, t, h, w, -1)
 
 
@@ -69,14 +71,32 @@ def batch_norm_last(bn: nn.BatchNorm3d, x: Tensor, bias: Tensor | None, overwrit
     its running statistics as usual).
     """
     if overwrite and not bn.training and not torch.is_grad_enabled():
-        a = bn.weight * torch.rsqrt(bn.running_var + bn.eps)
-        shift = bn.bias - bn.running_mean * a
-        if bias is not None:
-            shift = shift + bias * a
+        a, shift = _eval_affine(bn, bias)
         return x.mul_(a).add_(shift)
     if bias is not None:
         x = x + bias
     return bn(x.permute(0, 4, 1, 2, 3)).permute(0, 2, 3, 4, 1)
+
+
+def _eval_affine(bn: nn.BatchNorm3d, bias: Tensor | None) -> tuple[Tensor, Tensor]:
+    """``(a, b)`` with ``bn(x + bias) = a x + b`` in evaluation mode, each ``[C]``."""
+    a = bn.weight * torch.rsqrt(bn.running_var + bn.eps)
+    shift = bn.bias - bn.running_mean * a
+    return a, shift if bias is None else shift + bias * a
+
+
+def batch_norm_pool(bn: nn.BatchNorm3d, x: Tensor, bias: Tensor | None, overwrite: bool) -> Tensor:
+    """``max_pool_hw(batch_norm_last(bn, x, bias, overwrite))``, the same numbers.
+
+    In evaluation without autograd, where every channel's scale ``a`` is positive, the affine
+    map is increasing (also after rounding), so it commutes with the maximum: the pool runs
+    first and the affine map on the 4x smaller result.
+    """
+    if overwrite and not bn.training and not torch.is_grad_enabled():
+        a, shift = _eval_affine(bn, bias)
+        if bool((a > 0).all()):
+            return max_pool_hw(x).mul_(a).add_(shift)
+    return max_pool_hw(batch_norm_last(bn, x, bias, overwrite))
 
 
 def max_pool_hw(x: Tensor) -> Tensor:

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from fsar_bench.methods.ta2n_conv import batch_norm_last, conv3d_last, max_pool_floor, max_pool_hw
+from fsar_bench.methods.ta2n_conv import batch_norm_pool, conv3d_last, max_pool_floor
 
 #: The nine SC jitter directions ``(x, y)``: none and the 8 neighbours (official order).
 JITTER_DIRECTIONS = ((0, 0), (0, 1), (1, 0), (0, -1), (-1, 0), (1, 1), (-1, -1), (1, -1), (-1, 1))
@@ -183,10 +183,9 @@ class OffsetNet(nn.Module):
         Returns:
             ``[B, T, 2]`` offsets ``(x, y)``, ``scale * tanh(...)``.
         """
-        x = batch_norm_last(self.bn1, h1, self.conv1.bias, overwrite)
-        x = F.relu(max_pool_hw(x))
-        x = batch_norm_last(self.bn2, conv3d_last(self.conv2, x), None, overwrite=True)
-        x = F.relu(max_pool_hw(x).amax((-3, -2)))  # AdaptiveMaxPool3d((None, 1, 1)): [B, T, 128]
+        x = F.relu(batch_norm_pool(self.bn1, h1, self.conv1.bias, overwrite))
+        x = batch_norm_pool(self.bn2, conv3d_last(self.conv2, x), None, overwrite=True)
+        x = F.relu(x.amax((-3, -2)))  # AdaptiveMaxPool3d((None, 1, 1)): [B, T, 128]
         x = F.relu(F.linear(x, self.fc1.weight[..., 0], self.fc1.bias))  # Conv1d(k=1)
         return self.scale * torch.tanh(F.linear(x, self.fc2.weight[..., 0], self.fc2.bias))
 

@@ -9,6 +9,7 @@ from torch import nn
 
 from fsar_bench.methods.ta2n_conv import (
     batch_norm_last,
+    batch_norm_pool,
     conv3d_last,
     dense_spatial_weight,
     max_pool_hw,
@@ -71,3 +72,20 @@ def test_batch_norm_last_matches_the_module_and_overwrites_only_in_evaluation(tr
     torch.testing.assert_close(got, want)
     assert (got.data_ptr() == inp.data_ptr()) is not train
     torch.testing.assert_close(bn.running_mean, ref.running_mean)
+
+
+@pytest.mark.parametrize("signs", ["positive", "mixed"])
+def test_batch_norm_pool_pools_first_only_where_it_gives_the_same_bits(signs):
+    torch.manual_seed(0)
+    bn = nn.BatchNorm3d(8).eval()
+    bn.running_mean.normal_()
+    bn.running_var.uniform_(0.5, 2.0)
+    with torch.no_grad():
+        bn.weight.uniform_(0.1, 2.0)
+        if signs == "mixed":
+            bn.weight[::2] *= -1
+    bias, x = torch.randn(8), torch.randn(3, 4, 4, 4, 8)
+    with torch.no_grad():
+        want = max_pool_hw(batch_norm_last(bn, x.clone(), bias, overwrite=True))
+        got = batch_norm_pool(bn, x.clone(), bias, overwrite=True)
+    assert torch.equal(got, want)
