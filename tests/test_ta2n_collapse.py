@@ -137,5 +137,6 @@ def test_cpu_preset_uses_the_fix_and_paper_keeps_the_official_distance():
     quick, paper = method_settings(info, "quick", {}), method_settings(info, "paper", {})
     assert (quick.centre, quick.scale, quick.learn_scale) == (True, 0.3, True)
     assert (paper.centre, paper.scale, paper.learn_scale) == (False, None, False)
+    assert (quick.kshot_align, paper.kshot_align) == (False, True)
     user = method_settings(info, "quick", {"ta2n": {"centre": "false"}})
     assert not user.centre  # --set still wins over the preset
