@@ -15,7 +15,7 @@ GOLDEN = {
     "manifest": "a79a0590d5d7c70f8bf33981d1849c98833395ff8caa9759b58cf7ed962926a9",
     "protonet": 26.3889,
     "otam": 27.7778,
-    "ta2n": 30.5556,
+    "ta2n": 31.9444,
 }
 
 
