@@ -102,17 +102,10 @@ def batch_norm_pool(bn: nn.BatchNorm3d, x: Tensor, bias: Tensor | None, overwrit
 def max_pool_hw(x: Tensor) -> Tensor:
     """``MaxPool3d((1, 2, 2))`` (floor mode) on channels-last ``[B, T, H, W, C]``.
 
-    Kernels are clipped to axes shorter than 2 (as :func:`max_pool_floor`). The maximum of the
-    window's strided views reads contiguous channel vectors; autograd goes through
-    ``torch.maximum`` (the same gradient as the pool's wherever a window has one maximum).
+    :func:`max_pool_floor` on the channels-first view: its strided views then read contiguous
+    channel vectors, and the result keeps the channels-last layout.
     """
-    kh, kw = min(2, x.shape[-3]), min(2, x.shape[-2])
-    nh, nw = x.shape[-3] // kh * kh, x.shape[-2] // kw * kw
-    views = [x[..., i:nh:kh, j:nw:kw, :] for i in range(kh) for j in range(kw)]
-    out = views[0]
-    for view in views[1:]:
-        out = torch.maximum(out, view)
-    return out
+    return max_pool_floor(x.permute(0, 4, 1, 2, 3), (1, 2, 2)).permute(0, 2, 3, 4, 1)
 
 
 def max_pool_floor(x: Tensor, kernel: tuple[int, int, int]) -> Tensor:

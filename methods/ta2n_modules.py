@@ -178,7 +178,7 @@ class OffsetNet(nn.Module):
         """Everything after the first conv's output (bias not yet added): ``[B, T, H, W, 128]``.
 
         ``overwrite``: ``h1`` may be overwritten (evaluation without autograd then adds the bias
-        and applies ``bn1`` in place, :func:`~fsar_bench.methods.ta2n_conv.batch_norm_last`).
+        and applies ``bn1`` in place, :func:`~fsar_bench.methods.ta2n_conv.batch_norm_pool`).
 
         Returns:
             ``[B, T, 2]`` offsets ``(x, y)``, ``scale * tanh(...)``.
