@@ -142,15 +142,17 @@ def learning_rate(cfg: TrainConfig, p: Progress) -> float:
     return cfg.lr
 
 
-def after_validation(cfg: TrainConfig, p: Progress, acc: float | None, chance: float = 0.0) -> bool:
+def after_validation(
+    cfg: TrainConfig, p: Progress, acc: float | None, chance: float | None = None
+) -> bool:
     """Apply the plateau rule to a validation accuracy; returns whether it is a new best.
 
     Sets ``p.stop`` when the training is over (plateau, or the budget is spent). ``acc=None``
     (``--select last``, no validation): no plateau rule, every checkpoint is the "best".
-    ``chance``: the accuracy of guessing (``100 / way``). A training whose validations have all
-    stayed below ``chance + CHANCE_MARGIN`` has not started to learn (TRN++ sits there for
-    thousands of episodes before it climbs), so no plateau is counted yet: it runs on, to the
-    budget if it never leaves chance.
+    ``chance``: the accuracy of guessing (``100 / way``; ``None``: no chance clause). A training
+    whose validations have all stayed below ``chance + CHANCE_MARGIN`` has not started to learn
+    (TRN++ sits there for thousands of episodes before it climbs), so no plateau is counted yet:
+    it runs on, to the budget if it never leaves chance.
     """
     if acc is None:
         p.stop = "budget" if p.step >= cfg.episodes else ""
@@ -159,7 +161,7 @@ def after_validation(cfg: TrainConfig, p: Progress, acc: float | None, chance: f
         p.ref, p.bad = acc, 0
     else:
         p.bad += 1
-    if max(p.best, acc) < chance + CHANCE_MARGIN:
+    if chance is not None and max(p.best, acc) < chance + CHANCE_MARGIN:
         p.bad = 0
     if cfg.patience and p.bad >= cfg.patience:
         if cfg.schedule == "plateau" and p.drops < cfg.lr_drops:
