@@ -33,7 +33,11 @@ State keys (leading ``V``): ``ab [V, 2]`` (``ttm``); ``input_pooled [V, T, C]``
 ``query``, ``value [V, T, C]`` (``tc``), ``conv_s``, ``conv_q [V, T, H, W, 128]`` (channels-last)
 and ``basis_q [V, 3T, H*W*128]`` (SC ``mask``/``grid``, decomposed); k-shot branch:
 ``m_shot_key``, ``m_ref_query [V, T, C]``, ``m_map = W_vm map`` and its query-side ``m_query``,
-``m_value``, ``m_conv_q``, ``m_basis_q``. SIZES
+``m_value``, ``m_conv_q``, ``m_basis_q``. In training mode ``embed`` leaves out the SC
+first-conv halves (``conv_s``, ``conv_q``, ``basis_q`` and their ``m_`` forms): a training
+video serves one episode, so ``compare`` computes them on what each pair side needs, the
+support half of a K-shot class on the mean of its shots (half the per-video convolutions at
+1-shot, a sixth at 5-shot; :meth:`SCStage.complete_halves`).
 
 Settings and every difference from the official code: :mod:`fsar_bench.methods.ta2n_config`.
 """
@@ -118,18 +122,19 @@ class TA2N(SCStage, FewShotMethod):
             x = temporal_warp(videos.flatten(2), ab).reshape(videos.shape)
             state["ab"] = ab
         one, multi = self._branches()
+        halves = not self.training  # training: ``compare`` adds them (SCStage.complete_halves)
         if one:
-            state.update(self._side_state(x, support=True, prefix=""))
+            state.update(self._side_state(x, support=True, prefix="", halves=halves))
         if multi:
             pooled = x.mean((-2, -1))
             state["m_shot_key"] = self.kshot_key(pooled)
             state["m_ref_query"] = self.kshot_query(pooled)
             xm = torch.einsum("dc,vtchw->vtdhw", self.kshot_value.weight, x)
-            state.update(self._side_state(xm, support=False, prefix="m_"))
+            state.update(self._side_state(xm, support=False, prefix="m_", halves=halves))
         return state
 
-    def _side_state(self, x: Tensor, support: bool, prefix: str) -> VideoState:
-        """TC projections and SC first-conv halves of maps ``x [V, T, C, H, W]``."""
+    def _side_state(self, x: Tensor, support: bool, prefix: str, halves: bool) -> VideoState:
+        """TC projections and (``halves``) SC first-conv halves of maps ``x [V, T, C, H, W]``."""
         cfg = self.config
         out = {"map": x}
         pooled = x.mean((-2, -1))
@@ -139,7 +144,7 @@ class TA2N(SCStage, FewShotMethod):
             out.update(query=self.tc_query(pooled), value=v)
             if support:
                 out["key"] = self.tc_key(pooled)
-        if self.offset_net is not None and cfg.sc_impl == "decomposed":
+        if halves and self.offset_net is not None and cfg.sc_impl == "decomposed":
             out["conv_q"] = self.offset_net.half_conv(x.transpose(1, 2), 1)
             if cfg.tc:
                 out["basis_q"] = self.offset_net.broadcast_basis(v, *x.shape[-2:])
@@ -175,6 +180,8 @@ class TA2N(SCStage, FewShotMethod):
             for k in ("map", "query", "value", "conv_q", "basis_q")
             if prefix + k in query
         }
+        if self.offset_net is not None and self.config.sc_impl == "decomposed":
+            self.complete_halves(sup, qry)
         pair_extras: dict[str, Tensor] = {}
         dist = self._pair_distance(sup, qry, pair_extras)  # [E, Q, N or S], extras [E, Q, N, ...]
         if order is not None:
@@ -191,7 +198,7 @@ class TA2N(SCStage, FewShotMethod):
     def _prototypes(
         self, support: VideoState, labels: Tensor, n_way: int, extras: dict[str, Tensor]
     ) -> VideoState:
-        """K-shot prototypes (official ``insupport_align``) and their TC / SC support items."""
+        """K-shot prototypes (official ``insupport_align``) and their TC support items."""
         e, s = labels.shape
         shots = s // n_way
         first = torch.sort(labels, dim=1, stable=True).indices[:, ::shots]  # [E, N] positions
@@ -208,11 +215,7 @@ class TA2N(SCStage, FewShotMethod):
         if self.config.tc:
             pooled = proto.mean((-2, -1))
             sup.update(key=self.tc_key(pooled), value=self.tc_value(pooled))
-        if self.offset_net is not None and self.config.sc_impl == "decomposed":
-            value = sup.get("value", torch.zeros_like(proto[..., 0, 0]))
-            conv = self.support_conv(proto.flatten(0, 1), value.flatten(0, 1))
-            sup["conv_s"] = conv.unflatten(0, proto.shape[:2])
-        return sup
+        return sup  # ``compare`` adds ``conv_s`` (SCStage.complete_halves)
 
     def _pair_distance(self, sup: VideoState, qry: VideoState, extras: dict[str, Tensor]) -> Tensor:
         """TC + SC on every (query, class) pair and the distance ``[E, Q, N]``."""

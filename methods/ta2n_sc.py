@@ -32,6 +32,29 @@ class SCStage:
         """
         return self.offset_net.half_conv((maps + broadcast_hw(value)).transpose(1, 2), 0)
 
+    def complete_halves(self, sup: VideoState, qry: VideoState) -> None:
+        """Add the first-conv halves that ``embed`` leaves out in training mode, in place.
+
+        A training video serves one episode, so ``conv_s`` is computed on each pair's support
+        side as ``compare`` forms it (a support map ``[E, N, T, C, H, W]``, or the mean of a
+        class's shots: the conv is linear, so this is the mean of the shots' halves), and
+        ``conv_q [E, Q, T, H, W, 128]`` / ``basis_q`` only on the queries. In evaluation
+        ``embed`` computes both halves per video, once for all the episodes that use it.
+        """
+        if "conv_s" not in sup:
+            maps = sup["map"]
+            value = sup.get("value", torch.zeros_like(maps[..., 0, 0]))
+            conv = self.support_conv(maps.flatten(0, 1), value.flatten(0, 1))
+            sup["conv_s"] = conv.unflatten(0, maps.shape[:2])
+        if "conv_q" not in qry:
+            maps = qry["map"]
+            conv = self.offset_net.half_conv(maps.flatten(0, 1).transpose(1, 2), 1)
+            qry["conv_q"] = conv.unflatten(0, maps.shape[:2])
+            if "value" in qry:  # TC on: the broadcast residual's basis
+                value = qry["value"].flatten(0, 1)
+                basis = self.offset_net.broadcast_basis(value, *maps.shape[-2:])
+                qry["basis_q"] = basis.unflatten(0, maps.shape[:2])
+
     def _offsets(self, sup: VideoState, qry: VideoState, attn: Tensor | None) -> Tensor:
         """Decomposed first conv, then the rest of the offset net: ``[E, Q, N, T, 2]``."""
         h1 = sup["conv_s"][:, None] + qry["conv_q"][:, :, None]  # [E, Q, N, T, H, W, 128]

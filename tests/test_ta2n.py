@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 from fsar_bench.errors import FsarError
 from fsar_bench.methods import create_method
-from fsar_bench.methods.base import EpisodeOutput
+from fsar_bench.methods.base import EpisodeOutput, gather_state
 from fsar_bench.methods.ta2n_modules import (
     JITTER_DIRECTIONS,
     LocalisationNet,
@@ -243,6 +243,34 @@ def test_decomposed_sc_equals_naive_pair_concatenation(train, k):
         torch.testing.assert_close(
             fast.offset_net.bn1.running_mean, slow.offset_net.bn1.running_mean
         )
+
+
+@pytest.mark.parametrize("kshot_align", [False, True])
+@pytest.mark.parametrize("k", [1, 3])
+def test_training_defers_the_first_conv_halves_to_the_pair_sides(k, kshot_align):
+    """Training: ``compare`` convolves supports (or shot means) and queries only; the values and
+    gradients equal those of halves computed for every embedded video (float64)."""
+    m = _model(kshot_align=kshot_align).double().train()
+    sup, labels, qry, n = _episode(k=k)
+    sup, qry = sup.double(), qry.double()
+    prefix = "m_" if k > 1 and kshot_align else ""
+    videos = torch.cat([sup.flatten(0, 1), qry.flatten(0, 1)]).requires_grad_()
+    e, s = labels.shape
+    idx = torch.arange(len(videos)).view(e, -1)
+
+    def run(per_video: bool):
+        state = m.embed(videos)
+        assert (prefix + "conv_q" in state) is False
+        if per_video:  # the evaluation layout: both halves of every video
+            state.update(m._side_state(state[prefix + "map"], not prefix, prefix, halves=True))
+        out = m.compare(gather_state(state, idx[:, :s]), labels, gather_state(state, idx[:, s:]), n)
+        (grad,) = torch.autograd.grad(out.logits.square().sum(), videos)
+        return out, grad
+
+    (fast, g_fast), (slow, g_slow) = run(False), run(True)
+    torch.testing.assert_close(fast.logits, slow.logits, atol=1e-10, rtol=1e-10)
+    torch.testing.assert_close(fast.extras["sc_offsets"], slow.extras["sc_offsets"])
+    torch.testing.assert_close(g_fast, g_slow, atol=1e-10, rtol=1e-10)
 
 
 @pytest.mark.parametrize("k", [1, 3])
