@@ -138,18 +138,12 @@ class TA2N(SCStage, FewShotMethod):
         cfg = self.config
         out = {"map": x}
         pooled = x.mean((-2, -1))
-        v = torch.zeros_like(pooled)
         if cfg.tc:
-            v = self.tc_value(pooled)
-            out.update(query=self.tc_query(pooled), value=v)
+            out.update(query=self.tc_query(pooled), value=self.tc_value(pooled))
             if support:
                 out["key"] = self.tc_key(pooled)
         if halves and self.offset_net is not None and cfg.sc_impl == "decomposed":
-            out["conv_q"] = self.offset_net.half_conv(x.transpose(1, 2), 1)
-            if cfg.tc:
-                out["basis_q"] = self.offset_net.broadcast_basis(v, *x.shape[-2:])
-            if support:
-                out["conv_s"] = self.support_conv(x, v)
+            out.update(self.sc_halves(x, out.get("value"), support=support, query=True))
         return {prefix + k: t for k, t in out.items()}
 
     # --- per episode -------------------------------------------------------------------------

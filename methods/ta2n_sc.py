@@ -21,16 +21,28 @@ def broadcast_hw(x: Tensor) -> Tensor:
 class SCStage:
     """SC helpers; the host sets ``config``, ``offset_net`` and the ``jitter`` buffer."""
 
-    def support_conv(self, maps: Tensor, value: Tensor) -> Tensor:
-        """Support half of the first conv on ``maps + W_v p``.
+    def sc_halves(
+        self, maps: Tensor, value: Tensor | None, support: bool, query: bool
+    ) -> VideoState:
+        """The offset net's first-conv halves of maps ``[*B, T, C, H, W]`` (any leading dims).
 
-        Args:
-            maps: ``[B, T, C, H, W]``; value: ``[B, T, C]`` (``W_v p``, zeros without TC).
-
-        Returns:
-            ``[B, T, H, W, 128]`` (no bias).
+        ``support``: ``conv_s``, the support half on ``maps + W_v p`` (``value [*B, T, C]``,
+        ``None`` without TC). ``query``: ``conv_q`` on ``maps`` and, with ``value``, the
+        broadcast basis ``basis_q [*B, 3T, H*W*128]``. Halves are ``[*B, T, H, W, 128]``
+        (channels last, no bias).
         """
-        return self.offset_net.half_conv((maps + broadcast_hw(value)).transpose(1, 2), 0)
+        lead, hw = maps.shape[:-4], maps.shape[-2:]
+        x = maps.reshape(-1, *maps.shape[-4:])  # [B, T, C, H, W]
+        v = value.reshape(-1, *value.shape[-2:]) if value is not None else None
+        out = {}
+        if support:
+            shifted = x + broadcast_hw(v) if v is not None else x
+            out["conv_s"] = self.offset_net.half_conv(shifted.transpose(1, 2), 0)
+        if query:
+            out["conv_q"] = self.offset_net.half_conv(x.transpose(1, 2), 1)
+            if v is not None:
+                out["basis_q"] = self.offset_net.broadcast_basis(v, *hw)
+        return {k: t.unflatten(0, lead) for k, t in out.items()}
 
     def complete_halves(self, sup: VideoState, qry: VideoState) -> None:
         """Add the first-conv halves that ``embed`` leaves out in training mode, in place.
@@ -42,18 +54,9 @@ class SCStage:
         ``embed`` computes both halves per video, once for all the episodes that use it.
         """
         if "conv_s" not in sup:
-            maps = sup["map"]
-            value = sup.get("value", torch.zeros_like(maps[..., 0, 0]))
-            conv = self.support_conv(maps.flatten(0, 1), value.flatten(0, 1))
-            sup["conv_s"] = conv.unflatten(0, maps.shape[:2])
+            sup.update(self.sc_halves(sup["map"], sup.get("value"), support=True, query=False))
         if "conv_q" not in qry:
-            maps = qry["map"]
-            conv = self.offset_net.half_conv(maps.flatten(0, 1).transpose(1, 2), 1)
-            qry["conv_q"] = conv.unflatten(0, maps.shape[:2])
-            if "value" in qry:  # TC on: the broadcast residual's basis
-                value = qry["value"].flatten(0, 1)
-                basis = self.offset_net.broadcast_basis(value, *maps.shape[-2:])
-                qry["basis_q"] = basis.unflatten(0, maps.shape[:2])
+            qry.update(self.sc_halves(qry["map"], qry.get("value"), support=False, query=True))
 
     def _offsets(self, sup: VideoState, qry: VideoState, attn: Tensor | None) -> Tensor:
         """Decomposed first conv, then the rest of the offset net: ``[E, Q, N, T, 2]``."""
