@@ -106,7 +106,7 @@ register(
         },
         train_presets={
             "quick": {
-                "episodes": "1500",
+                "episodes": "6000",  # a ceiling: the plateau rule stops it (presets.py)
                 "batch": "4",
                 "val_every": "250",
                 "val_episodes": "500",
