@@ -12,7 +12,7 @@ the preset's ``train`` values, the preset's values in the method's registry entr
   the training (it converged at the small rate); 20,000 episodes are the maximum budget, which
   the plateau rule is meant to beat (``stop_reason`` in every summary says which stopped it).
   TA2N (``train_presets``): ``E = 4``, validation every 250 episodes on 500 episodes, ``min_delta
-  = 2``, at most 1,500 episodes (its episodes cost 20-60 times those of the pooled methods).
+  = 2``, at most 6,000 episodes (its episodes cost 10-100 times those of the pooled methods).
 * ``paper``: the papers' / official code's optimiser recipes and fixed budgets (no plateau
   rule; meant for a GPU).
 
@@ -58,19 +58,20 @@ TA2N's method preset. ``centre``, ``scale=0.3`` and ``learn_scale`` (see
 the official distance the training loss stays at ``5 ln 5 = 8.05`` and TA2N stays at chance.
 ``kshot_align=false`` averages the shots instead of the official k-shot alignment, which does
 not transfer on frozen features (5-shot on synthetic-mid: 31.0 % with it, 59.4 % without,
-paired +28.4 +- 1.6 points). The figures below were measured before that setting (k-shot
-alignment on).
-The ``train_presets`` are unchanged. The default run on synthetic-mid (quiet machine, two
-threads) gave these validation accuracies (%) and losses (summed over 5 queries):
-1-shot 23.5, 27.5, 34.7, 34.6, 37.8, 39.6 at 250-1,500 episodes, loss 8.26 -> 6.85. It was
-still improving, so the budget stopped it (535 s of training). 5-shot: 35.5, 31.8, 33.1,
-35.0, 35.2 at 250-1,250 episodes, loss 8.02 -> 6.46. The plateau rule stopped it (624 s of
-training). A 1-shot plateau would take more than 1,500 episodes: each costs about 0.33 s
-here, against 0.002-0.04 s for the pooled methods.
-The whole default run (4 methods, 1- and 5-shot, data and features cached) took 36 min on a
-quiet 2-core machine: 965 s of training for the pooled methods (each stopped on its plateau at
-9,000-12,000 episodes) and 1,159 s for TA2N. It does not fit a 15-minute budget unless the pooled
-methods stop before they converge.
+paired +28.4 +- 1.6 points, both at 1,500 episodes).
+TA2N's ``train_presets``: a ceiling of 6,000 episodes. With 1,500 the budget stopped every TA2N
+training while it still improved (synthetic-mid 1-shot validation 23.5, 27.5, 34.7, 34.6,
+37.8, 39.6 % at 250-1,500 episodes). Training now convolves only what each episode's pairs
+need (:meth:`~fsar_bench.methods.ta2n_sc.SCStage.complete_halves`; 0.13 s per 1-shot and 0.26 s
+per 5-shot episode on two threads, from 0.17 and 0.47), and the plateau rule stops it at
+2,250-2,750 episodes. Default run, synthetic-mid (validation %, loss summed over 5 queries;
+``*`` at the reduced rate): 1-shot 25.1, 31.2, 34.7, 34.7, 37.7, 31.5, 39.0, 41.1*, 41.4*,
+42.2* at 250-2,500, loss 8.24 -> 6.18, test 43.2 %; 5-shot 36.3, 46.1, 51.0, 49.7, 49.3,
+54.2*, 56.6*, 55.8*, 56.7* at 250-2,250, loss 7.44 -> 3.48, test 64.9 % (the all-stages-off
+ablation under the same engine: 62.1 %, plateau at 2,000; paired +2.8 +- 1.3 points).
+The whole default run does not fit 15 minutes on this 2-core machine: the pooled methods'
+trainings alone took 965 s (each stopped on its plateau at 9,000-12,000 episodes); TA2N's
+steps alone come to about 5 and 10 minutes (1- and 5-shot, two threads, from the step times).
 """
 
 from __future__ import annotations
