@@ -287,6 +287,18 @@ def test_learning_curves_are_the_main_runs_histories(report, store):
     assert "learning_curves_ucf101.png" in (report[0] / "report.md").read_text()
 
 
+def test_runs_folder_of_symlinked_runs(tmp_path, store):
+    """A runs folder assembled from links to runs stored elsewhere (the reference report is built
+    this way) reports them under the folder's own names."""
+    src = next((store[0] / "ucf101").glob("protonet-5w1s-*"))
+    (tmp_path / "runs" / "ucf101").mkdir(parents=True)
+    (tmp_path / "runs" / "ucf101" / src.name).symlink_to(src)
+    (tmp_path / "runs" / "ucf101" / "manifests").symlink_to(src.parent / "manifests")
+    build_report(tmp_path / "runs", tmp_path / "out")
+    runs = pd.read_csv(tmp_path / "out" / "tables" / "runs.csv")
+    assert runs["dir"].tolist() == [f"ucf101/{src.name}"]
+
+
 def test_older_summaries_without_stop_reason_still_read(tmp_path, store):
     src = next((store[0] / "ucf101").glob("protonet-5w1s-*"))
     data = json.loads((src / "summary.json").read_text())

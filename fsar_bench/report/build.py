@@ -21,6 +21,7 @@ first.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from fsar_bench.errors import FsarError
@@ -52,10 +53,15 @@ def _clear(folder: Path) -> None:
 
 
 def _runs_csv(df, runs: Path, path: Path) -> Path:
-    """One row per run: protocol, accuracy, method config (JSON) and folder (under ``runs``)."""
+    """One row per run: protocol, accuracy, method config (JSON) and folder (under ``runs``).
+
+    Folders are named as found under ``runs``, links not followed (a runs folder may be
+    assembled from links to runs stored elsewhere).
+    """
+    root = Path(runs).absolute()
     table = df.drop(columns=["config", "summary"]).assign(
         method_config=[json.dumps(s.method_config, sort_keys=True) for s in df["summary"]],
-        dir=[Path(d).resolve().relative_to(Path(runs).resolve()).as_posix() for d in df["dir"]],
+        dir=[Path(os.path.relpath(Path(d).absolute(), root)).as_posix() for d in df["dir"]],
     )
     table.to_csv(path, index=False)
     return path
