@@ -255,15 +255,15 @@ def test_training_defers_the_first_conv_halves_to_the_pair_sides(k, kshot_align)
     sup, qry = sup.double(), qry.double()
     prefix = "m_" if k > 1 and kshot_align else ""
     videos = torch.cat([sup.flatten(0, 1), qry.flatten(0, 1)]).requires_grad_()
-    e, s = labels.shape
-    idx = torch.arange(len(videos)).view(e, -1)
+    (e, s), q = labels.shape, qry.shape[1]
+    sup_idx, qry_idx = torch.arange(e * s).view(e, s), e * s + torch.arange(e * q).view(e, q)
 
     def run(per_video: bool):
         state = m.embed(videos)
         assert (prefix + "conv_q" in state) is False
         if per_video:  # the evaluation layout: both halves of every video
             state.update(m._side_state(state[prefix + "map"], not prefix, prefix, halves=True))
-        out = m.compare(gather_state(state, idx[:, :s]), labels, gather_state(state, idx[:, s:]), n)
+        out = m.compare(gather_state(state, sup_idx), labels, gather_state(state, qry_idx), n)
         (grad,) = torch.autograd.grad(out.logits.square().sum(), videos)
         return out, grad
 

@@ -69,6 +69,10 @@ per 5-shot episode on two threads, from 0.17 and 0.47), and the plateau rule sto
 42.2* at 250-2,500, loss 8.24 -> 6.18, test 43.2 %; 5-shot 36.3, 46.1, 51.0, 49.7, 49.3,
 54.2*, 56.6*, 55.8*, 56.7* at 250-2,250, loss 7.44 -> 3.48, test 64.9 % (the all-stages-off
 ablation under the same engine: 62.1 %, plateau at 2,000; paired +2.8 +- 1.3 points).
+These TA2N trainings ran on one thread. The same 1-shot training on two threads (other float
+rounding) followed the same curve to 1,500 episodes, then stopped on its plateau at 2,252 with
+test 33.7 %: TA2N's results carry a training variance of several points that the test
+interval does not show (the rule reacts to single noisy 500-episode validations).
 The whole default run does not fit 15 minutes on this 2-core machine: the pooled methods'
 trainings alone took 965 s (each stopped on its plateau at 9,000-12,000 episodes); TA2N's
 steps alone come to about 5 and 10 minutes (1- and 5-shot, two threads, from the step times).
