@@ -12,6 +12,8 @@ from fsar_bench.methods.ta2n_conv import (
     batch_norm_pool,
     conv3d_last,
     dense_spatial_weight,
+    dense_weight,
+    max_pool_floor,
     max_pool_hw,
 )
 
@@ -43,6 +45,33 @@ def test_dense_weight_reads_only_taps_inside_the_padding():
     assert dense[:, 1].tolist() == [3.0, 4.0, 12.0, 13.0, 21.0, 22.0]
 
 
+def test_dense_weight_is_kept_without_autograd_until_the_weight_changes():
+    torch.manual_seed(0)
+    conv = nn.Conv3d(4, 3, 3, padding=1)
+    with torch.no_grad():
+        first = dense_weight(conv, 2, 2)
+        assert dense_weight(conv, 2, 2) is first  # kept between evaluation chunks
+        assert torch.equal(first, dense_spatial_weight(conv.weight, 2, 2))
+        assert torch.equal(dense_weight(conv, 1, 2), dense_spatial_weight(conv.weight, 1, 2))
+        conv.weight.mul_(2.0)  # an optimiser step or load_state_dict writes in place
+        assert torch.equal(dense_weight(conv, 2, 2), dense_spatial_weight(conv.weight, 2, 2))
+    conv.load_state_dict({"weight": torch.ones_like(conv.weight), "bias": conv.bias.detach()})
+    with torch.no_grad():
+        assert torch.equal(dense_weight(conv, 2, 2), dense_spatial_weight(conv.weight, 2, 2))
+    assert dense_weight(conv, 2, 2).requires_grad  # with autograd: built from the weight
+
+
+@pytest.mark.parametrize("kernel", [(1, 2, 2), (2, 2, 2), (2, 3, 2)])
+@pytest.mark.parametrize("thw", [(8, 4, 4), (5, 3, 5), (3, 2, 7), (1, 1, 2)])
+def test_max_pool_floor_without_autograd_matches_max_pool3d(kernel, thw):
+    x = torch.randn(2, 3, *thw)
+    clipped = tuple(min(k, s) for k, s in zip(kernel, thw))
+    want = F.max_pool3d(x, clipped)
+    assert torch.equal(max_pool_floor(x, kernel), want)
+    last = _last(x).contiguous()  # a channels-last view, as the offset net pools it
+    assert torch.equal(max_pool_floor(last.permute(0, 4, 1, 2, 3), kernel), want)
+
+
 @pytest.mark.parametrize("hw", [(4, 4), (3, 5), (1, 2), (2, 1)])
 def test_max_pool_hw_matches_floor_max_pool(hw):
     x = torch.randn(3, 7, 2, *hw, requires_grad=True)
@@ -50,6 +79,8 @@ def test_max_pool_hw_matches_floor_max_pool(hw):
     want = _last(F.max_pool3d(x, kernel))
     got = max_pool_hw(_last(x))
     assert torch.equal(got, want)
+    with torch.no_grad():  # evaluation: pooled one axis at a time on strided views
+        assert torch.equal(max_pool_hw(_last(x)), want)
     (gw,) = torch.autograd.grad(want.sum(), x)
     (gg,) = torch.autograd.grad(got.sum(), x)
     assert torch.equal(gg, gw)
