@@ -1,6 +1,7 @@
 """The evaluation loop: each video embedded once, memory-bound blocks, batching that does not
 change records, few fsyncs, and exact resume after ``kill -9``."""
 
+import gc
 import json
 import os
 import signal
@@ -12,7 +13,6 @@ import pytest
 import torch
 
 from conftest import toy_index
-from fsar_bench.engine import evaluate as ev
 from fsar_bench.engine.evaluate import evaluate, plan
 from fsar_bench.episodes.manifest import EpisodeSpec, build_manifest, parse_manifest, write_manifest
 from fsar_bench.methods import create_method
@@ -71,6 +71,10 @@ def test_plan_blocks_fit_the_memory_bound_and_chunks_follow_chunk_bytes():
         assert len({v for ep in eps[lo:hi] for v in ep}) <= 15
     assert plan(eps, 100, block=20).blocks == [(0, 20), (20, 40), (40, 50)]
     assert plan(eps, 100, chunk=4).chunk == 4
+    # the bound is inclusive: 40 distinct videos in exactly 40 videos' bytes is one block,
+    # one byte less splits them
+    assert plan(eps, 100, state_bytes=40 * 100).blocks == [(0, 50)]
+    assert len(plan(eps, 100, state_bytes=40 * 100 - 1).blocks) > 1
 
 
 def test_every_video_is_embedded_once_and_blocks_reembed_only_when_states_do_not_fit():
@@ -107,9 +111,26 @@ def test_records_do_not_depend_on_chunks_or_blocks(name, shot):
             torch.testing.assert_close(other.extras[key], value, msg=key)
 
 
+def test_the_garbage_collector_is_paused_during_evaluation_and_restored():
+    manifest = toy_manifest()
+    feats = toy_features(manifest, spatial=False)
+    method, seen = make("protonet"), []
+    compare = method.compare
+    method.compare = lambda *a: (seen.append(gc.isenabled()), compare(*a))[1]
+    assert gc.isenabled()
+    evaluate(method, manifest, loader(feats), device="cpu", chunk=20)
+    assert seen == [False] * 3 and gc.isenabled()
+    gc.disable()  # a caller that paused it keeps it paused
+    try:
+        evaluate(method, manifest, loader(feats), device="cpu")
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
 def test_records_are_synced_once_not_per_chunk(tmp_path, monkeypatch):
     synced = []
-    monkeypatch.setattr(ev.os, "fsync", lambda fd: synced.append(fd))
+    monkeypatch.setattr(os, "fsync", lambda fd: synced.append(fd))
     manifest = toy_manifest()
     feats = toy_features(manifest, spatial=False)
     path = tmp_path / "r.jsonl"

@@ -14,7 +14,8 @@ embedding one video. ``chunk`` defaults to as many episodes as keep their gather
 ``chunk_bytes`` (default 128 MiB); ``block`` caps the episodes of a block (``None``: only the
 memory bound). Embedding batches and chunks run on ``workers`` threads of one intra-op thread
 each (:mod:`fsar_bench.engine.parallel`; default: PyTorch's thread count), in order; features
-are loaded and records written in the calling thread.
+are loaded and records written in the calling thread. Python's cyclic garbage collector is
+paused meanwhile (:func:`~fsar_bench.engine.parallel.gc_paused`).
 
 * ``records=None``: records are kept in memory (validation).
 * ``records=PATH``: each chunk's records are appended to a JSONL file in one write and flushed
@@ -39,19 +40,18 @@ with the same threads per process. Rank 0 alone reads (and sends) and writes the
 
 from __future__ import annotations
 
-import os
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from fsar_bench.engine.parallel import Workers
+from fsar_bench.engine.parallel import Workers, gc_paused
 from fsar_bench.episodes.manifest import Manifest
 from fsar_bench.methods.base import FewShotMethod, VideoState, gather_state
-from fsar_bench.results.store import accuracies, read_records
+from fsar_bench.results.store import RecordSink, accuracies, read_records
 from fsar_bench.runtime import Runtime
 
 __all__ = ["Evaluation", "Plan", "accuracies", "evaluate", "plan", "read_records"]
@@ -110,6 +110,8 @@ def plan(
     per_episode = max(1, video_bytes * max(len(ep) for ep in episodes))
     chunk = chunk or max(1, chunk_bytes // per_episode)
     cap = max(1, state_bytes // max(1, video_bytes))
+    if block is None and len(set().union(*episodes)) <= cap:  # all states fit: one block
+        return Plan([(0, len(episodes))], chunk, video_bytes)
     limit = block or len(episodes)
     blocks, start, seen = [], 0, set()
     for i, ep in enumerate(episodes):
@@ -154,6 +156,7 @@ def state_bytes_per_video(method: FewShotMethod, load: FeatureLoader, video: str
     return sum(t.numel() * t.element_size() for t in state.values())
 
 
+@gc_paused()
 def evaluate(
     method: FewShotMethod,
     manifest: Manifest,
@@ -191,7 +194,7 @@ def evaluate(
     layout = plan(episodes, size, state_bytes=state_bytes, chunk=chunk,
                   chunk_bytes=chunk_bytes, block=block)  # fmt: skip
     workers = workers or (torch.get_num_threads() if device.type == "cpu" else 1)
-    sink = _Sink(records if runtime.is_main else None, done, sync_seconds)
+    sink = RecordSink(records if runtime.is_main else None, done, sync_seconds)
     try:
         with Workers(workers) as pool:
             for b_lo, b_hi in layout.blocks:
@@ -209,7 +212,9 @@ def evaluate(
 def _rows(episodes: list[list[str]], ids: list[str], device: torch.device) -> torch.Tensor:
     """Rows of each episode's videos in the block state: ``[E, S + Q]``."""
     pos = {v: i for i, v in enumerate(ids)}
-    return torch.tensor([[pos[v] for v in ep] for ep in episodes], device=device)
+    flat = chain.from_iterable(episodes)
+    rows = np.fromiter(map(pos.__getitem__, flat), np.int64, sum(map(len, episodes)))
+    return torch.from_numpy(rows.reshape(len(episodes), -1)).to(device)
 
 
 class _Job:
@@ -255,46 +260,3 @@ class _Job:
         sink.write(lo + skip, pred[skip:], self.qry_lab[lo + skip : hi])
         if self.progress:
             self.progress(len(sink.done), len(self.sup))
-
-
-class _Sink:
-    """Collects records; with a path, appends each chunk as JSONL and fsyncs now and then."""
-
-    def __init__(self, path: Path | None, done: list[dict], sync_seconds: float) -> None:
-        self.done = done
-        self.fh = None
-        self.sync_seconds = sync_seconds
-        self.synced = time.monotonic()
-        if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self.fh = open(path, "a")
-
-    def write(self, first: int, pred: np.ndarray, labels: np.ndarray) -> None:
-        correct = (pred == labels).sum(1).tolist()
-        recs = [
-            {"episode": first + i, "correct": c, "n_query": len(p), "pred": p}
-            for i, (c, p) in enumerate(zip(correct, pred.tolist()))
-        ]
-        self.done.extend(recs)
-        if self.fh:
-            self.fh.write("".join(map(_jsonl, recs)))
-            self.fh.flush()
-            if time.monotonic() - self.synced >= self.sync_seconds:
-                self.sync()
-
-    def sync(self) -> None:
-        os.fsync(self.fh.fileno())
-        self.synced = time.monotonic()
-
-    def close(self) -> None:
-        if self.fh:
-            self.fh.flush()
-            self.sync()
-            self.fh.close()
-
-
-def _jsonl(rec: dict) -> str:
-    """``json.dumps(rec) + "\\n"`` for a record of ints (about twice as fast)."""
-    pred = ", ".join(map(str, rec["pred"]))
-    return (f'{{"episode": {rec["episode"]}, "correct": {rec["correct"]}, '
-            f'"n_query": {rec["n_query"]}, "pred": [{pred}]}}\n')  # fmt: skip

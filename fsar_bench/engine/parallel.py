@@ -26,9 +26,11 @@ method uses the same parameters in every step (``tests/test_distributed.py``).
 
 from __future__ import annotations
 
+import gc
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import TypeVar
 
 import torch
@@ -121,3 +123,21 @@ def data_parallel(module: nn.Module, runtime: Runtime) -> nn.Module:
         return module
     ids = [runtime.device.index or 0] if runtime.device.type == "cuda" else None
     return nn.parallel.DistributedDataParallel(module, device_ids=ids, static_graph=True)
+
+
+@contextmanager
+def gc_paused():
+    """Python's cyclic garbage collector paused (restored on exit).
+
+    An evaluation makes and keeps about ten Python objects per episode (video ids, records) and
+    frees nothing cyclic, so each full collection the allocations trigger rescans every object
+    the process holds: 0.2-0.3 s of a 0.7 s ProtoNet evaluation of 10,000 episodes measured here.
+    Reference counting still frees everything acyclic at once.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()

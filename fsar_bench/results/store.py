@@ -4,7 +4,8 @@
 
 * ``config.json``: the resolved configuration (method config, training config, features,
   protocol, manifest hash) whose hash is the run id;
-* ``episodes.jsonl``: one record per test episode (``episode, correct, n_query, pred``);
+* ``episodes.jsonl``: one record per test episode (``episode, correct, n_query, pred``),
+  written by :class:`RecordSink` and read by :func:`read_records`;
 * ``summary.json``: mean, 95% interval and its convention, best validation accuracy, training
   history, versions and timings. Written last: a run with a summary is finished.
 
@@ -15,7 +16,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import platform
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -99,3 +102,46 @@ def read_records(path: Path) -> list[dict]:
 def accuracies(records: list[dict]) -> np.ndarray:
     """Per-episode accuracy in percent, in episode order."""
     return np.array([100.0 * r["correct"] / r["n_query"] for r in records])
+
+
+class RecordSink:
+    """Collects records; with a path, appends each chunk as JSONL and fsyncs now and then."""
+
+    def __init__(self, path: Path | None, done: list[dict], sync_seconds: float) -> None:
+        self.done = done
+        self.fh = None
+        self.sync_seconds = sync_seconds
+        self.synced = time.monotonic()
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.fh = open(path, "a")
+
+    def write(self, first: int, pred: np.ndarray, labels: np.ndarray) -> None:
+        correct = (pred == labels).sum(1).tolist()
+        recs = [
+            {"episode": first + i, "correct": c, "n_query": len(p), "pred": p}
+            for i, (c, p) in enumerate(zip(correct, pred.tolist()))
+        ]
+        self.done.extend(recs)
+        if self.fh:
+            self.fh.write("".join(map(_jsonl, recs)))
+            self.fh.flush()
+            if time.monotonic() - self.synced >= self.sync_seconds:
+                self.sync()
+
+    def sync(self) -> None:
+        os.fsync(self.fh.fileno())
+        self.synced = time.monotonic()
+
+    def close(self) -> None:
+        if self.fh:
+            self.fh.flush()
+            self.sync()
+            self.fh.close()
+
+
+def _jsonl(rec: dict) -> str:
+    """``json.dumps(rec) + "\\n"`` for a record of ints (about twice as fast)."""
+    pred = ", ".join(map(str, rec["pred"]))
+    return (f'{{"episode": {rec["episode"]}, "correct": {rec["correct"]}, '
+            f'"n_query": {rec["n_query"]}, "pred": [{pred}]}}\n')  # fmt: skip
