@@ -71,8 +71,9 @@ per 5-shot episode on two threads, from 0.17 and 0.47), and the plateau rule sto
 ablation under the same engine: 62.1 %, plateau at 2,000; paired +2.8 +- 1.3 points).
 These TA2N trainings ran on one thread. The same 1-shot training on two threads (other float
 rounding) followed the same curve to 1,500 episodes, then stopped on its plateau at 2,252 with
-test 33.7 %: TA2N's results carry a training variance of several points that the test
-interval does not show (the rule reacts to single noisy 500-episode validations).
+test 33.7 %; seeds 1 and 2 (two threads) gave 37.3 and 41.4 %. TA2N's results carry a training
+variance (standard deviation 4.2 points over these four trainings, ProtoNet 0.8) that the test
+interval (+-1.3) does not show; the rule reacts to single noisy 500-episode validations.
 The whole default run does not fit 15 minutes on this 2-core machine: the pooled methods'
 trainings alone took 965 s (each stopped on its plateau at 9,000-12,000 episodes); TA2N's
 steps alone come to about 5 and 10 minutes (1- and 5-shot, two threads, from the step times).
