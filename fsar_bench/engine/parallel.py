@@ -9,7 +9,8 @@ TA2N 5.5 s (1 thread), 10.4 s (2 intra-op threads), 6.0 s (2 workers of 1 thread
 8.4 / 4.6 s; ProtoNet 0.42 / 1.18 / 0.42 s.
 
 Every piece is computed by one thread with one intra-op thread, so results do not depend on the
-number of workers.
+number of workers. :func:`gc_paused` keeps Python's cyclic garbage collector off while such work
+runs (the evaluation loop's many small Python objects would otherwise trigger full collections).
 
 Training across ``torchrun`` processes: :class:`EpisodeLoss` is one training forward (embed a
 batch of episodes' videos, compare, loss) as a module, so that
