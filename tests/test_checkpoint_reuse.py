@@ -4,6 +4,7 @@ on the training config, the features, the selection and the training-relevant se
 from __future__ import annotations
 
 import pytest
+import torch
 
 from fsar_bench.cli import main
 from fsar_bench.data.synthetic import generate, preset
@@ -42,3 +43,30 @@ def test_another_test_protocol_reuses_the_checkpoint(tmp_path):
     assert (a.setting.episodes, b.setting.episodes) == (6, 9) and a.dir != b.dir
     assert a.checkpoint == b.checkpoint  # one training, reused
     assert a.train_history == b.train_history
+
+
+@pytest.mark.slow
+def test_the_training_seed_owns_the_initialisation_and_keeps_the_test_episodes(tmp_path):
+    """``--set train.seed=S`` retrains on the same test episodes, exactly as ``--seed S``
+    trains (initialisation, episodes, dropout): the training does not read the test seed."""
+    from safetensors.torch import load_file
+
+    data = generate(tmp_path / "data", preset("mid", train_classes=2, val_classes=2,
+                                              test_classes=2, videos_per_class=3, frames=8,
+                                              size=64))  # fmt: skip
+    runs = tmp_path / "runs"
+    base = ["run", "--methods", "trn", "--shots", "1", "--way", "2", "--size", "64",
+            "--frames", "4", "--episodes", "6", "--data-root", str(data), "--cache-dir",
+            str(tmp_path / "cache"), "--runs-dir", str(runs), "--select", "last",
+            "--set", "trn.num_frames=4", "--set", "train.episodes=2",
+            "--set", "train.batch=1"]  # fmt: skip
+    for extra in ([], ["--set", "train.seed=1"], ["--seed", "1"]):
+        assert main([*base, *extra]) == 0
+    runs_by = {(s.setting.seed, s.train_config["seed"]): s for s in load_summaries(runs)}
+    assert set(runs_by) == {(0, 0), (0, 1), (1, 1)}
+    weights = {k: load_file(s.checkpoint) for k, s in runs_by.items()}
+    same = [torch.equal(weights[(1, 1)][n], w) for n, w in weights[(0, 1)].items()]
+    assert all(same)  # train.seed=1 trains as --seed 1 does
+    assert not all(torch.equal(weights[(0, 0)][n], w) for n, w in weights[(0, 1)].items())
+    assert runs_by[(0, 0)].manifest == runs_by[(0, 1)].manifest != runs_by[(1, 1)].manifest
+    assert len({s.checkpoint for s in runs_by.values()}) == 3

@@ -19,7 +19,9 @@ class RunRequest:
         methods: registry names. shots: K of each setting. way: N.
         protocol: evaluation protocol (``fsar-bench ls protocols``); ``episodes`` overrides its
             number of test episodes.
-        seed: test manifests (validation: ``seed + 1``), training and initialisation.
+        seed: test manifests (validation: ``seed + 1``), and the training seed unless
+            ``--set train.seed=S`` (training episodes, initialisation, dropout) sets it apart:
+            retrainings on identical test and validation episodes.
         backbone, size, frames: the features (frozen backbone, input side, frames per video).
         weights: the backbone's weight file (``None``: its default weights).
         maps: extract per-frame spatial maps (``False``: pooled vectors only, a store about

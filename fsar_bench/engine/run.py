@@ -137,9 +137,11 @@ def _train(
     """Train (or resume, or reuse) one method; returns ``(method, trainer, checkpoint folder)``.
 
     Training and validation videos are read through the run's :class:`FeatureBank` of each
-    split (one gather per batch of episodes instead of one store read per video).
+    split (one gather per batch of episodes instead of one store read per video). The training
+    seed ``tcfg.seed`` (``--seed`` unless ``--set train.seed``) seeds the initialisation and
+    the global torch stream (dropout) as well as the trainer's episode generator.
     """
-    torch.manual_seed(setting.seed)
+    torch.manual_seed(tcfg.seed)
     pooled = info.input_kind == "pooled"
     train_key = training_key(config)
     ckpt = sh.source.cache / "checkpoints" / sh.source.name / f"{info.name}-{train_key}"

@@ -55,7 +55,8 @@ class TrainConfig:
         query: queries per class in a training episode.
         val_every: episodes between validations (and checkpoints).
         val_episodes: size of the fixed validation manifest.
-        seed: seeds the episode generator (the run seeds the model initialisation).
+        seed: the training seed: the episode generator, and in ``fsar-bench run`` also the
+            model initialisation and dropout (default: the run's ``--seed``).
     """
 
     episodes: int = 1000
