@@ -35,19 +35,22 @@ def toy_index(n_classes: int = 8, per_class: int = 10) -> SplitIndex:
     return SplitIndex(lst, videos, [])
 
 
-def fake_run(runs: Path, dataset: str, method: str, shot: int, skill, config=None, seed=0):
-    """Store a finished run; a query of class ``c`` is right with probability ``skill(c)``."""
+def fake_run(runs: Path, dataset: str, method: str, shot: int, skill, config=None, seed=0,
+             train_seed: int | None = None):  # fmt: skip
+    """Store a finished run; a query of class ``c`` is right with probability ``skill(c)``.
+    ``train_seed``: its ``train_config["seed"]`` (absent when ``None``)."""
     spec = EpisodeSpec(
         dataset=dataset, way=WAY, shot=shot, query=QUERY, episodes=EPISODES, seed=shot
     )
     path = runs / dataset / "manifests" / f"test-{WAY}w{shot}s.json"
     digest = write_manifest(build_manifest(toy_index(), spec), path)
     manifest = json.loads(path.read_text())
-    rng = np.random.default_rng([seed, shot, zlib.crc32(method.encode())])
+    rng = np.random.default_rng([seed, shot, zlib.crc32(method.encode()), train_seed or 0])
     labels = np.repeat(np.arange(WAY), QUERY)
     config = {
         "method": method, "preset": "quick", "method_config": config or {},
-        "train_config": {"episodes": 10}, "features": {}, "backbone": "toy-net", "size": 32,
+        "train_config": {"episodes": 10, **({} if train_seed is None else {"seed": train_seed})},
+        "features": {}, "backbone": "toy-net", "size": 32,
         "setting": {"dataset": dataset, "way": WAY, "shot": shot, "query": QUERY,
                     "episodes": EPISODES, "protocol": "quick", "seed": 0, "frames": 8,
                     "repeats": 1},

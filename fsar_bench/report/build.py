@@ -6,7 +6,8 @@ Writes, under ``out``:
   measured ones), ``paired`` (differences against the baseline), the ablation tables that the
   runs allow (``ablation_*``, from the methods' registry entries) and ``misalignment`` (from
   ``<analysis>/<dataset>/aem.json``), ``profile`` (one row per dataset, from
-  ``<analysis>/<dataset>/profile.json``: ``fsar-bench profile`` / ``sweep``); with ``csv``
+  ``<analysis>/<dataset>/profile.json``: ``fsar-bench profile`` / ``sweep``),
+  ``training_spread`` (cells trained with several ``train.seed``; :mod:`~.spread`); with ``csv``
   also ``runs.csv``, one row per run;
 * ``figures/``: per-class gain over the baseline (``class_gain_*``, TA2N Fig. 9, with its data
   as CSV), learning curves (``learning_curves_<dataset>``: validation accuracy against training
@@ -30,6 +31,7 @@ from fsar_bench.report.curves import write_learning_curves
 from fsar_bench.report.figures import write_figures
 from fsar_bench.report.misalignment import aem_table, load_analysis, load_profiles, profile_table
 from fsar_bench.report.render import to_markdown, write_tables
+from fsar_bench.report.spread import spread_table
 
 CAPTIONS = {
     "class_gain": "Per-class accuracy of each method minus the baseline's on identical episodes "
@@ -102,12 +104,15 @@ def build_report(
     reports = load_analysis(folder)
     built = {"main": rt.main_table(df), "paired": rt.paired_table(df, baseline)}
     built |= {ab.name: rt.ablation_table(df, m, ab) for m, ab in rt.ablations()}
+    built["training_spread"] = spread_table(rt.main_runs(df, retrainings=True))
     built["misalignment"] = aem_table(reports)
     built["profile"] = profile_table(load_profiles(folder))
     reasons = {
         "paired": f"paired differences: needs {baseline} and another method on one manifest",
         "misalignment": "misalignment table: no <analysis>/<dataset>/aem.json yet",
         "profile": "profile table: no <analysis>/<dataset>/profile.json yet (fsar-bench profile)",
+        "training_spread": "training spread: needs a cell trained with two training seeds "
+        "(fsar-bench run ... --set train.seed=1)",
     }
     reasons |= {
         ab.name: f"ablation {ab.title}: needs {m} runs with at least two settings of "

@@ -14,6 +14,9 @@ know about each method (ablations, published names, order) comes from its regist
   matching types (OTAM Table 2), ITA's LSTM size and loss and RVN's relation modules (ITA
   Tables 1-3), written when runs with at least two settings exist.
 * Paired differences against a baseline on identical episodes (:mod:`fsar_bench.results.stats`).
+* Training spread (:mod:`fsar_bench.report.spread`): runs that retrain a cell with other
+  training seeds (``--set train.seed=S``) are kept out of the main and paired tables and the
+  learning curves, and summarised there.
 * Misalignment (TA2N Table 1 shape): :mod:`fsar_bench.report.misalignment`.
 
 When several runs of one method share a cell (same dataset and shot), the row label names the
@@ -33,6 +36,7 @@ import pandas as pd
 
 from fsar_bench.methods import METHODS, Ablation
 from fsar_bench.report.render import Table
+from fsar_bench.report.seeds import is_retraining
 from fsar_bench.results.summary import RunSummary, load_summaries
 
 MAIN_SOURCES = (("TA2N", "Table 2"), ("OTAM", "Table 1"), ("ITA+circle loss", "Table 4"))
@@ -122,12 +126,16 @@ def in_ablation(run: pd.Series, method: str, ab: Ablation) -> bool:
     return all(ablation_key(run, o) == o.default for o in others)
 
 
-def main_runs(df: pd.DataFrame) -> pd.DataFrame:
-    """Runs with every ablation switch at its default (the full methods), labelled anew."""
+def main_runs(df: pd.DataFrame, retrainings: bool = False) -> pd.DataFrame:
+    """Runs with every ablation switch at its default (the full methods), labelled anew;
+    without the retrainings of :func:`is_retraining` unless ``retrainings``."""
     abl = ablations()
     keep = [all(r["method"] != m or ablation_key(r, a) == a.default for m, a in abl)
             for _, r in df.iterrows()]  # fmt: skip
-    return df[keep].assign(label=variant_labels(df[keep]))
+    df = df[keep]
+    if not retrainings and len(df):
+        df = df[~is_retraining(df)]
+    return df.assign(label=variant_labels(df))
 
 
 def method_order(label: str) -> tuple:
