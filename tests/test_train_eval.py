@@ -90,6 +90,7 @@ def test_training_selects_on_validation_and_resumes_identically(toy, tmp_path, m
     assert best == max(h["val"] for h in a.history) and len(a.history) == 4
     assert [h["step"] for h in a.history] == ([10, 20, 30, 40] if batch == 1 else [12, 21, 30, 40])
     assert a.stop_reason == "budget" and (tmp_path / "a" / "best.safetensors").is_file()
+    assert {h["threads"] for h in a.history} == {torch.get_num_threads()}
 
     b = make_trainer(toy, tmp_path / "b", method=method, batch=batch)
 

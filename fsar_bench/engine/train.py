@@ -228,7 +228,8 @@ class Trainer:
         acc = self.validate()
         lr = self.opt.param_groups[0]["lr"]
         loss = float(np.mean(self.runtime.gather(float(np.mean(losses)))))
-        p.history.append({"step": p.step, "loss": loss, "val": acc, "lr": lr})
+        threads = torch.get_num_threads()  # the float rounding, hence the weights, depend on it
+        p.history.append({"step": p.step, "loss": loss, "val": acc, "lr": lr, "threads": threads})
         if after_validation(self.cfg, p, acc, 100.0 / self.way) and self.runtime.is_main:
             self.out.mkdir(parents=True, exist_ok=True)
             save_file(

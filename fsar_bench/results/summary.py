@@ -58,7 +58,9 @@ class RunSummary:
         best_val: validation accuracy of the selected weights (``None`` for ``last``).
         train_history: the learning curve, one entry per validation: ``step`` (training
             episodes so far), ``loss`` (mean training loss since the previous validation),
-            ``val`` (validation accuracy, percent) and ``lr`` (absent in older summaries).
+            ``val`` (validation accuracy, percent), ``lr`` and ``threads`` (the process's
+            intra-op CPU threads while it trained that segment: a training is byte-identical
+            only at the same count) (the last two absent in older summaries).
         stop_reason: why training stopped: ``"plateau"`` (the plateau rule of
             :mod:`fsar_bench.engine.schedule`) or ``"budget"`` (``train_config.episodes``);
             ``""`` in summaries written before the rule existed.
