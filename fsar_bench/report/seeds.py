@@ -22,11 +22,15 @@ def seed_group(r: pd.Series) -> tuple:
     return (r["dataset"], r["way"], r["shot"], r["manifest"], r["method"], cfg)
 
 
-def own_seed(r: pd.Series) -> bool:
-    """The run's training seed is its test seed (no ``--set train.seed`` apart; a config
-    without one counts as its test seed)."""
+def train_seed(r: pd.Series) -> int:
+    """The run's training seed (a config without one: its test seed, as ``run`` resolves it)."""
     s = r["summary"]
-    return s.train_config.get("seed", s.setting.seed) == s.setting.seed
+    return s.train_config.get("seed", s.setting.seed)
+
+
+def own_seed(r: pd.Series) -> bool:
+    """The run's training seed is its test seed (no ``--set train.seed`` apart)."""
+    return train_seed(r) == r["summary"].setting.seed
 
 
 def is_retraining(df: pd.DataFrame) -> pd.Series:

@@ -15,7 +15,7 @@ import statistics
 import pandas as pd
 
 from fsar_bench.report.render import Table
-from fsar_bench.report.seeds import TRAIN_SEED, seed_group
+from fsar_bench.report.seeds import TRAIN_SEED, seed_group, train_seed
 from fsar_bench.report.tables import dataset_order, method_order, protocol_notes, variant_labels
 
 HEADER = ["method", "dataset", "setting", "trainings", "accuracy per train.seed", "mean", "SD",
@@ -24,7 +24,7 @@ HEADER = ["method", "dataset", "setting", "trainings", "accuracy per train.seed"
 
 def _row(g: pd.DataFrame) -> list[str]:
     """One cell's row from its runs ``g`` (labelled, one per training seed)."""
-    g = g.assign(seed=[r["summary"].train_config.get("seed") for _, r in g.iterrows()])
+    g = g.assign(seed=[train_seed(r) for _, r in g.iterrows()])
     g = g.sort_values("seed")
     acc = list(g["mean"])
     per_seed = ", ".join(f"{s}: {a:.2f}" for s, a in zip(g["seed"], acc, strict=True))
