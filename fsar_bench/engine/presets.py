@@ -69,14 +69,17 @@ per 5-shot episode on two threads, from 0.17 and 0.47), and the plateau rule sto
 42.2* at 250-2,500, loss 8.24 -> 6.18, test 43.2 %; 5-shot 36.3, 46.1, 51.0, 49.7, 49.3,
 54.2*, 56.6*, 55.8*, 56.7* at 250-2,250, loss 7.44 -> 3.48, test 64.9 % (the all-stages-off
 ablation under the same engine: 62.1 %, plateau at 2,000; paired +2.8 +- 1.3 points).
-These TA2N trainings ran on one thread. The same 1-shot training on two threads (other float
-rounding) followed the same curve to 1,500 episodes, then stopped on its plateau at 2,252 with
-test 33.7 %; seeds 1 and 2 (two threads) gave 37.3 and 41.4 %. TA2N's results carry a training
-variance (standard deviation 4.2 points over these four trainings, ProtoNet 0.8) that the test
-interval (+-1.3) does not show; the rule reacts to single noisy 500-episode validations.
-The whole default run does not fit 15 minutes on this 2-core machine: the pooled methods'
-trainings alone took 965 s (each stopped on its plateau at 9,000-12,000 episodes); TA2N's
-steps alone come to about 5 and 10 minutes (1- and 5-shot, two threads, from the step times).
+These TA2N trainings ran on one thread. The default run on two threads (other float rounding;
+fresh clone, stop 22) stopped TA2N on its plateau at 2,252 episodes with test 33.7 % (1-shot,
+loss 6.45) and 65.8 % (5-shot, loss 3.23); ``--set train.seed=1`` / ``2`` on the same test
+episodes gave 34.5 / 42.6 % (1-shot) and 68.1 % (5-shot, seed 1). TA2N's results carry a
+training variance (standard deviation over trainings 4.9 points at 1-shot, 1.6 over the two
+5-shot trainings; ProtoNet 1-shot 0.1) that the test interval (+-1.2-1.3) does not show; the
+rule reacts to single noisy 500-episode validations (train.seed 1 dropped its rate at 1,000
+episodes, after 33.8, 35.4, 34.0 %).
+The whole default run does not fit 15 minutes on this 2-core machine: from a fresh clone it took
+49:44 (features 7:04; the pooled methods' trainings 1,012 s, each stopped on its plateau at
+9,000-12,000 episodes at 0.9-1.0 of their forward+backward floor; TA2N's 1,461 s).
 """
 
 from __future__ import annotations
