@@ -79,7 +79,7 @@ rule reacts to single noisy 500-episode validations (train.seed 1 dropped its ra
 episodes, after 33.8, 35.4, 34.0 %).
 The whole default run does not fit 15 minutes on this 2-core machine: from a fresh clone it took
 49:44 (features 7:04; the pooled methods' trainings 1,012 s, each stopped on its plateau at
-9,000-12,000 episodes at 0.9-1.0 of their forward+backward floor; TA2N's 1,461 s).
+9,000-12,000 episodes, their engine at 0.65-1.0 of their forward+backward floor; TA2N's 1,461 s).
 """
 
 from __future__ import annotations
