@@ -71,8 +71,9 @@ def plot_start_times(
     x = np.arange(len(labels))
     for k, (name, h) in enumerate(hists.items()):
         shown = f"{name} (n={summaries[name].n_videos})"
-        ax.bar(x + (k - (len(hists) - 1) / 2) * width, np.array(h.fractions) * 100, width,
-               label=shown)  # fmt: skip
+        ax.bar(
+            x + (k - (len(hists) - 1) / 2) * width, np.array(h.fractions) * 100, width, label=shown
+        )
     ax.set_xticks(x, labels, fontsize=7)
     ax.set_xlabel("start frame (first p >= threshold)", fontsize=8)
     ax.set_ylabel("videos (%)", fontsize=8)

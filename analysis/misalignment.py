@@ -90,8 +90,12 @@ def published_aem(dataset: str) -> dict | None:
     text = resources.files("fsar_bench.data").joinpath("reference/published_aem.csv").read_text()
     for row in csv.DictReader(text.splitlines()):
         if DATASETS.get(row["dataset"]).name == dataset:
-            return {"value": float(row["aem"]), "source": row["source"], "table": row["table"],
-                    "published_as": row["dataset"]}  # fmt: skip
+            return {
+                "value": float(row["aem"]),
+                "source": row["source"],
+                "table": row["table"],
+                "published_as": row["dataset"],
+            }
     return None
 
 
@@ -141,14 +145,20 @@ def ground_truth_check(starts: np.ndarray, indices: np.ndarray, true_start: np.n
     n = int(started.sum())
     mean = (lambda a: float(a.mean())) if n else (lambda a: float("nan"))
     return {
-        "videos": int(len(starts)), "never_reached": int(len(starts) - n), "compared": n,
-        "pearson_r": r, "pearson_p": r_p, "spearman_rho": rho, "spearman_p": rho_p,
-        "mae_frames": mean(np.abs(est_frame - true)), "mean_error_frames": mean(est_frame - true),
+        "videos": int(len(starts)),
+        "never_reached": int(len(starts) - n),
+        "compared": n,
+        "pearson_r": r,
+        "pearson_p": r_p,
+        "spearman_rho": rho,
+        "spearman_p": rho_p,
+        "mae_frames": mean(np.abs(est_frame - true)),
+        "mean_error_frames": mean(est_frame - true),
         "mae_steps": mean(np.abs(est_step - true_step)),
         "mean_error_steps": mean((est_step - true_step).astype(np.float64)),
         "exact_step_fraction": mean((est_step == true_step).astype(np.float64)),
         "true_step_counts": np.bincount(all_true_steps, minlength=indices.shape[1] + 1).tolist(),
-    }  # fmt: skip
+    }
 
 
 def true_starts(root: Path, video_ids: list[str]) -> np.ndarray:
@@ -207,9 +217,11 @@ def analyse(
 def _within_class(probe: Probe, p: np.ndarray) -> dict:
     """Eq. (10) over same-class pairs: all videos (with a class-resampled interval), confident."""
     labels, keep = probe.labels, confident_mask(probe.frame_logits, probe.labels)
-    return {"aem_eq10_as_printed": aem_within_class(p, labels),
-            "interval_95": list(within_class_interval(p, labels)),
-            "confident": aem_within_class(p[keep], labels[keep])}  # fmt: skip
+    return {
+        "aem_eq10_as_printed": aem_within_class(p, labels),
+        "interval_95": list(within_class_interval(p, labels)),
+        "confident": aem_within_class(p[keep], labels[keep]),
+    }
 
 
 def _onset(probe: Probe, truth: np.ndarray | None) -> dict:
@@ -217,9 +229,11 @@ def _onset(probe: Probe, truth: np.ndarray | None) -> dict:
     onset = confidence_onset(probe.frame_logits)
     t = probe.indices.shape[1]
     started = onset[onset != NEVER]
-    out = {"estimator": "first sampled step with 1 - H(P_t) / log K >= 0.5 (label-free)",
-           "counts": np.bincount(started, minlength=t).tolist(),
-           "never": int(len(onset) - len(started))}  # fmt: skip
+    out = {
+        "estimator": "first sampled step with 1 - H(P_t) / log K >= 0.5 (label-free)",
+        "counts": np.bincount(started, minlength=t).tolist(),
+        "never": int(len(onset) - len(started)),
+    }
     if truth is not None:
         out["ground_truth"] = ground_truth_check(onset, probe.indices, truth)
         oracle = oracle_steps(probe.indices, truth)
@@ -244,8 +258,17 @@ def write_start_times_csv(path: Path, probe: Probe, result: Misalignment) -> Pat
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", newline="") as fh:
         out = csv.writer(fh)
-        out.writerow(["video_id", "class", "split", "clip", "start_step", "start_frame",
-                      *(f"p_{k + 1}" for k in range(t))])  # fmt: skip
+        out.writerow(
+            [
+                "video_id",
+                "class",
+                "split",
+                "clip",
+                "start_step",
+                "start_frame",
+                *(f"p_{k + 1}" for k in range(t)),
+            ]
+        )
         for i, v in enumerate(probe.scored):
             s = int(result.starts[i])
             step, frame = ("never", "") if s == NEVER else (s, int(probe.indices[i, s]))

@@ -57,8 +57,9 @@ def perturb_queries(
     suffix = f"#{mode}"
     for ep in data["episodes"]:
         ep["query"] = [[v + suffix for v in group] for group in ep["query"]]
-    renamed = Manifest(spec=manifest.spec, data=data, sha256=f"{manifest.sha256}{suffix}",
-                       path=None)  # fmt: skip
+    renamed = Manifest(
+        spec=manifest.spec, data=data, sha256=f"{manifest.sha256}{suffix}", path=None
+    )
 
     def perturbed_load(ids: list[str]) -> torch.Tensor:
         base = [i.removesuffix(suffix) for i in ids]

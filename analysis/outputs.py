@@ -54,8 +54,14 @@ def measure(
 ) -> tuple[Probe, Misalignment]:
     """Prepare the data if needed, train or load the probe, and compute every measure."""
     source.ensure_prepared(seed=req.seed, progress=progress)
-    probe = ensure_probe(source, req.probe, req.features, device=torch.device(req.device),
-                         workers=req.workers, progress=progress)  # fmt: skip
+    probe = ensure_probe(
+        source,
+        req.probe,
+        req.features,
+        device=torch.device(req.device),
+        workers=req.workers,
+        progress=progress,
+    )
     ids = [v.video_id for v in probe.scored]
     truth = records = None
     if source.dataset.is_synthetic:
@@ -79,8 +85,9 @@ def write_start_files(
 
     csv_file = write_start_times_csv(folder / "start_times.csv", probe, result)
     title = f"Start time: {dataset} ({probe.config.mode})"
-    png = plot_start_times({dataset: result.summary}, folder / "start_times.png", title=title,
-                           pdf=pdf)  # fmt: skip
+    png = plot_start_times(
+        {dataset: result.summary}, folder / "start_times.png", title=title, pdf=pdf
+    )
     return [csv_file, *png]
 
 
@@ -91,5 +98,6 @@ def write_evolution_tsne(
     from fsar_bench.analysis.figures import plot_evolution_tsne
 
     title = f"{dataset}: evolution vectors ({len(result.p)} videos)"
-    return plot_evolution_tsne(result.p, result.starts, folder / "tsne_evolution.png", title,
-                               seed=seed, pdf=pdf)  # fmt: skip
+    return plot_evolution_tsne(
+        result.p, result.starts, folder / "tsne_evolution.png", title, seed=seed, pdf=pdf
+    )

@@ -165,11 +165,16 @@ def assign_videos(
     else:
         scored = _held_out(found, classes, config)
     videos = [
-        ProbeVideo(video_id=v.video_id, class_key=v.class_key, split=s, label=label[v.class_key],
-                   scored=v.video_id in scored,
-                   trained=config.score_trained or v.video_id not in scored)
+        ProbeVideo(
+            video_id=v.video_id,
+            class_key=v.class_key,
+            split=s,
+            label=label[v.class_key],
+            scored=v.video_id in scored,
+            trained=config.score_trained or v.video_id not in scored,
+        )
         for s, v in found
-    ]  # fmt: skip
+    ]
     return classes, videos
 
 
@@ -223,10 +228,14 @@ def ensure_probe(
             f"a class needs {need} usable videos"
         )
     settings = {
-        "format": PROBE_FORMAT, "dataset": info.name, "variant": source.variant, "T": xcfg.frames,
-        "probe": asdict(config), "inputs": inputs.fingerprint,
+        "format": PROBE_FORMAT,
+        "dataset": info.name,
+        "variant": source.variant,
+        "T": xcfg.frames,
+        "probe": asdict(config),
+        "inputs": inputs.fingerprint,
         "videos": hashlib.sha256(str([astuple(v) for v in videos]).encode()).hexdigest(),
-    }  # fmt: skip
+    }
     folder = probe_folder(source.cache, info.name, settings)
     torch.manual_seed(config.seed)
     model = build_model(config, inputs.clips, len(classes))
@@ -234,5 +243,15 @@ def ensure_probe(
     record = trained_record(model, inputs.clips, trained, config, folder, device, workers, progress)
     z = cached_scores(model, inputs.clips, scored, folder, device, config.batch, workers, progress)
     description = MODES[config.mode].format(backbone=inputs.backbone)
-    return Probe(folder, config, description, classes, videos, scored,
-                 z["frame_logits"], z["indices"], z["clips"].tolist(), record)  # fmt: skip
+    return Probe(
+        folder,
+        config,
+        description,
+        classes,
+        videos,
+        scored,
+        z["frame_logits"],
+        z["indices"],
+        z["clips"].tolist(),
+        record,
+    )

@@ -68,9 +68,13 @@ def allowed_views(store: FeatureStore, videos: list[Video], flip: bool) -> dict[
     if flip or not s["flip"]:
         return {v.video_id: list(range(n_views)) for v in videos}
     cfg = ExtractConfig(
-        backbone=s["backbone"], frames=s["frames"], views=n_views, seed=s["seed"],
-        flip=True, train_sampling=s["sampling"],
-    )  # fmt: skip
+        backbone=s["backbone"],
+        frames=s["frames"],
+        views=n_views,
+        seed=s["seed"],
+        flip=True,
+        train_sampling=s["sampling"],
+    )
     out = {}
     for video in videos:
         idx, crops = plan_views(video, cfg, train=True)  # [V, T], [V, 3]
@@ -204,9 +208,18 @@ class FeatureProbe(nn.Module):
             the features themselves.
     """
 
-    def __init__(self, in_channels: int, width: int, num_classes: int, *, hidden: int,
-                 blocks: int, spatial: bool, dropout: float,
-                 inputs: str = "raw") -> None:  # fmt: skip
+    def __init__(
+        self,
+        in_channels: int,
+        width: int,
+        num_classes: int,
+        *,
+        hidden: int,
+        blocks: int,
+        spatial: bool,
+        dropout: float,
+        inputs: str = "raw",
+    ) -> None:
         super().__init__()
         if inputs not in INPUTS:
             raise ValueError(f"inputs must be one of {INPUTS}, not {inputs!r}")
@@ -232,9 +245,15 @@ def build_model(config: ProbeConfig, clips: FeatureClips | FrameClips, n_classes
     """The probe network of ``config.mode`` (see :mod:`fsar_bench.analysis.probe`)."""
     if config.mode == "feature-tsm":
         return FeatureProbe(
-            clips.channels, config.width, n_classes, hidden=config.hidden, blocks=config.blocks,
-            spatial=clips.spatial, dropout=config.dropout, inputs=config.inputs,
-        )  # fmt: skip
+            clips.channels,
+            config.width,
+            n_classes,
+            hidden=config.hidden,
+            blocks=config.blocks,
+            spatial=clips.spatial,
+            dropout=config.dropout,
+            inputs=config.inputs,
+        )
     net = tsm_resnet50(
         n_classes, clips.frames, config.weights, config.random_init, dropout=config.dropout
     )

@@ -90,8 +90,11 @@ class ProbeConfig:
         """``(optimizer, lr, weight_decay)``: the values set, else the defaults."""
         name = self.optimizer or MODE_OPTIMIZER[self.mode]
         lr, weight_decay = OPTIMIZER_DEFAULTS[name]
-        return (name, lr if self.lr is None else self.lr,
-                weight_decay if self.weight_decay is None else self.weight_decay)  # fmt: skip
+        return (
+            name,
+            lr if self.lr is None else self.lr,
+            weight_decay if self.weight_decay is None else self.weight_decay,
+        )
 
     def flips(self, dataset: str) -> bool:
         """Whether training clips of ``dataset`` may be flipped."""

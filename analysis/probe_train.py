@@ -125,8 +125,10 @@ def _resume(folder: Path, model: nn.Module, opt, rng: np.random.Generator) -> di
 def _save(folder: Path, model: nn.Module, opt, rng: np.random.Generator, record: dict) -> None:
     """Write ``last.safetensors`` (tensors) with the generator state and record (JSON)."""
     opt_tensors, opt_meta = ck.optimizer_parts(opt)
-    tensors = {**ck.prefixed("model/", model.state_dict()),
-               **ck.prefixed("optimizer/", opt_tensors)}  # fmt: skip
+    tensors = {
+        **ck.prefixed("model/", model.state_dict()),
+        **ck.prefixed("optimizer/", opt_tensors),
+    }
     meta = {"optimizer": opt_meta, "rng": rng.bit_generator.state, "record": record}
     ck.save_checkpoint(folder / "last.safetensors", tensors, meta)
 
@@ -184,10 +186,15 @@ def train_probe(
         loss_sum, correct = _epoch(model, opt, params, loader, config, device, tick)
         seconds = time.perf_counter() - start
         record["history"].append(
-            {"epoch": epoch + 1, "lr": _lr(config, epoch), "loss": loss_sum / len(plans),
-             "train_accuracy": correct / len(plans), "clips": len(plans),
-             "seconds": round(seconds, 2)}
-        )  # fmt: skip
+            {
+                "epoch": epoch + 1,
+                "lr": _lr(config, epoch),
+                "loss": loss_sum / len(plans),
+                "train_accuracy": correct / len(plans),
+                "clips": len(plans),
+                "seconds": round(seconds, 2),
+            }
+        )
         record.update(epoch=epoch + 1, seconds=record["seconds"] + seconds)
         _save(folder, model, opt, rng, record)
     return record

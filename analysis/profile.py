@@ -45,8 +45,15 @@ GAIN_SETS = {"matching": "mean"}  # the order-blind OTAM of the alignment gain
 def paired(a: np.ndarray, b: np.ndarray) -> dict:
     """``a - b`` on the same episodes: mean, 95% half-width, n, p-values, wins and losses."""
     d = paired_difference(a, b)
-    return {"mean": d.diff.mean, "ci95": d.diff.ci95, "n": d.diff.n, "t_pvalue": d.t_pvalue,
-            "wilcoxon_pvalue": d.wilcoxon_pvalue, "wins": d.wins, "losses": d.losses}  # fmt: skip
+    return {
+        "mean": d.diff.mean,
+        "ci95": d.diff.ci95,
+        "n": d.diff.n,
+        "t_pvalue": d.t_pvalue,
+        "wilcoxon_pvalue": d.wilcoxon_pvalue,
+        "wins": d.wins,
+        "losses": d.losses,
+    }
 
 
 def interval(acc: np.ndarray) -> dict:
@@ -79,8 +86,10 @@ def order_sensitivity(accs: dict[str, np.ndarray]) -> dict:
     """From :func:`order_accuracies`: each order's accuracy and its paired change."""
     out = {"original": interval(accs["original"])}
     for mode in MODES:
-        out[mode] = {"accuracy": interval(accs[mode]),
-                     "minus_original": paired(accs[mode], accs["original"])}  # fmt: skip
+        out[mode] = {
+            "accuracy": interval(accs[mode]),
+            "minus_original": paired(accs[mode], accs["original"]),
+        }
     return out
 
 
@@ -115,9 +124,12 @@ def spread(counts: list[int], never: int) -> dict:
     counts_a = np.asarray(counts, dtype=np.int64)
     steps = np.repeat(np.arange(len(counts_a)), counts_a).astype(np.float64)
     n = len(steps) + never
-    return {"mean_steps": float(steps.mean()) if len(steps) else float("nan"),
-            "std_steps": float(steps.std(ddof=1)) if len(steps) > 1 else float("nan"),
-            "never_share": never / n if n else float("nan"), "videos": int(n)}  # fmt: skip
+    return {
+        "mean_steps": float(steps.mean()) if len(steps) else float("nan"),
+        "std_steps": float(steps.std(ddof=1)) if len(steps) > 1 else float("nan"),
+        "never_share": never / n if n else float("nan"),
+        "videos": int(n),
+    }
 
 
 def _error(check: dict | None) -> dict | None:
@@ -176,17 +188,26 @@ def profile_row(
         blind: OTAM runs with ``matching=mean`` on the same manifests (the alignment gain).
     """
     methods = [
-        {"method": s.method, "shot": s.shot, "dir": s.dir,
-         "accuracy": {k: s.accuracy[k] for k in ("mean", "ci95", "n")},
-         "order": orders.get(s.dir)}
+        {
+            "method": s.method,
+            "shot": s.shot,
+            "dir": s.dir,
+            "accuracy": {k: s.accuracy[k] for k in ("mean", "ci95", "n")},
+            "order": orders.get(s.dir),
+        }
         for s in summaries
-    ]  # fmt: skip
+    ]
     gains = []
     for b in blind or []:
         otam = [s for s in summaries if s.method == "otam" and s.manifest == b.manifest]
         if otam:
-            gains.append({"shot": b.shot, "otam_mean_matching": b.accuracy["mean"],
-                          **alignment_gain(otam[0], b)})  # fmt: skip
+            gains.append(
+                {
+                    "shot": b.shot,
+                    "otam_mean_matching": b.accuracy["mean"],
+                    **alignment_gain(otam[0], b),
+                }
+            )
     return {
         "dataset": report["dataset"],
         "videos": report["videos"],

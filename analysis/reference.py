@@ -98,10 +98,16 @@ def aem_readings(p: ArrayLike) -> dict:
     keep = np.linalg.norm(p, axis=1) > 0
     out = {"videos": int(keep.sum()), "dropped": int((~keep).sum())}
     if keep.sum() < 2:
-        return {**out, "aem_eq10_as_printed": float("nan"),
-                "mean_pairwise_cosine_distance": float("nan")}  # fmt: skip
-    return {**out, "aem_eq10_as_printed": aem(p[keep]),
-            "mean_pairwise_cosine_distance": mean_pairwise_cosine_distance(p[keep])}  # fmt: skip
+        return {
+            **out,
+            "aem_eq10_as_printed": float("nan"),
+            "mean_pairwise_cosine_distance": float("nan"),
+        }
+    return {
+        **out,
+        "aem_eq10_as_printed": aem(p[keep]),
+        "mean_pairwise_cosine_distance": mean_pairwise_cosine_distance(p[keep]),
+    }
 
 
 def _tracking(probe_p: np.ndarray, ref: np.ndarray) -> float:

@@ -71,7 +71,7 @@ def point_key(dataset: str, req: PointRequest) -> str:
         "order": req.order,
         "gain": req.gain,
     }
-    return config_hash(json.loads(json.dumps(parts, default=str)))  # fmt: skip
+    return config_hash(json.loads(json.dumps(parts, default=str)))
 
 
 def profile_point(source: DataSource, req: PointRequest, progress: Progress | None = None) -> dict:
@@ -117,8 +117,10 @@ def sweep_datasets(factor: str, levels: list[str]) -> list[str]:
     from fsar_bench.data.synthetic_config import level_name
 
     if len(levels) < 2:
-        raise FsarError(f"--levels {','.join(levels) or '(none)'}: a sweep needs at least two "
-                        "levels, e.g. none,low,mid,high")  # fmt: skip
+        raise FsarError(
+            f"--levels {','.join(levels) or '(none)'}: a sweep needs at least two "
+            "levels, e.g. none,low,mid,high"
+        )
     names = [f"synthetic-{level_name(factor, level)}" for level in levels]
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:

@@ -54,12 +54,20 @@ def _aem(ax, per_level: list[dict]) -> None:
     x = np.arange(len(per_level))
     y = _float(r["aem_eq10"] for r in per_level)
     lo, hi = _float(r["aem_lo"] for r in per_level), _float(r["aem_hi"] for r in per_level)
-    ax.errorbar(x, y, yerr=np.vstack([y - lo, hi - y]), marker="o", capsize=3,
-                label="probe AEM (95% bootstrap)")  # fmt: skip
-    for key, label, style in (("aem_confident", "probe, confident subset", "s--"),
-                              ("aem_within_class", "probe, within class", "^--"),
-                              ("aem_reference_progress", "ground truth: progress", "k-"),
-                              ("aem_reference_warp", "ground truth: warp", "k:")):  # fmt: skip
+    ax.errorbar(
+        x,
+        y,
+        yerr=np.vstack([y - lo, hi - y]),
+        marker="o",
+        capsize=3,
+        label="probe AEM (95% bootstrap)",
+    )
+    for key, label, style in (
+        ("aem_confident", "probe, confident subset", "s--"),
+        ("aem_within_class", "probe, within class", "^--"),
+        ("aem_reference_progress", "ground truth: progress", "k-"),
+        ("aem_reference_warp", "ground truth: warp", "k:"),
+    ):
         ax.plot(x, _float(r[key] for r in per_level), style, label=label)
     ax.set_ylabel("AEM, Eq. (10) as printed")
     ax.legend(fontsize=7)
@@ -76,8 +84,15 @@ def _order(ax, rows: list[dict], levels: list[str]) -> None:
         mine = {r["level"]: r for r in rows if (r["method"], r["shot"]) == (method, shot)}
         y = _float(mine.get(lv, {}).get("reverse_minus_original") for lv in levels)
         e = _float(mine.get(lv, {}).get("reverse_ci95") for lv in levels)
-        ax.errorbar(x, y, yerr=e, fmt="--", marker="s", capsize=3,
-                    label=f"{method} {shot}-shot: reversed - original")  # fmt: skip
+        ax.errorbar(
+            x,
+            y,
+            yerr=e,
+            fmt="--",
+            marker="s",
+            capsize=3,
+            label=f"{method} {shot}-shot: reversed - original",
+        )
     ax.axhline(0, color="grey", lw=0.5)
     ax.set_ylabel("paired difference (points)")
     ax.legend(fontsize=7)
@@ -100,10 +115,12 @@ def plot_sweep(
     per_level = _by_level(rows, levels)
     shown = [r["level"] for r in per_level]
     files = []
-    for name, draw, data, names in (("sweep_accuracy", _accuracy, rows, levels),
-                                    ("sweep_aem", _aem, per_level, None),
-                                    ("sweep_order", _order, rows, levels),
-                                    ("sweep_start_error", _start, per_level, None)):  # fmt: skip
+    for name, draw, data, names in (
+        ("sweep_accuracy", _accuracy, rows, levels),
+        ("sweep_aem", _aem, per_level, None),
+        ("sweep_order", _order, rows, levels),
+        ("sweep_start_error", _start, per_level, None),
+    ):
         fig = Figure(figsize=(5.5, 3.8), layout="constrained")
         ax = fig.add_subplot()
         draw(ax, data, names) if names is not None else draw(ax, data)

@@ -47,9 +47,13 @@ def _level_cols(point: dict) -> dict:
     aem, st = point["aem"], point["start_spread"]
     lo, hi = (aem.get("interval_95") or [None, None])[:2]
     return {
-        "aem_eq10": aem["eq10"], "aem_lo": lo, "aem_hi": hi, "aem_confident": aem["confident"],
-        "aem_within_class": aem["within_class"], "aem_reference_progress":
-        aem["reference_progress"], "aem_reference_warp": aem["reference_warp"],
+        "aem_eq10": aem["eq10"],
+        "aem_lo": lo,
+        "aem_hi": hi,
+        "aem_confident": aem["confident"],
+        "aem_within_class": aem["within_class"],
+        "aem_reference_progress": aem["reference_progress"],
+        "aem_reference_warp": aem["reference_warp"],
         "probe_accuracy": aem["probe_accuracy"],
         "ta2n_start_std_steps": st["ta2n"]["std_steps"],
         "ta2n_never_share": st["ta2n"]["never_share"],
@@ -58,7 +62,7 @@ def _level_cols(point: dict) -> dict:
         "onset_mae_steps": _get(st, "onset", "error", "mae_steps"),
         "onset_spearman": _get(st, "onset", "error", "spearman_rho"),
         "true_start_std_steps": _get(st, "truth", "std_steps"),
-    }  # fmt: skip
+    }
 
 
 def sweep_rows(levels: list[str], points: list[dict]) -> list[dict]:
@@ -69,13 +73,20 @@ def sweep_rows(levels: list[str], points: list[dict]) -> list[dict]:
         gains = {g["shot"]: g for g in point.get("alignment_gain", [])}
         for m in point["methods"]:
             gain = gains.get(m["shot"], {})
-            rows.append({
-                "level": level, "dataset": point["dataset"], "method": m["method"],
-                "shot": m["shot"], "accuracy": m["accuracy"]["mean"],
-                "accuracy_ci95": m["accuracy"]["ci95"], **_order_cols(m.get("order")),
-                "alignment_gain": gain.get("mean"), "alignment_gain_ci95": gain.get("ci95"),
-                **shared,
-            })  # fmt: skip
+            rows.append(
+                {
+                    "level": level,
+                    "dataset": point["dataset"],
+                    "method": m["method"],
+                    "shot": m["shot"],
+                    "accuracy": m["accuracy"]["mean"],
+                    "accuracy_ci95": m["accuracy"]["ci95"],
+                    **_order_cols(m.get("order")),
+                    "alignment_gain": gain.get("mean"),
+                    "alignment_gain_ci95": gain.get("ci95"),
+                    **shared,
+                }
+            )
     return rows
 
 
@@ -120,8 +131,13 @@ def write_sweep(
         out = csv.DictWriter(fh, fieldnames=list(rows[0]) if rows else ["level"])
         out.writeheader()
         out.writerows(rows)
-    summary = {"factor": factor, "levels": levels, "rank_correlations": rank_correlations(points),
-               "rows": rows, "points": points}  # fmt: skip
+    summary = {
+        "factor": factor,
+        "levels": levels,
+        "rank_correlations": rank_correlations(points),
+        "rows": rows,
+        "points": points,
+    }
     json_path = folder / "sweep.json"
     json_path.write_text(json.dumps(summary, indent=1) + "\n")
     return [csv_path, json_path, *plot_sweep(factor, levels, rows, folder, formats)]

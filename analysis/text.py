@@ -25,14 +25,17 @@ def fmt(x: float | None, spec: str = ".4f") -> str:
 def probe_text(summary: dict) -> str:
     seconds = summary["train_seconds"]
     which = "seen in training" if summary["scored_videos_seen_in_training"] else "held out"
-    return "\n".join([
-        f"probe: {summary['description']}",
-        f"  {summary['videos_note']}",
-        f"  accuracy on the scored videos ({which}): {summary['accuracy_video']:.1%} per video, "
-        f"{summary['accuracy_frame']:.1%} per frame ({summary['classes']} classes); "
-        f"{summary['epochs']} epochs, {fmt(seconds, '.0f')} s of training",
-        f"  cached in {summary['folder']}",
-    ])  # fmt: skip
+    return "\n".join(
+        [
+            f"probe: {summary['description']}",
+            f"  {summary['videos_note']}",
+            f"  accuracy on the scored videos ({which}): "
+            f"{summary['accuracy_video']:.1%} per video, "
+            f"{summary['accuracy_frame']:.1%} per frame ({summary['classes']} classes); "
+            f"{summary['epochs']} epochs, {fmt(seconds, '.0f')} s of training",
+            f"  cached in {summary['folder']}",
+        ]
+    )
 
 
 def aem_text(report: dict) -> str:
@@ -54,7 +57,7 @@ def aem_text(report: dict) -> str:
         f"AEM over same-class pairs only: {fmt(within['aem_eq10_as_printed'])} "
         f"[{fmt(within['interval_95'][0])}, {fmt(within['interval_95'][1])}]; confident "
         f"videos: {fmt(within['confident'])}",
-    ]  # fmt: skip
+    ]
     ref = report.get("aem_reference")
     if ref:
         prog, warp = ref["progress"], ref["warp"]

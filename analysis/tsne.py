@@ -124,10 +124,18 @@ def _scatter(ax, points: np.ndarray, labels: np.ndarray, order: list[str], kinds
     import seaborn as sns
 
     sns.scatterplot(
-        x=points[:, 0], y=points[:, 1], hue=labels.astype(str), hue_order=order, style=kinds,
-        palette="tab10" if len(order) <= MAX_LEGEND_ENTRIES else "husl", s=12, linewidth=0,
-        alpha=0.8, legend="full", ax=ax,
-    )  # fmt: skip
+        x=points[:, 0],
+        y=points[:, 1],
+        hue=labels.astype(str),
+        hue_order=order,
+        style=kinds,
+        palette="tab10" if len(order) <= MAX_LEGEND_ENTRIES else "husl",
+        s=12,
+        linewidth=0,
+        alpha=0.8,
+        legend="full",
+        ax=ax,
+    )
 
 
 def _legend(ax, hue_entries: list[str], kinds: np.ndarray | None) -> None:

@@ -91,10 +91,12 @@ def confident_aem(
     p = np.asarray(p, dtype=np.float64)
     keep = confident_mask(frame_logits, labels, tau)
     return {
-        "tau": float(tau), "videos": int(keep.sum()), "share": float(keep.mean()),
+        "tau": float(tau),
+        "videos": int(keep.sum()),
+        "share": float(keep.mean()),
         **_readings(p[keep]),
         "others": {"videos": int((~keep).sum()), **_readings(p[~keep])},
-    }  # fmt: skip
+    }
 
 
 def bootstrap_interval(

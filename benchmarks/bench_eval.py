@@ -116,8 +116,10 @@ def bench(name: str, feats, manifest, args) -> None:
     """Race evaluate (default, adapter off), the peer (scaled) and the floor for one method."""
     support, query = rows = episode_rows(manifest)
     n, sub = len(support), min(args.peer_episodes, len(support))
-    models = {cfg: create_method(name, args.dim, adapter=cfg == "default").eval()
-              for cfg in ("default", "adapter off")}  # fmt: skip
+    models = {
+        cfg: create_method(name, args.dim, adapter=cfg == "default").eval()
+        for cfg in ("default", "adapter off")
+    }
     peer_fn = peer_otam if name == "otam" else peer_protonet
     table_ = feats if name == "otam" else feats.mean(1)  # the floor's inputs
     label = f"peer structure (scaled from {sub})"

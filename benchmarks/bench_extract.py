@@ -108,13 +108,17 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
     per_video = sum(f.stat().st_size for f in store.folder.glob("*.safetensors")) / len(store)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     rss_workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    print(f"device {device}, torch threads {torch.get_num_threads()}, {len(videos)} videos, "
-          f"{n_frames} frames, batch {config.batch_frames} frames, size {size}")  # fmt: skip
+    print(
+        f"device {device}, torch threads {torch.get_num_threads()}, {len(videos)} videos, "
+        f"{n_frames} frames, batch {config.batch_frames} frames, size {size}"
+    )
     print(f"forward only : {' '.join(f'{f:.1f}' for f in forwards)} frames/s")
     print(f"extract      : {' '.join(f'{e:.1f}' for e in extracts)} frames/s")
     median = statistics.median(ratios)
-    print(f"extract / forward (neighbours): {' '.join(f'{q:.0%}' for q in ratios)}, "
-          f"median {median:.0%}; load average {os.getloadavg()[0]:.1f}")  # fmt: skip
+    print(
+        f"extract / forward (neighbours): {' '.join(f'{q:.0%}' for q in ratios)}, "
+        f"median {median:.0%}; load average {os.getloadavg()[0]:.1f}"
+    )
     print(f"peak RSS     : {rss:.0f} MiB (main), {rss_workers:.0f} MiB (largest worker)")
     shape = " x ".join(map(str, (store.meta.frames, store.meta.channels, *store.meta.map_size)))
     print(f"cache        : {per_video / 1024:.1f} KiB per video ({shape} fp16)")

@@ -66,16 +66,34 @@ def build(args: argparse.Namespace, out: Path) -> tuple[Trainer, Clips]:
     source.ensure_prepared()
     indexes = source.index(("train",))
     settings = clip_settings(source.dataset, args.backbone, None, args.frames, args.size, 0)
-    clips = Clips(source.root, {"train": indexes["train"]}, settings, workers=args.workers,
-                  device=torch.device(args.device))  # fmt: skip
+    clips = Clips(
+        source.root,
+        {"train": indexes["train"]},
+        settings,
+        workers=args.workers,
+        device=torch.device(args.device),
+    )
     info = METHODS.get(args.method)
     mcfg = dataclasses.asdict(method_settings(info, "quick+finetune", {}, shot=args.shot))
     torch.manual_seed(0)
     model = clips.model(info, mcfg)
-    cfg = dataclasses.replace(train_config(info, "quick+finetune", {}, 0), batch=args.batch,
-                              accumulate=1, query=args.query, episodes=10**9)  # fmt: skip
-    setting = Setting(dataset=source.name, way=args.way, shot=args.shot, query=args.query,
-                      episodes=1, protocol="quick", seed=0, frames=args.frames)  # fmt: skip
+    cfg = dataclasses.replace(
+        train_config(info, "quick+finetune", {}, 0),
+        batch=args.batch,
+        accumulate=1,
+        query=args.query,
+        episodes=10**9,
+    )
+    setting = Setting(
+        dataset=source.name,
+        way=args.way,
+        shot=args.shot,
+        query=args.query,
+        episodes=1,
+        protocol="quick",
+        seed=0,
+        frames=args.frames,
+    )
     data = clips.train_data(indexes["train"], None, setting)
     trainer = Trainer(model, cfg, data, out_dir=out, device=args.device)
     trainer.method.train()
@@ -102,8 +120,12 @@ def steps(trainer: Trainer, clips: Clips, batch: int) -> dict[str, Callable[[], 
 
     def memory() -> None:
         state = model.embed(x)
-        out = model.compare(gather_state(state, idx[:, :s]), trainer.sup_lab.expand(batch, s),
-                            gather_state(state, idx[:, s:]), trainer.way)  # fmt: skip
+        out = model.compare(
+            gather_state(state, idx[:, :s]),
+            trainer.sup_lab.expand(batch, s),
+            gather_state(state, idx[:, s:]),
+            trainer.way,
+        )
         model.loss(out, trainer.qry_lab.expand(batch, q)).backward()
         sync()
 
@@ -152,12 +174,16 @@ def main() -> None:
                 rates[name].append(rate(fn, args.seconds))
     frames = args.batch * args.way * (args.shot + args.query) * args.frames
     fps = {k: statistics.median(v) * frames for k, v in rates.items()}
-    print(f"{args.backbone} @ {args.size}px + {args.method}, {args.way}-way {args.shot}-shot, "
-          f"{args.query} query, E={args.batch}: {frames} frames per step; device "
-          f"{args.device}, {args.threads} threads, {args.workers} decoding workers")  # fmt: skip
+    print(
+        f"{args.backbone} @ {args.size}px + {args.method}, {args.way}-way {args.shot}-shot, "
+        f"{args.query} query, E={args.batch}: {frames} frames per step; device "
+        f"{args.device}, {args.threads} threads, {args.workers} decoding workers"
+    )
     for name, value in fps.items():
-        print(f"  {name:9s} {value:8.1f} frames/s  (rounds: "
-              f"{', '.join(f'{r * frames:.1f}' for r in rates[name])})")  # fmt: skip
+        print(
+            f"  {name:9s} {value:8.1f} frames/s  (rounds: "
+            f"{', '.join(f'{r * frames:.1f}' for r in rates[name])})"
+        )
     print(f"  real/memory   {fps['real'] / fps['memory']:.3f}  (target >= 0.8)")
     print(f"  real/backbone {fps['real'] / fps['backbone']:.3f}")
     print(f"  {peak_memory(torch.device(args.device))}")

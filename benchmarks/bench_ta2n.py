@@ -134,8 +134,10 @@ def compare_sc(models: dict, batch, way: int, repeats: int) -> dict[str, float]:
 def per_episode(model, feats, support, query, way: int) -> torch.Tensor:
     """The official structure: embed each episode's videos, compare its pairs; ``[E, Q]``."""
     labels = torch.arange(way)[None]
-    preds = [model.episodes(feats[s][None], labels, feats[q][None], way).logits[0].argmax(-1)
-             for s, q in zip(support, query)]  # fmt: skip
+    preds = [
+        model.episodes(feats[s][None], labels, feats[q][None], way).logits[0].argmax(-1)
+        for s, q in zip(support, query)
+    ]
     return torch.stack(preds)
 
 
@@ -149,14 +151,19 @@ def bench_protocol(args, build) -> None:
     support, query = episode_rows(manifest)
     model = build(shots=1).eval()
     label = f"per-episode forward (scaled from {sub})"
-    out = race({
-        "evaluate (records file)": evaluate_path(model, manifest, feats),
-        label: lambda: per_episode(model, feats, support[:sub], query[:sub], args.way),
-    }, args.repeats)  # fmt: skip
+    out = race(
+        {
+            "evaluate (records file)": evaluate_path(model, manifest, feats),
+            label: lambda: per_episode(model, feats, support[:sub], query[:sub], args.way),
+        },
+        args.repeats,
+    )
     fast, slow = out["evaluate (records file)"], out[label]
     per_ep = slow.seconds / sub
-    print(f"{n} episodes over {len(manifest.videos)} videos, shots=1, "
-          f"{torch.get_num_threads()} thread(s)")  # fmt: skip
+    print(
+        f"{n} episodes over {len(manifest.videos)} videos, shots=1, "
+        f"{torch.get_num_threads()} thread(s)"
+    )
     print(f"  {'evaluate':<38}{n / fast.seconds:8.2f} episodes/s  (load {fast.load:.1f})")
     print(f"  {label:<38}{1 / per_ep:8.2f} episodes/s  (load {slow.load:.1f})")
     print(f"  evaluate / per-episode: {per_ep * n / fast.seconds:.1f}x")

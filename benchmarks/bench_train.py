@@ -74,8 +74,12 @@ def floor_step(method, x: torch.Tensor, trainer: Trainer, n: int) -> int:
     s, q = len(trainer.sup_lab), len(trainer.qry_lab)
     idx = torch.arange(n * (s + q)).view(n, s + q)
     state = method.embed(x)
-    out = method.compare(gather_state(state, idx[:, :s]), trainer.sup_lab.expand(n, s),
-                         gather_state(state, idx[:, s:]), trainer.way)  # fmt: skip
+    out = method.compare(
+        gather_state(state, idx[:, :s]),
+        trainer.sup_lab.expand(n, s),
+        gather_state(state, idx[:, s:]),
+        trainer.way,
+    )
     method.loss(out, trainer.qry_lab.expand(n, q)).backward()
     method.zero_grad(set_to_none=True)
     return n
@@ -92,8 +96,15 @@ def measure(name: str, shot: int, train, banks: dict, index, args) -> dict[str, 
     torch.manual_seed(0)
     models = {k: create_method(info.name, train.meta.channels, **mcfg).train() for k in "onf"}
     cfg = TrainConfig(batch=args.batch, lr=1e-4)
-    data = TrainData(index=index, views=train.meta.views, load=bank.load, val_manifest=None,
-                     val_load=None, way=5, shot=shot)  # fmt: skip
+    data = TrainData(
+        index=index,
+        views=train.meta.views,
+        load=bank.load,
+        val_manifest=None,
+        val_load=None,
+        way=5,
+        shot=shot,
+    )
     unused = Path(tempfile.gettempdir()) / "bench_train"  # nothing is saved: no fit()
     trainer = Trainer(models["n"], cfg, data, out_dir=unused, device="cpu")
     old_opt = torch.optim.Adam(models["o"].parameters(), lr=1e-4)
@@ -110,7 +121,7 @@ def measure(name: str, shot: int, train, banks: dict, index, args) -> dict[str, 
     runs = {
         "old": lambda: old_step(
             models["o"], old_opt, train, by_class, train.meta.views, rng, 5, shot
-        ),  # fmt: skip
+        ),
         "new": new,
         "floor": lambda: floor_step(models["f"], x, trainer, args.batch),
     }
@@ -137,15 +148,19 @@ def main() -> None:
     stores = source.features(ExtractConfig(backbone="efficientnet-lite0"))
     index = usable(source.index()["train"], stores["train"])
     print(f"load average before: {os.getloadavg()}; batch E = {args.batch}; one thread")
-    print(f"{'method':10} {'shot':>4} {'old ep/s':>9} {'new ep/s':>9} {'floor ep/s':>10} "
-          f"{'new/old':>8} {'new/floor':>9}")  # fmt: skip
+    print(
+        f"{'method':10} {'shot':>4} {'old ep/s':>9} {'new ep/s':>9} {'floor ep/s':>10} "
+        f"{'new/old':>8} {'new/floor':>9}"
+    )
     banks: dict[bool, FeatureBank] = {}
     for name in args.methods.split(","):
         for shot in (int(s) for s in args.shots.split(",")):
             r = measure(name, shot, stores["train"], banks, index, args)
-            print(f"{name:10} {shot:>4} {r['old']:9.2f} {r['new']:9.2f} {r['floor']:10.2f} "
-                  f"{r['new'] / r['old']:8.1f} {r['new'] / r['floor']:9.2f}",
-                  flush=True)  # fmt: skip
+            print(
+                f"{name:10} {shot:>4} {r['old']:9.2f} {r['new']:9.2f} {r['floor']:10.2f} "
+                f"{r['new'] / r['old']:8.1f} {r['new'] / r['floor']:9.2f}",
+                flush=True,
+            )
     print(f"load average after: {os.getloadavg()}")
 
 

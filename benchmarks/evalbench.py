@@ -30,10 +30,17 @@ def synthetic_manifest(
     classes: int, per_class: int, episodes: int, *, shot: int = 1, query: int = 1, seed: int = 0
 ) -> Manifest:
     """``episodes`` 5-way episodes over ``classes * per_class`` videos, in video id order."""
-    videos = [Video(video_id(c, i, per_class), f"k{c}", "-", 8)
-              for c in range(classes) for i in range(per_class)]  # fmt: skip
-    split = SplitList(path=None, sha256="0" * 64, classes=tuple(f"k{c}" for c in range(classes)),
-                      videos=tuple((v.video_id, v.class_key) for v in videos))  # fmt: skip
+    videos = [
+        Video(video_id(c, i, per_class), f"k{c}", "-", 8)
+        for c in range(classes)
+        for i in range(per_class)
+    ]
+    split = SplitList(
+        path=None,
+        sha256="0" * 64,
+        classes=tuple(f"k{c}" for c in range(classes)),
+        videos=tuple((v.video_id, v.class_key) for v in videos),
+    )
     spec = EpisodeSpec(dataset="bench", shot=shot, query=query, episodes=episodes, seed=seed)
     return parse_manifest(build_manifest(SplitIndex(split, videos, []), spec))
 
@@ -51,8 +58,10 @@ def memory_loader(feats: torch.Tensor) -> Callable[[list[str]], torch.Tensor]:
 def episode_rows(manifest: Manifest) -> tuple[torch.Tensor, torch.Tensor]:
     """Support and query feature rows ``[E, S]``, ``[E, Q]`` (class-major)."""
     sup, _, qry, _ = manifest.arrays()
-    return (torch.tensor([[int(v) for v in ep] for ep in sup]),
-            torch.tensor([[int(v) for v in ep] for ep in qry]))  # fmt: skip
+    return (
+        torch.tensor([[int(v) for v in ep] for ep in sup]),
+        torch.tensor([[int(v) for v in ep] for ep in qry]),
+    )
 
 
 def evaluate_path(method, manifest: Manifest, feats: torch.Tensor) -> Callable[[], torch.Tensor]:
@@ -60,8 +69,13 @@ def evaluate_path(method, manifest: Manifest, feats: torch.Tensor) -> Callable[[
 
     def run() -> torch.Tensor:
         with tempfile.TemporaryDirectory() as tmp:
-            out = evaluate(method, manifest, memory_loader(feats), device="cpu",
-                           records=Path(tmp) / "episodes.jsonl")  # fmt: skip
+            out = evaluate(
+                method,
+                manifest,
+                memory_loader(feats),
+                device="cpu",
+                records=Path(tmp) / "episodes.jsonl",
+            )
         return torch.tensor([r["pred"] for r in out.records])
 
     return run

@@ -160,11 +160,14 @@ class ProtoNet(FewShotMethod):
         if "unit" in query and support_labels.shape[1] == n_way:  # 1-shot, cosine, eval
             proto = group_by_label(support["unit"], support_labels, n_way)[:, :, 0]
             scores = query["unit"] @ proto.transpose(1, 2)
-            extras = Lazy({
-                "query_embedding": lambda: query["embedding"],
-                "prototypes": lambda: group_by_label(
-                    support["embedding"], support_labels, n_way)[:, :, 0],
-            })  # fmt: skip
+            extras = Lazy(
+                {
+                    "query_embedding": lambda: query["embedding"],
+                    "prototypes": lambda: group_by_label(
+                        support["embedding"], support_labels, n_way
+                    )[:, :, 0],
+                }
+            )
             return EpisodeOutput(self.logit_scale(scores), extras)
         q = query["embedding"]
         scores, prototypes = prototype_logits(

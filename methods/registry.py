@@ -136,18 +136,25 @@ def info_from_class(cls: Any, name: str, origin: str) -> MethodInfo:
 
     where = _where(name, origin)
     if not (isinstance(cls, type) and issubclass(cls, FewShotMethod)):
-        raise FsarError(f"{where}: {cls!r} is not a subclass of fsar_bench.methods.base."
-                        "FewShotMethod")  # fmt: skip
+        raise FsarError(
+            f"{where}: {cls!r} is not a subclass of fsar_bench.methods.base.FewShotMethod"
+        )
     kind = getattr(cls, "input_kind", "pooled")
     if kind not in INPUT_KINDS:
-        raise FsarError(f"{where}: input_kind must be one of {', '.join(INPUT_KINDS)}, not "
-                        f"{kind!r}")  # fmt: skip
+        raise FsarError(
+            f"{where}: input_kind must be one of {', '.join(INPUT_KINDS)}, not {kind!r}"
+        )
     doc = (cls.__doc__ or "").strip().splitlines()
     return MethodInfo(
-        name=name, title=doc[0].strip() if doc else cls.__name__, paper=getattr(cls, "paper", ""),
-        citation="", factory=_importable(cls, where), config=_config_path(cls, where),
-        input_kind=kind, origin=origin,
-    )  # fmt: skip
+        name=name,
+        title=doc[0].strip() if doc else cls.__name__,
+        paper=getattr(cls, "paper", ""),
+        citation="",
+        factory=_importable(cls, where),
+        config=_config_path(cls, where),
+        input_kind=kind,
+        origin=origin,
+    )
 
 
 class MethodRegistry(Registry[MethodInfo]):
@@ -202,8 +209,10 @@ class MethodRegistry(Registry[MethodInfo]):
         try:
             cls = load(path)
         except (ImportError, AttributeError) as err:
-            raise FsarError(f"method {path!r} cannot be imported: {type(err).__name__}: "
-                            f"{err}; is its package on the Python path?") from err  # fmt: skip
+            raise FsarError(
+                f"method {path!r} cannot be imported: {type(err).__name__}: "
+                f"{err}; is its package on the Python path?"
+            ) from err
         except Exception as err:  # the module itself fails: one line naming it
             first = (str(err).strip().splitlines() or [""])[0]
             raise FsarError(
@@ -214,8 +223,10 @@ class MethodRegistry(Registry[MethodInfo]):
         if same is not None and load(same.factory) is cls:
             return same  # the class of a registered method, named by its path
         if same is not None:
-            raise FsarError(f"method {path!r} would be called {name!r}, which is the "
-                            f"{same.origin} method {same.name!r}; rename the class")  # fmt: skip
+            raise FsarError(
+                f"method {path!r} would be called {name!r}, which is the "
+                f"{same.origin} method {same.name!r}; rename the class"
+            )
         self._paths[name] = info_from_class(cls, name, f"import path {path}")
         return self._paths[name]
 

@@ -66,13 +66,15 @@ def make_dataset(root: Path, per_split: int = 4, frames: int = 6) -> Path:
     return root
 
 
-def extract_features(info, root, cache, config, splits=("train", "val", "test"), *,
-                     missing="error", variant="", **kw):  # fmt: skip
+def extract_features(
+    info, root, cache, config, splits=("train", "val", "test"), *, missing="error", variant="", **kw
+):
     """Feature stores of ``info`` at ``root`` through its :class:`DataSource` (as commands do)."""
     from pathlib import Path
 
     from fsar_bench.data.source import DataSource
 
-    source = DataSource(dataset=info, root=Path(root), cache=Path(cache), variant=variant,
-                        missing=missing)  # fmt: skip
+    source = DataSource(
+        dataset=info, root=Path(root), cache=Path(cache), variant=variant, missing=missing
+    )
     return source.features(config, splits, **kw)

@@ -20,10 +20,27 @@ from fsar_bench.errors import FsarError
 
 # random-init ResNet-50 (random EfficientNet-Lite0 maps are ~1e-9: all zero in float16);
 # the tiny fixtures have 3-4 videos a class, so half of them are scored
-FAST = ["--random-init", "--backbone", "resnet50", "--size", "32", "--workers", "0",
-        "--device", "cpu", "--set", "probe.epochs=2", "--set", "probe.batch=4",
-        "--set", "probe.width=16", "--set", "probe.hidden=8",
-        "--set", "probe.score_fraction=0.5"]  # fmt: skip
+FAST = [
+    "--random-init",
+    "--backbone",
+    "resnet50",
+    "--size",
+    "32",
+    "--workers",
+    "0",
+    "--device",
+    "cpu",
+    "--set",
+    "probe.epochs=2",
+    "--set",
+    "probe.batch=4",
+    "--set",
+    "probe.width=16",
+    "--set",
+    "probe.hidden=8",
+    "--set",
+    "probe.score_fraction=0.5",
+]
 
 
 def cli() -> typer.Typer:
@@ -45,8 +62,15 @@ def invoke(*args: str):
 @pytest.fixture(scope="module")
 def synthetic(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("syn") / "data"
-    config = preset("mid", train_classes=2, val_classes=2, test_classes=2, videos_per_class=4,
-                    frames=12, size=32)  # fmt: skip
+    config = preset(
+        "mid",
+        train_classes=2,
+        val_classes=2,
+        test_classes=2,
+        videos_per_class=4,
+        frames=12,
+        size=32,
+    )
     return generate(root, config)
 
 
@@ -64,8 +88,17 @@ def ucf_fixture(root: Path, classes: int = 2, videos: int = 3) -> Path:
 
 @pytest.mark.slow
 def test_aem_on_synthetic_writes_everything_and_reuses_the_probe(synthetic, tmp_path):
-    args = ["aem", "synthetic", "--data-root", synthetic, "--cache-dir", tmp_path / "cache",
-            "--out", tmp_path / "out", *FAST]  # fmt: skip
+    args = [
+        "aem",
+        "synthetic",
+        "--data-root",
+        synthetic,
+        "--cache-dir",
+        tmp_path / "cache",
+        "--out",
+        tmp_path / "out",
+        *FAST,
+    ]
     text = invoke(*args)
     folder = tmp_path / "out" / "synthetic-mid"
     report = json.loads((folder / "aem.json").read_text())
@@ -93,8 +126,20 @@ def test_aem_on_synthetic_writes_everything_and_reuses_the_probe(synthetic, tmp_
 @pytest.mark.slow
 def test_aem_ucf101_fixture_shows_the_published_value(tmp_path):
     root = ucf_fixture(tmp_path / "ucf")
-    text = invoke("aem", "ucf101", "--data-root", root, "--cache-dir", tmp_path / "cache",
-                  "--out", tmp_path / "out", "--missing", "skip", "--pdf", *FAST)  # fmt: skip
+    text = invoke(
+        "aem",
+        "ucf101",
+        "--data-root",
+        root,
+        "--cache-dir",
+        tmp_path / "cache",
+        "--out",
+        tmp_path / "out",
+        "--missing",
+        "skip",
+        "--pdf",
+        *FAST,
+    )
     folder = tmp_path / "out" / "ucf101"
     report = json.loads((folder / "aem.json").read_text())
     assert report["published"]["value"] == pytest.approx(0.1653) and "0.1653" in text
@@ -107,16 +152,47 @@ def test_aem_ucf101_fixture_shows_the_published_value(tmp_path):
 def test_start_times_and_tsne_of_a_finished_ta2n_run(synthetic, tmp_path):
     from fsar_bench.cli import main
 
-    common = ["--data-root", synthetic, "--cache-dir", tmp_path / "cache", "--out",
-              tmp_path / "out", *FAST]  # fmt: skip
+    common = [
+        "--data-root",
+        synthetic,
+        "--cache-dir",
+        tmp_path / "cache",
+        "--out",
+        tmp_path / "out",
+        *FAST,
+    ]
     text = invoke("start-times", "synthetic-mid", *common)
     folder = tmp_path / "out" / "synthetic-mid"
     assert "start times" in text and (folder / "start_times.csv").is_file()
-    run = ["run", "--methods", "ta2n", "--dataset", "synthetic-mid", "--shots", "1", "--way",
-           "2", "--episodes", "2", "--size", "64", "--data-root", str(synthetic), "--cache-dir",
-           str(tmp_path / "cache"), "--runs-dir", str(tmp_path / "runs"), "--set",
-           "train.episodes=2", "--set", "train.val_every=2", "--set", "train.val_episodes=2",
-           "--set", "ta2n.reduce_channels=16"]  # fmt: skip
+    run = [
+        "run",
+        "--methods",
+        "ta2n",
+        "--dataset",
+        "synthetic-mid",
+        "--shots",
+        "1",
+        "--way",
+        "2",
+        "--episodes",
+        "2",
+        "--size",
+        "64",
+        "--data-root",
+        str(synthetic),
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        "--runs-dir",
+        str(tmp_path / "runs"),
+        "--set",
+        "train.episodes=2",
+        "--set",
+        "train.val_every=2",
+        "--set",
+        "train.val_episodes=2",
+        "--set",
+        "ta2n.reduce_channels=16",
+    ]
     assert main(run) == 0
     (run_dir,) = (tmp_path / "runs" / "synthetic-mid").glob("ta2n-*")
     invoke("tsne", "synthetic-mid", *common, "--run", run_dir, "--query", "3")
@@ -143,13 +219,34 @@ def test_missing_synthetic_dataset_is_generated_first(tmp_path, monkeypatch):
         from fsar_bench.data.index import build_index
 
         calls.append((info.name, root, seed))
-        generate(root, preset(info.synthetic_preset, train_classes=2, val_classes=2,
-                              test_classes=2, videos_per_class=2, frames=8, size=32))  # fmt: skip
+        generate(
+            root,
+            preset(
+                info.synthetic_preset,
+                train_classes=2,
+                val_classes=2,
+                test_classes=2,
+                videos_per_class=2,
+                frames=8,
+                size=32,
+            ),
+        )
         return [], build_index(info, root, cache, variant)
 
     monkeypatch.setattr(fsar_bench.data.prepare, "prepare", tiny_prepare)
     root = tmp_path / "fresh"
-    invoke("start-times", "synthetic-high", "--data-root", root, "--cache-dir",
-           tmp_path / "cache", "--out", tmp_path / "out", "--seed", "3", *FAST)  # fmt: skip
+    invoke(
+        "start-times",
+        "synthetic-high",
+        "--data-root",
+        root,
+        "--cache-dir",
+        tmp_path / "cache",
+        "--out",
+        tmp_path / "out",
+        "--seed",
+        "3",
+        *FAST,
+    )
     assert calls == [("synthetic-high", root.resolve(), 3)]
     assert (tmp_path / "out" / "synthetic-high" / "start_times.csv").is_file()

@@ -34,12 +34,24 @@ def fake_store(folder, n: int, views: int, maps: bool = True, per_shard: int = 3
             tensors[v + "#idx"] = torch.zeros(shape[: 1 + bool(views)], dtype=torch.int32)
             shards[v] = shard_name(k // per_shard)
         write_shard(folder, k // per_shard, tensors, chunk, {}, "test")
-    settings = {"dataset": "toy", "split": "train" if views else "val", "backbone": "b",
-                "size": 8, "frames": T, "views": views}  # fmt: skip
-    meta = {"key": folder.name, "settings": settings, "channels": C,
-            "map_size": list(HW) if maps else [0, 0]}  # fmt: skip
-    write_json(folder / "meta.json", {"format": STORE_FORMAT, "key": folder.name, "meta": meta,
-                                      "videos": shards, "failed": {}})  # fmt: skip
+    settings = {
+        "dataset": "toy",
+        "split": "train" if views else "val",
+        "backbone": "b",
+        "size": 8,
+        "frames": T,
+        "views": views,
+    }
+    meta = {
+        "key": folder.name,
+        "settings": settings,
+        "channels": C,
+        "map_size": list(HW) if maps else [0, 0],
+    }
+    write_json(
+        folder / "meta.json",
+        {"format": STORE_FORMAT, "key": folder.name, "meta": meta, "videos": shards, "failed": {}},
+    )
     return FeatureStore(folder)
 
 

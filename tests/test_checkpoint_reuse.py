@@ -13,9 +13,21 @@ from fsar_bench.results.summary import load_summaries
 
 
 def test_training_key_ignores_test_only_fields_and_nothing_else():
-    config = {"method": "otam", "manifest": "a", "train_config": {"lr": 1e-3},
-              "setting": {"way": 5, "shot": 1, "seed": 0, "episodes": 10, "query": 1,
-                          "protocol": "quick", "repeats": 1, "frames": 8}}  # fmt: skip
+    config = {
+        "method": "otam",
+        "manifest": "a",
+        "train_config": {"lr": 1e-3},
+        "setting": {
+            "way": 5,
+            "shot": 1,
+            "seed": 0,
+            "episodes": 10,
+            "query": 1,
+            "protocol": "quick",
+            "repeats": 1,
+            "frames": 8,
+        },
+    }
     key = training_key(config)
     for field, value in (("episodes", 10000), ("query", 5), ("protocol", "otam")):
         assert training_key({**config, "setting": {**config["setting"], field: value}}) == key
@@ -29,14 +41,44 @@ def test_training_key_ignores_test_only_fields_and_nothing_else():
 
 @pytest.mark.slow
 def test_another_test_protocol_reuses_the_checkpoint(tmp_path):
-    data = generate(tmp_path / "data", preset("mid", train_classes=2, val_classes=2,
-                                              test_classes=2, videos_per_class=3, frames=8,
-                                              size=64))  # fmt: skip
+    data = generate(
+        tmp_path / "data",
+        preset(
+            "mid",
+            train_classes=2,
+            val_classes=2,
+            test_classes=2,
+            videos_per_class=3,
+            frames=8,
+            size=64,
+        ),
+    )
     runs = tmp_path / "runs"
-    base = ["run", "--methods", "protonet", "--shots", "1", "--way", "2", "--size", "64",
-            "--frames", "4", "--data-root", str(data), "--cache-dir", str(tmp_path / "cache"),
-            "--runs-dir", str(runs), "--set", "train.episodes=4", "--set", "train.val_every=2",
-            "--set", "train.val_episodes=2"]  # fmt: skip
+    base = [
+        "run",
+        "--methods",
+        "protonet",
+        "--shots",
+        "1",
+        "--way",
+        "2",
+        "--size",
+        "64",
+        "--frames",
+        "4",
+        "--data-root",
+        str(data),
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        "--runs-dir",
+        str(runs),
+        "--set",
+        "train.episodes=4",
+        "--set",
+        "train.val_every=2",
+        "--set",
+        "train.val_episodes=2",
+    ]
     assert main([*base, "--episodes", "6"]) == 0
     assert main([*base, "--episodes", "9"]) == 0
     a, b = sorted(load_summaries(runs), key=lambda s: s.setting.episodes)
@@ -51,15 +93,48 @@ def test_the_training_seed_owns_the_initialisation_and_keeps_the_test_episodes(t
     trains (initialisation, episodes, dropout): the training does not read the test seed."""
     from safetensors.torch import load_file
 
-    data = generate(tmp_path / "data", preset("mid", train_classes=2, val_classes=2,
-                                              test_classes=2, videos_per_class=3, frames=8,
-                                              size=64))  # fmt: skip
+    data = generate(
+        tmp_path / "data",
+        preset(
+            "mid",
+            train_classes=2,
+            val_classes=2,
+            test_classes=2,
+            videos_per_class=3,
+            frames=8,
+            size=64,
+        ),
+    )
     runs = tmp_path / "runs"
-    base = ["run", "--methods", "trn", "--shots", "1", "--way", "2", "--size", "64",
-            "--frames", "4", "--episodes", "6", "--data-root", str(data), "--cache-dir",
-            str(tmp_path / "cache"), "--runs-dir", str(runs), "--select", "last",
-            "--set", "trn.num_frames=4", "--set", "train.episodes=2",
-            "--set", "train.batch=1"]  # fmt: skip
+    base = [
+        "run",
+        "--methods",
+        "trn",
+        "--shots",
+        "1",
+        "--way",
+        "2",
+        "--size",
+        "64",
+        "--frames",
+        "4",
+        "--episodes",
+        "6",
+        "--data-root",
+        str(data),
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        "--runs-dir",
+        str(runs),
+        "--select",
+        "last",
+        "--set",
+        "trn.num_frames=4",
+        "--set",
+        "train.episodes=2",
+        "--set",
+        "train.batch=1",
+    ]
     for extra in ([], ["--set", "train.seed=1"], ["--seed", "1"]):
         assert main([*base, *extra]) == 0
     runs_by = {(s.setting.seed, s.train_config["seed"]): s for s in load_summaries(runs)}

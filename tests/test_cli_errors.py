@@ -18,8 +18,18 @@ from fsar_bench.errors import FsarError
 @pytest.fixture(scope="module")
 def data(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("errors") / "data"
-    return generate(root, preset("mid", train_classes=2, val_classes=2, test_classes=2,
-                                 videos_per_class=3, frames=8, size=32))  # fmt: skip
+    return generate(
+        root,
+        preset(
+            "mid",
+            train_classes=2,
+            val_classes=2,
+            test_classes=2,
+            videos_per_class=3,
+            frames=8,
+            size=32,
+        ),
+    )
 
 
 CASES = [
@@ -46,18 +56,29 @@ def test_bad_options_are_one_line(args, start, end, capsys, tmp_path):
 
 
 def episodes(data: Path, tmp_path: Path, *extra: str) -> int:
-    args = ["episodes", "--data-root", str(data), "--cache-dir", str(tmp_path / "c"),
-            "--episodes", "2"]  # fmt: skip
+    args = [
+        "episodes",
+        "--data-root",
+        str(data),
+        "--cache-dir",
+        str(tmp_path / "c"),
+        "--episodes",
+        "2",
+    ]
     return main([*args, *extra])
 
 
 @pytest.mark.parametrize(
     "extra,message",
-    [(["--way", "1", "--out", "m.json"], "way must be at least 2"),
-     (["--way", "2", "--out", "/proc/nope/m.json"], "cannot write the episode manifest"),
-     (["--way", "2", "--split", "val", "--shot", "3", "--out", "m.json"],
-      "3-shot 1-query episodes need 4 videos per class")],
-)  # fmt: skip
+    [
+        (["--way", "1", "--out", "m.json"], "way must be at least 2"),
+        (["--way", "2", "--out", "/proc/nope/m.json"], "cannot write the episode manifest"),
+        (
+            ["--way", "2", "--split", "val", "--shot", "3", "--out", "m.json"],
+            "3-shot 1-query episodes need 4 videos per class",
+        ),
+    ],
+)
 def test_episodes_errors(data, tmp_path, capsys, extra, message, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert episodes(data, tmp_path, *extra) == 2

@@ -35,8 +35,15 @@ sys.stdout.flush()
 
 def torchrun(script: Path, *args, nproc: int = 2) -> str:
     """Run ``script`` under ``torchrun --standalone`` with ``nproc`` CPU processes."""
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
-           f"--nproc-per-node={nproc}", str(script), *map(str, args)]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc-per-node={nproc}",
+        str(script),
+        *map(str, args),
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
@@ -53,8 +60,12 @@ def test_two_process_extraction_is_byte_identical_and_resumes(tmp_path):
     script = tmp_path / "extract.py"
     script.write_text(textwrap.dedent(EXTRACT))
     env = {**os.environ, "OMP_NUM_THREADS": "1"}  # torchrun's default per process
-    one = subprocess.run([sys.executable, str(script), root, tmp_path / "one"],
-                         capture_output=True, text=True, env=env)  # fmt: skip
+    one = subprocess.run(
+        [sys.executable, str(script), root, tmp_path / "one"],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert one.returncode == 0, one.stderr[-3000:]
     out = torchrun(script, root, tmp_path / "two")
     assert "rank 0 of 2" in out and "rank 1 of 2" in out
@@ -143,8 +154,13 @@ if runtime.is_main and len(sys.argv) > 2:
 def python(script: Path, *args) -> str:
     """``script`` in one process with torchrun's thread count (``OMP_NUM_THREADS=1``)."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    out = subprocess.run([sys.executable, str(script), *map(str, args)], env=env,
-                         capture_output=True, text=True, timeout=600)  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, str(script), *map(str, args)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     return out.stdout
 
@@ -348,13 +364,51 @@ def test_two_process_run_writes_each_result_once_from_rank_0(tmp_path):
     from fsar_bench.data.synthetic import generate, preset
 
     data = tmp_path / "data"
-    generate(data, preset("mid", train_classes=4, val_classes=4, test_classes=4,
-                          videos_per_class=5, frames=12, size=64))  # fmt: skip
-    args = ["-m", "fsar_bench", "run", "--methods", "protonet,ta2n", "--shots", "1", "--way", "3",
-            "--episodes", "12", "--size", "64", "--data-root", data, "--device", "cpu",
-            "--cache-dir", tmp_path / "cache", "--runs-dir", tmp_path / "runs",
-            "--set", "train.episodes=8", "--set", "train.batch=2", "--set", "train.val_every=4",
-            "--set", "train.val_episodes=6", "--set", "ta2n.reduce_channels=32"]  # fmt: skip
+    generate(
+        data,
+        preset(
+            "mid",
+            train_classes=4,
+            val_classes=4,
+            test_classes=4,
+            videos_per_class=5,
+            frames=12,
+            size=64,
+        ),
+    )
+    args = [
+        "-m",
+        "fsar_bench",
+        "run",
+        "--methods",
+        "protonet,ta2n",
+        "--shots",
+        "1",
+        "--way",
+        "3",
+        "--episodes",
+        "12",
+        "--size",
+        "64",
+        "--data-root",
+        data,
+        "--device",
+        "cpu",
+        "--cache-dir",
+        tmp_path / "cache",
+        "--runs-dir",
+        tmp_path / "runs",
+        "--set",
+        "train.episodes=8",
+        "--set",
+        "train.batch=2",
+        "--set",
+        "train.val_every=4",
+        "--set",
+        "train.val_episodes=6",
+        "--set",
+        "ta2n.reduce_channels=32",
+    ]
     out = torchrun(*args)
     assert out.count("results:") == 1 and out.count("ta2n  ") == 1  # printed by rank 0 only
     runs = sorted((tmp_path / "runs").glob("*/*/summary.json"))

@@ -85,8 +85,9 @@ def test_every_video_is_embedded_once_and_blocks_reembed_only_when_states_do_not
     assert sorted(set(calls)) == sorted(manifest.videos)
     calls.clear()
     video_bytes = T * D * 4  # OTAM's state: the normalised frames
-    small = evaluate(make("otam"), manifest, loader(feats, calls), device="cpu",
-                     state_bytes=12 * video_bytes).records  # fmt: skip
+    small = evaluate(
+        make("otam"), manifest, loader(feats, calls), device="cpu", state_bytes=12 * video_bytes
+    ).records
     assert small == full
     assert len(calls) > n_videos + 1
 
@@ -100,8 +101,12 @@ def test_records_do_not_depend_on_chunks_or_blocks(name, shot):
     load = loader(feats)
     auto = evaluate(method, manifest, load, device="cpu", keep_extras=True, workers=1)
     assert len(auto.records) == 24
-    batching = ({"chunk": 1}, {"chunk": 5, "block": 7}, {"state_bytes": 1, "chunk": 2},
-                {"workers": 2, "chunk": 3, "embed_batch": 5})  # fmt: skip
+    batching = (
+        {"chunk": 1},
+        {"chunk": 5, "block": 7},
+        {"state_bytes": 1, "chunk": 2},
+        {"workers": 2, "chunk": 3, "embed_batch": 5},
+    )
     for kwargs in batching:
         other = evaluate(method, manifest, load, device="cpu", keep_extras=True, **kwargs)
         assert other.records == auto.records, kwargs
@@ -228,8 +233,9 @@ def test_protonet_normalises_once_per_video_with_the_same_numbers(shuffle):
     plain = {"embedding": state["embedding"]}
     sup, qry = torch.randint(0, 30, (7, 5)), torch.randint(0, 30, (7, 10))
     labels = torch.stack([torch.randperm(5) if shuffle else torch.arange(5) for _ in range(7)])
-    fast = method.compare(gather_state(state, sup, lazy=True), labels,
-                          gather_state(state, qry, lazy=True), 5)  # fmt: skip
+    fast = method.compare(
+        gather_state(state, sup, lazy=True), labels, gather_state(state, qry, lazy=True), 5
+    )
     slow = method.compare(gather_state(plain, sup), labels, gather_state(plain, qry), 5)
     assert torch.equal(fast.logits, slow.logits)
     assert set(fast.extras) == set(slow.extras)

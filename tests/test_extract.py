@@ -46,9 +46,14 @@ def test_interrupted_run_resumes_to_the_same_bytes(tmp_path):
     assert sorted(_files(folder)) == ["settings.json", "shard-00000.safetensors"]
     seen: list[int] = []
     store = extract_features(
-        INFO, root, tmp_path / "c", CONFIG, ("test",), workers=0,
+        INFO,
+        root,
+        tmp_path / "c",
+        CONFIG,
+        ("test",),
+        workers=0,
         progress=lambda split, done, total: seen.append(done),
-    )["test"]  # fmt: skip
+    )["test"]
     assert seen == [4]  # one batch: the second shard only
     assert _files(store.folder) == _files(ref.folder)
 

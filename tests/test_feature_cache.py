@@ -89,9 +89,18 @@ def _key(root: Path, split: str, config: ExtractConfig) -> str:
 def test_key_changes_with_every_setting_that_changes_numbers(tmp_path):
     root = make_dataset(tmp_path / "data", per_split=2)
     changes = dict(
-        frames=4, size=96, sampling="centre", train_sampling="tsn", views=3, seed=1, flip=True,
-        maps=False, backbone="resnet50", random_init=True, shard_videos=3,
-    )  # fmt: skip
+        frames=4,
+        size=96,
+        sampling="centre",
+        train_sampling="tsn",
+        views=3,
+        seed=1,
+        flip=True,
+        maps=False,
+        backbone="resnet50",
+        random_init=True,
+        shard_videos=3,
+    )
     base = {s: _key(root, s, CONFIG) for s in ("train", "test")}
     keys = {}
     for field, value in changes.items():

@@ -25,8 +25,15 @@ from fsar_bench.results.summary import Setting
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
     root = tmp_path_factory.mktemp("ft") / "data"
-    cfg = preset("mid", train_classes=4, val_classes=4, test_classes=4, videos_per_class=4,
-                 frames=12, size=64)  # fmt: skip
+    cfg = preset(
+        "mid",
+        train_classes=4,
+        val_classes=4,
+        test_classes=4,
+        videos_per_class=4,
+        frames=12,
+        size=64,
+    )
     generate(root, cfg)
     return root
 
@@ -44,8 +51,9 @@ def trainer(data, tmp_path, out, workers=0, **train) -> tuple[Trainer, dict]:
     c, indexes = clips(data, tmp_path, workers)
     model = c.model(METHODS.get("protonet"), {"learn_scale": True, "adapter": False})
     cfg = dataclasses.replace(train_config(None, "quick+finetune", {}, 0), **train)
-    setting = Setting(dataset="x", way=3, shot=1, query=1, episodes=1, protocol="quick", seed=0,
-                      frames=8)  # fmt: skip
+    setting = Setting(
+        dataset="x", way=3, shot=1, query=1, episodes=1, protocol="quick", seed=0, frames=8
+    )
     data_ = c.train_data(indexes["train"], None, setting)
     return Trainer(model, cfg, data_, out_dir=out, device="cpu"), indexes
 
@@ -75,8 +83,9 @@ def test_finetune_option_reaches_the_request(monkeypatch, tmp_path):
     import fsar_bench.engine.run as run
 
     seen = {}
-    monkeypatch.setattr(run, "run_benchmark", lambda source, req, progress: seen.update(req=req)
-                        or [])  # fmt: skip
+    monkeypatch.setattr(
+        run, "run_benchmark", lambda source, req, progress: seen.update(req=req) or []
+    )
     monkeypatch.setattr("fsar_bench.report.console.run_tables", lambda *a: "")
     args = [
         "run",

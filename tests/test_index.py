@@ -14,9 +14,14 @@ def toy_info() -> DatasetInfo:
     """A dataset whose lists live in the data root (like the synthetic ones)."""
     files = {s: f"lists/{s}.txt" for s in ("train", "val", "test")}
     return DatasetInfo(
-        name="toy", title="toy", protocol="toy", split_files=files,
-        classes={"train": 1, "val": 1, "test": 2}, variants={}, synthetic_preset="x",
-    )  # fmt: skip
+        name="toy",
+        title="toy",
+        protocol="toy",
+        split_files=files,
+        classes={"train": 1, "val": 1, "test": 2},
+        variants={},
+        synthetic_preset="x",
+    )
 
 
 def write_lists(root, lines):

@@ -115,8 +115,12 @@ ORIGIN = "entry point fsar-plug-m 0.1 ({})"
 @pytest.fixture
 def plugin(tmp_path, monkeypatch):
     """The distribution ``fsar-plug-m`` on ``sys.path``; the registry forgets it afterwards."""
-    folder = make_distribution(tmp_path / "site", "fsar-plug-m", {"fsar_bench.methods": POINTS},
-                               {"fsar_plug_m": PLUGIN, "fsar_plug_direct": PLUGIN})  # fmt: skip
+    folder = make_distribution(
+        tmp_path / "site",
+        "fsar-plug-m",
+        {"fsar_bench.methods": POINTS},
+        {"fsar_plug_m": PLUGIN, "fsar_plug_direct": PLUGIN},
+    )
     monkeypatch.syspath_prepend(str(folder))
     importlib.invalidate_caches()
     METHODS.refresh()
@@ -167,10 +171,12 @@ def test_a_method_without_config(plugin):
 
 @pytest.mark.parametrize(
     "name,message",
-    [("badkind", "input_kind must be one of pooled, spatial"),
-     ("needsvalue", "needs a default"),
-     ("notamethod", "not a subclass of fsar_bench.methods.base.FewShotMethod")],
-)  # fmt: skip
+    [
+        ("badkind", "input_kind must be one of pooled, spatial"),
+        ("needsvalue", "needs a default"),
+        ("notamethod", "not a subclass of fsar_bench.methods.base.FewShotMethod"),
+    ],
+)
 def test_broken_plugins_are_one_line_errors(plugin, name, message):
     with pytest.raises(FsarError, match=message) as err:
         METHODS.get(name)
@@ -200,16 +206,47 @@ def test_import_path_entries_are_found_by_their_name_afterwards(plugin):
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("tiny")
-    generate(root / "data", preset("mid", train_classes=4, val_classes=2, test_classes=2,
-                                   videos_per_class=3, frames=8, size=64))  # fmt: skip
+    generate(
+        root / "data",
+        preset(
+            "mid",
+            train_classes=4,
+            val_classes=2,
+            test_classes=2,
+            videos_per_class=3,
+            frames=8,
+            size=64,
+        ),
+    )
     return root
 
 
 def run(tiny: Path, runs: Path, *extra: str) -> int:
-    args = ["run", "--shots", "1", "--way", "2", "--episodes", "8", "--size", "64",
-            "--data-root", str(tiny / "data"), "--cache-dir", str(tiny / "cache"),
-            "--runs-dir", str(runs), "--baseline", "otam", "--set", "train.episodes=4",
-            "--set", "train.val_every=2", "--set", "train.val_episodes=4"]  # fmt: skip
+    args = [
+        "run",
+        "--shots",
+        "1",
+        "--way",
+        "2",
+        "--episodes",
+        "8",
+        "--size",
+        "64",
+        "--data-root",
+        str(tiny / "data"),
+        "--cache-dir",
+        str(tiny / "cache"),
+        "--runs-dir",
+        str(runs),
+        "--baseline",
+        "otam",
+        "--set",
+        "train.episodes=4",
+        "--set",
+        "train.val_every=2",
+        "--set",
+        "train.val_episodes=4",
+    ]
     return main([*args, *extra])
 
 
@@ -229,8 +266,10 @@ def test_an_entry_point_plugin_runs_beside_otam(plugin, tiny, tmp_path, capsys):
     assert plug.method_config == {"temperature": 3.5, "width": 16}
     assert plug.method_factory == "fsar_plug_m:MeanMatch" and otam.method_origin == "built-in"
     assert len(plug.episode_accuracies()) == 8 and plug.best_val is not None
-    assert main(["report", "--runs", str(runs), "--out", str(tmp_path / "rep"),
-                 "--baseline", "otam"]) == 0  # fmt: skip
+    assert (
+        main(["report", "--runs", str(runs), "--out", str(tmp_path / "rep"), "--baseline", "otam"])
+        == 0
+    )
     page = (tmp_path / "rep" / "report.md").read_text()
     assert "| meanmatch - otam |" in page and "| meanmatch |" in page
 
@@ -276,8 +315,10 @@ def test_the_documented_method_trains_on_an_episode(doc_package):
 
     info = METHODS.get("my_fsar.methods:Tempo")
     assert (info.name, info.input_kind, info.title) == (
-        "tempo", "pooled", "Tempo: frame-by-frame cosine matching of projected features."
-    )  # fmt: skip
+        "tempo",
+        "pooled",
+        "Tempo: frame-by-frame cosine matching of projected features.",
+    )
     config = method_settings(info, "quick", {"tempo": {"hidden": "16"}})
     model = create_method("tempo", 12, **vars(config))
     sup, qry = torch.randn(2, 6, 4, 12), torch.randn(2, 9, 4, 12)  # E=2, 3-way 2-shot, T=4

@@ -49,13 +49,23 @@ def fake_probe(logits: np.ndarray, labels: list[int], n_classes: int) -> Probe:
             label=c,
             scored=True,
             trained=False,
-        )  # fmt: skip
+        )
         for i, c in enumerate(labels)
     ]
     v, t = logits.shape[:2]
     indices = np.tile(np.arange(t) * 3 + 1, (v, 1))  # frame k*3 + 1 sampled at step k
-    return Probe(Path("probe"), ProbeConfig(), "test probe", classes, scored, scored,
-                 logits, indices, ["test clip"] * v, {"seconds": 1.0, "history": []})  # fmt: skip
+    return Probe(
+        Path("probe"),
+        ProbeConfig(),
+        "test probe",
+        classes,
+        scored,
+        scored,
+        logits,
+        indices,
+        ["test clip"] * v,
+        {"seconds": 1.0, "history": []},
+    )
 
 
 def test_evolution_is_the_softmax_row_of_the_true_class():
@@ -115,8 +125,12 @@ def test_analyse_reports_both_readings_per_class_and_start_times():
     assert r["published"]["value"] == pytest.approx(0.1653)
     cls0 = u[np.array(labels) == 0]
     m0 = (1 - cls0 @ cls0.T)[~np.eye(4, dtype=bool)].mean()
-    assert r["per_class"][0] == {"class": "class0", "videos": 4, "aem": pytest.approx(m0 / 2),
-                                 "mean_cosine_distance": pytest.approx(m0)}  # fmt: skip
+    assert r["per_class"][0] == {
+        "class": "class0",
+        "videos": 4,
+        "aem": pytest.approx(m0 / 2),
+        "mean_cosine_distance": pytest.approx(m0),
+    }
     assert tuple(r["start_times"]["counts"]) == start_time_summary(p).counts
     assert r["ground_truth"]["videos"] == 12 and "not seen in training" in r["probe"]["videos_note"]
 
@@ -211,8 +225,9 @@ def test_start_time_figure_is_written(tmp_path):
     p = np.random.default_rng(0).uniform(size=(20, 8))
     starts = np.array([0, 1, NEVER] * 6 + [7, 7])
     assert start_labels(starts)[:3].tolist() == ["1", "2", "never"]
-    files = plot_start_times({"a": start_time_summary(p), "b": start_time_summary(p / 2)},
-                             tmp_path / "st.png", pdf=True)  # fmt: skip
+    files = plot_start_times(
+        {"a": start_time_summary(p), "b": start_time_summary(p / 2)}, tmp_path / "st.png", pdf=True
+    )
     assert [f.suffix for f in files] == [".png", ".pdf"] and all(f.stat().st_size for f in files)
     with pytest.raises(ValueError, match="same number of frames"):
         plot_start_times({"a": start_time_summary(p), "b": start_time_summary(p[:, :4])}, tmp_path)
@@ -237,16 +252,31 @@ def _summary(method: str, checkpoint: Path, **config):
     from fsar_bench.methods import method_config
     from fsar_bench.results.summary import RunSummary, Setting
 
-    setting = Setting(dataset="toy", way=2, shot=1, query=1, episodes=1, protocol="quick",
-                      seed=0, frames=8)  # fmt: skip
+    setting = Setting(
+        dataset="toy", way=2, shot=1, query=1, episodes=1, protocol="quick", seed=0, frames=8
+    )
     return RunSummary(
-        method=method, preset="quick",
-        method_config=dataclasses.asdict(method_config(method, **config)), train_config={},
-        setting=setting, features={}, backbone="b", size=64, val_manifest="", manifest="",
-        manifest_file="", accuracy={}, interval_convention="", best_val=0.0, train_history=[],
-        train_seconds=0.0, eval_seconds=0.0, versions={}, device="cpu",
+        method=method,
+        preset="quick",
+        method_config=dataclasses.asdict(method_config(method, **config)),
+        train_config={},
+        setting=setting,
+        features={},
+        backbone="b",
+        size=64,
+        val_manifest="",
+        manifest="",
+        manifest_file="",
+        accuracy={},
+        interval_convention="",
+        best_val=0.0,
+        train_history=[],
+        train_seconds=0.0,
+        eval_seconds=0.0,
+        versions={},
+        device="cpu",
         checkpoint=str(checkpoint),
-    )  # fmt: skip
+    )
 
 
 def test_method_from_run_needs_extras_and_a_fitting_checkpoint(tmp_path):
@@ -256,8 +286,10 @@ def test_method_from_run_needs_extras_and_a_fitting_checkpoint(tmp_path):
 
     with pytest.raises(FsarError, match="exposes no embeddings"):
         method_from_run(_summary("protonet", tmp_path / "none"), 16)
-    save_file({k: v.contiguous() for k, v in create_method("ta2n", 8).state_dict().items()},
-              str(tmp_path / "c8"))  # fmt: skip
+    save_file(
+        {k: v.contiguous() for k, v in create_method("ta2n", 8).state_dict().items()},
+        str(tmp_path / "c8"),
+    )
     with pytest.raises(FsarError, match="does not fit ta2n on 16-channel"):
         method_from_run(_summary("ta2n", tmp_path / "c8"), 16)
     method = method_from_run(_summary("ta2n", tmp_path / "c8", shots=1), 8)
@@ -281,8 +313,9 @@ def test_analyse_adds_references_confident_aem_and_onset():
         for i in range(12 - s):
             progress[s + i] = (i + 0.5) / (12 - s)
         warp = {"knots": [0, 1], "values": [0, 1]}
-        records.append({"start_frame": int(s), "duration": int(12 - s), "progress": progress,
-                        "warp": warp})  # fmt: skip
+        records.append(
+            {"start_frame": int(s), "duration": int(12 - s), "progress": progress, "warp": warp}
+        )
     r = analyse(probe, "synthetic-duration-mid", truth=starts, records=records).report
     p = evolution(logits, np.array(labels))
     ref = aem_readings(progress_vectors(records, probe.indices))

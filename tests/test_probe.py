@@ -44,14 +44,29 @@ def write_store(folder: Path, split: str, feats: dict, idx: dict, views: int = 0
     tensors = {v: f.half() for v, f in feats.items()}
     tensors.update({v + IDX_SUFFIX: torch.as_tensor(i).int() for v, i in idx.items()})
     write_shard(folder, 0, tensors, list(feats), {}, "cpu test")
-    settings = {"dataset": "toy", "split": split, "backbone": "efficientnet-lite0", "size": 64,
-                "frames": T, "views": views, "seed": 0, "flip": True,
-                "sampling": "trx"}  # fmt: skip
+    settings = {
+        "dataset": "toy",
+        "split": split,
+        "backbone": "efficientnet-lite0",
+        "size": 64,
+        "frames": T,
+        "views": views,
+        "seed": 0,
+        "flip": True,
+        "sampling": "trx",
+    }
     meta = StoreMeta(folder.name, settings, C, (1, 1))
-    write_json(folder / "meta.json", {
-        "format": STORE_FORMAT, "key": folder.name, "meta": asdict(meta),
-        "videos": {v: shard_name(0) for v in feats}, "failed": {}, "compute": [],
-    })  # fmt: skip
+    write_json(
+        folder / "meta.json",
+        {
+            "format": STORE_FORMAT,
+            "key": folder.name,
+            "meta": asdict(meta),
+            "videos": {v: shard_name(0) for v in feats},
+            "failed": {},
+            "compute": [],
+        },
+    )
     return FeatureStore(folder)
 
 
@@ -76,13 +91,22 @@ def make_toy(tmp_path: Path) -> SimpleNamespace:
     """The toy store, its videos assigned (half of each class scored), a small config."""
     feats, idx, starts, videos = toy_videos()
     store = write_store(tmp_path / "store" / "k0", "test", feats, idx)
-    index = {"train": SimpleNamespace(videos=[]), "val": SimpleNamespace(videos=[]),
-             "test": SimpleNamespace(videos=videos)}  # fmt: skip
+    index = {
+        "train": SimpleNamespace(videos=[]),
+        "val": SimpleNamespace(videos=[]),
+        "test": SimpleNamespace(videos=videos),
+    }
     config = ProbeConfig(epochs=3, batch=8, width=16, hidden=8, score_fraction=0.5)
     classes, probe_videos = assign_videos(index, lambda s, v: True, config)
     clips = FeatureClips({"test": store}, {})
-    return SimpleNamespace(clips=clips, classes=classes, videos=probe_videos, config=config,
-                           starts=starts, tmp=tmp_path)  # fmt: skip
+    return SimpleNamespace(
+        clips=clips,
+        classes=classes,
+        videos=probe_videos,
+        config=config,
+        starts=starts,
+        tmp=tmp_path,
+    )
 
 
 @pytest.fixture
@@ -112,9 +136,11 @@ def test_assignment_holds_out_a_seeded_half_per_class():
         Video(f"{s}{c}_{k}", f"{s}{c}", "p", 9) for s in "tv" for c in range(3) for k in range(5)
     ]
     lonely = [Video("lonely", "solo", "p", 9)]
-    index = {"train": SimpleNamespace(videos=videos[:15]),
-             "val": SimpleNamespace(videos=videos[15:]),
-             "test": SimpleNamespace(videos=lonely)}  # fmt: skip
+    index = {
+        "train": SimpleNamespace(videos=videos[:15]),
+        "val": SimpleNamespace(videos=videos[15:]),
+        "test": SimpleNamespace(videos=lonely),
+    }
     config = ProbeConfig(score_splits=("val", "test"), score_fraction=0.5)
     classes, out = assign_videos(index, lambda s, v: True, config)
     assert classes == sorted({v.class_key for v in videos} | {"solo"})
@@ -280,15 +306,20 @@ def test_tsm_resnet50_mode_trains_and_scores(tmp_path):
     for k in range(4):
         write_frames(tmp_path / "frames" / f"v{k}", 6, size=36, seed=k)
     videos = {f"v{k}": Video(f"v{k}", f"c{k % 2}", f"frames/v{k}", 6) for k in range(4)}
-    index = {"train": SimpleNamespace(videos=list(videos.values())),
-             "val": SimpleNamespace(videos=[]), "test": SimpleNamespace(videos=[])}  # fmt: skip
-    config = ProbeConfig(mode="tsm-resnet50", random_init=True, epochs=1, batch=2,
-                         score_fraction=0.5)  # fmt: skip
+    index = {
+        "train": SimpleNamespace(videos=list(videos.values())),
+        "val": SimpleNamespace(videos=[]),
+        "test": SimpleNamespace(videos=[]),
+    }
+    config = ProbeConfig(
+        mode="tsm-resnet50", random_init=True, epochs=1, batch=2, score_fraction=0.5
+    )
     classes, pv = assign_videos(index, lambda s, v: True, config)
     clips = FrameClips(tmp_path, videos, frames=2, size=32, flip=True)
     model = build_model(config, clips, len(classes))
-    record = train_probe(model, clips, [v for v in pv if not v.scored], config, tmp_path,
-                         torch.device("cpu"))  # fmt: skip
+    record = train_probe(
+        model, clips, [v for v in pv if not v.scored], config, tmp_path, torch.device("cpu")
+    )
     out = score_probe(model, clips, [v for v in pv if v.scored], torch.device("cpu"))
     assert len(record["history"]) == 1 and np.isfinite(record["history"][0]["loss"])
     assert out["frame_logits"].shape == (2, 2, 2) and out["indices"].tolist() == [[1, 4]] * 2

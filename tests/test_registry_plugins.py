@@ -118,10 +118,12 @@ def test_two_distributions_with_one_name_and_broken_values(plugins):
     make_distribution(plugins / "a", "fsar-plug-a", {"twin": "fsar_plug_a:INFO"})
     make_distribution(plugins / "b", "fsar-plug-b", {"twin": "fsar_plug_b:INFO"})
     make_distribution(
-        plugins / "c", "fsar-plug-c",
+        plugins / "c",
+        "fsar-plug-c",
         {"named-wrong": "fsar_plug_c:INFO", "no-module": "fsar_plug_missing:INFO"},
-        "fsar_plug_c", "other-name",
-    )  # fmt: skip
+        "fsar_plug_c",
+        "other-name",
+    )
     with on_path(plugins / "a", plugins / "b"), pytest.raises(FsarError) as err:
         BACKBONES.get("twin")
     assert "fsar-plug-a 0.1" in str(err.value) and "fsar-plug-b 0.1" in str(err.value)

@@ -28,15 +28,30 @@ TA2N = {"ttm": True, "tc": True, "sc": True, "sc_design": "mask", "shots": 1}
 
 
 def toy_index(n_classes: int = 8, per_class: int = 10) -> SplitIndex:
-    videos = [Video(f"c{c}_v{i}", f"class{c}", f"class{c}/c{c}_v{i}", 20)
-              for c in range(n_classes) for i in range(per_class)]  # fmt: skip
-    lst = SplitList(None, "0" * 64, tuple(f"class{c}" for c in range(n_classes)),
-                    tuple((v.video_id, v.class_key) for v in videos))  # fmt: skip
+    videos = [
+        Video(f"c{c}_v{i}", f"class{c}", f"class{c}/c{c}_v{i}", 20)
+        for c in range(n_classes)
+        for i in range(per_class)
+    ]
+    lst = SplitList(
+        None,
+        "0" * 64,
+        tuple(f"class{c}" for c in range(n_classes)),
+        tuple((v.video_id, v.class_key) for v in videos),
+    )
     return SplitIndex(lst, videos, [])
 
 
-def fake_run(runs: Path, dataset: str, method: str, shot: int, skill, config=None, seed=0,
-             train_seed: int | None = None):  # fmt: skip
+def fake_run(
+    runs: Path,
+    dataset: str,
+    method: str,
+    shot: int,
+    skill,
+    config=None,
+    seed=0,
+    train_seed: int | None = None,
+):
     """Store a finished run; a query of class ``c`` is right with probability ``skill(c)``.
     ``train_seed``: its ``train_config["seed"]`` (absent when ``None``)."""
     spec = EpisodeSpec(
@@ -48,34 +63,60 @@ def fake_run(runs: Path, dataset: str, method: str, shot: int, skill, config=Non
     rng = np.random.default_rng([seed, shot, zlib.crc32(method.encode()), train_seed or 0])
     labels = np.repeat(np.arange(WAY), QUERY)
     config = {
-        "method": method, "preset": "quick", "method_config": config or {},
+        "method": method,
+        "preset": "quick",
+        "method_config": config or {},
         "train_config": {"episodes": 10, **({} if train_seed is None else {"seed": train_seed})},
-        "features": {}, "backbone": "toy-net", "size": 32,
-        "setting": {"dataset": dataset, "way": WAY, "shot": shot, "query": QUERY,
-                    "episodes": EPISODES, "protocol": "quick", "seed": 0, "frames": 8,
-                    "repeats": 1},
-        "val_manifest": "v" * 64, "manifest": digest,
-    }  # fmt: skip
+        "features": {},
+        "backbone": "toy-net",
+        "size": 32,
+        "setting": {
+            "dataset": dataset,
+            "way": WAY,
+            "shot": shot,
+            "query": QUERY,
+            "episodes": EPISODES,
+            "protocol": "quick",
+            "seed": 0,
+            "frames": 8,
+            "repeats": 1,
+        },
+        "val_manifest": "v" * 64,
+        "manifest": digest,
+    }
     run = RunDir.create(runs, dataset, f"{method}-{WAY}w{shot}s", config)
     records = []
     with open(run.records, "w") as fh:
         for i, ep in enumerate(manifest["episodes"]):
             right = rng.random(len(labels)) < [skill(ep["classes"][k]) for k in labels]
             pred = np.where(right, labels, (labels + 1) % WAY)
-            rec = {"episode": i, "correct": int(right.sum()), "n_query": len(labels),
-                   "pred": pred.tolist()}  # fmt: skip
+            rec = {
+                "episode": i,
+                "correct": int(right.sum()),
+                "n_query": len(labels),
+                "pred": pred.tolist(),
+            }
             records.append(rec)
             fh.write(json.dumps(rec) + "\n")
     acc = [100 * r["correct"] / r["n_query"] for r in records]
-    curve = [{"step": 100 * (i + 1), "loss": 1.0, "val": v, "lr": 1e-3}
-             for i, v in enumerate(np.mean(acc) + np.array([-20.0, -3.0, 0.0, -0.5]))]  # fmt: skip
+    curve = [
+        {"step": 100 * (i + 1), "loss": 1.0, "val": v, "lr": 1e-3}
+        for i, v in enumerate(np.mean(acc) + np.array([-20.0, -3.0, 0.0, -0.5]))
+    ]
     summary = RunSummary(
         **{**config, "setting": Setting(**config["setting"])},
-        accuracy=dataclasses.asdict(mean_ci(acc)), interval_convention=CONVENTION,
-        manifest_file=str(path), best_val=float(np.mean(acc)), train_history=curve,
-        stop_reason="plateau", train_episodes=400, train_seconds=1.0, eval_seconds=1.0,
-        versions={}, device="cpu",
-    )  # fmt: skip
+        accuracy=dataclasses.asdict(mean_ci(acc)),
+        interval_convention=CONVENTION,
+        manifest_file=str(path),
+        best_val=float(np.mean(acc)),
+        train_history=curve,
+        stop_reason="plateau",
+        train_episodes=400,
+        train_seconds=1.0,
+        eval_seconds=1.0,
+        versions={},
+        device="cpu",
+    )
     write_summary(run, summary)
     return run, np.array(acc)
 
@@ -110,9 +151,18 @@ def write_analysis(folder: Path, datasets: tuple[str, ...]) -> None:
     summary = dataclasses.asdict(start_time_summary(p))
     for dataset in datasets:
         (folder / dataset).mkdir(parents=True)
-        (folder / dataset / "aem.json").write_text(json.dumps({
-            "dataset": dataset, "videos": 30, "frames_per_video": 8, "aem_eq10_as_printed": 0.1,
-            "mean_pairwise_cosine_distance": 0.2, "start_times": summary}))  # fmt: skip
+        (folder / dataset / "aem.json").write_text(
+            json.dumps(
+                {
+                    "dataset": dataset,
+                    "videos": 30,
+                    "frames_per_video": 8,
+                    "aem_eq10_as_printed": 0.1,
+                    "mean_pairwise_cosine_distance": 0.2,
+                    "start_times": summary,
+                }
+            )
+        )
 
 
 @pytest.fixture(scope="module")
@@ -150,13 +200,21 @@ def test_main_markdown_rows_measured_and_published(report, store):
     # oracle: the CSV read with the csv module; matched = mapped names of measured methods
     mapped = {"ProtoNet": "protonet", "TA2N": "ta2n", "OTAM": "otam"}
     main = {("TA2N", "Table 2"), ("OTAM", "Table 1"), ("ITA+circle loss", "Table 4")}
-    ref = [r for r in csv.DictReader(PUBLISHED.open()) if r["dataset"] == "ucf101"
-           and (r["source"].split(" (")[0], r["table"]) in main]  # fmt: skip
-    want = {(mapped.get(r["method"], r["method"]), r["table"], r["shot"]): r["accuracy"]
-            for r in ref}  # fmt: skip
+    ref = [
+        r
+        for r in csv.DictReader(PUBLISHED.open())
+        if r["dataset"] == "ucf101" and (r["source"].split(" (")[0], r["table"]) in main
+    ]
+    want = {
+        (mapped.get(r["method"], r["method"]), r["table"], r["shot"]): r["accuracy"] for r in ref
+    }
     pub = [r for r in rows if r[2] != "measured"]
-    got = {(r[0], r[2][-7:], str(k)): r[c].split(" ±")[0]
-           for r in pub for c, k in zip(ucf, (1, 5)) if r[c]}  # fmt: skip
+    got = {
+        (r[0], r[2][-7:], str(k)): r[c].split(" ±")[0]
+        for r in pub
+        for c, k in zip(ucf, (1, 5))
+        if r[c]
+    }
     assert got == want
     assert [r[0] for r in pub[:3]] == ["protonet", "otam", "ta2n"]  # matched block first
     assert len(pub) == len({(r["source"], r["method"]) for r in ref})
@@ -280,9 +338,12 @@ def test_learning_curves_are_the_main_runs_histories(report, store):
     rows = pd.read_csv(report[0] / "figures/learning_curves_ucf101.csv")
     assert set(rows["label"]) == {"protonet", "ta2n", "otam"}  # ablation variants left out
     for (label, shot), g in rows.groupby(["label", "shot"]):
-        run = next(p for p in (store[0] / "ucf101").glob(f"{label}-5w{shot}s-*")
-                   if read_summary(p).method_config.get("tc", True)
-                   and read_summary(p).method_config.get("matching", "otam") == "otam")  # fmt: skip
+        run = next(
+            p
+            for p in (store[0] / "ucf101").glob(f"{label}-5w{shot}s-*")
+            if read_summary(p).method_config.get("tc", True)
+            and read_summary(p).method_config.get("matching", "otam") == "otam"
+        )
         history = read_summary(run).train_history
         assert g["step"].tolist() == [h["step"] for h in history]
         assert g["val"].tolist() == pytest.approx([h["val"] for h in history])

@@ -14,8 +14,10 @@ from fsar_bench.results.stats import mean_ci
 def test_training_seeds_go_to_the_spread_table_only(tmp_path):
     runs, out = tmp_path / "runs", tmp_path / "out"
     fake_run(runs, "toy", "protonet", 1, flat(0.4), train_seed=0)
-    per_episode = {s: fake_run(runs, "toy", "ta2n", 1, flat(p), train_seed=s)[1]
-                   for s, p in ((0, 0.7), (1, 0.5), (2, 0.6))}  # fmt: skip
+    per_episode = {
+        s: fake_run(runs, "toy", "ta2n", 1, flat(p), train_seed=s)[1]
+        for s, p in ((0, 0.7), (1, 0.5), (2, 0.6))
+    }
     acc = {s: a.mean() for s, a in per_episode.items()}
     ci = statistics.mean(mean_ci(a).ci95 for a in per_episode.values())
     lone = fake_run(runs, "toy", "otam", 1, flat(0.6), train_seed=3)[1].mean()  # no seed-0 run
@@ -34,10 +36,19 @@ def test_training_seeds_go_to_the_spread_table_only(tmp_path):
     head, rows = md_table(out / "tables/training_spread.md")
     assert head[:5] == ["method", "dataset", "setting", "trainings", "accuracy per train.seed"]
     values = list(acc.values())
-    assert rows == [["ta2n", "toy", "1-shot", "3", ", ".join(f"{s}: {a:.2f}" for s, a in
-                     acc.items()), f"{statistics.mean(values):.2f}",
-                     f"{statistics.stdev(values):.2f}",
-                     f"{min(values):.2f}-{max(values):.2f}", f"{ci:.2f}"]]  # fmt: skip
+    assert rows == [
+        [
+            "ta2n",
+            "toy",
+            "1-shot",
+            "3",
+            ", ".join(f"{s}: {a:.2f}" for s, a in acc.items()),
+            f"{statistics.mean(values):.2f}",
+            f"{statistics.stdev(values):.2f}",
+            f"{min(values):.2f}-{max(values):.2f}",
+            f"{ci:.2f}",
+        ]
+    ]
     text = (out / "report.md").read_text()
     assert "### Training spread" in text and "training spread: needs" not in text
 

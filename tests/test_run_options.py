@@ -68,14 +68,24 @@ def test_every_option_of_run_reaches_the_request(tmp_path, monkeypatch):
 
 
 def test_bad_options_are_one_line_errors(tmp_path, capsys):
-    for bad in (["--preset", "fast"], ["--shots", "one"], ["--methods", "otamm"],
-                ["--set", "optimizer=adam"], ["--set", "otam.lamda=1"],
-                ["--protocol", "nope"], ["--set", "train.optimizer=adamw"],
-                ["--episodes", "0"], ["--set", "train.episodes=0"], ["--select", "holdout:1"],
-                ["--select", "best"], ["--methods", "no_such_pkg.mod:Net"],
-                ["--methods", "fsar_bench.methods.base:gather_state"],
-                ["--methods", "fsar_bench.methods.otam:OTAMConfig"],
-                ["--dataset", "./no/such/folder"], ["--dataset", "synthetc"]):  # fmt: skip
+    for bad in (
+        ["--preset", "fast"],
+        ["--shots", "one"],
+        ["--methods", "otamm"],
+        ["--set", "optimizer=adam"],
+        ["--set", "otam.lamda=1"],
+        ["--protocol", "nope"],
+        ["--set", "train.optimizer=adamw"],
+        ["--episodes", "0"],
+        ["--set", "train.episodes=0"],
+        ["--select", "holdout:1"],
+        ["--select", "best"],
+        ["--methods", "no_such_pkg.mod:Net"],
+        ["--methods", "fsar_bench.methods.base:gather_state"],
+        ["--methods", "fsar_bench.methods.otam:OTAMConfig"],
+        ["--dataset", "./no/such/folder"],
+        ["--dataset", "synthetc"],
+    ):
         assert main(["run", "--cache-dir", str(tmp_path), *bad]) == 2, bad
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and err.startswith("error:"), err
@@ -83,9 +93,18 @@ def test_bad_options_are_one_line_errors(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_preset_paper_lands_in_the_recorded_config(tmp_path):
-    data = generate(tmp_path / "data", preset("mid", train_classes=2, val_classes=2,
-                                              test_classes=2, videos_per_class=3, frames=8,
-                                              size=64))  # fmt: skip
+    data = generate(
+        tmp_path / "data",
+        preset(
+            "mid",
+            train_classes=2,
+            val_classes=2,
+            test_classes=2,
+            videos_per_class=3,
+            frames=8,
+            size=64,
+        ),
+    )
     args = [
         "run",
         "--methods",

@@ -28,17 +28,54 @@ def weight_file(folder: Path, seed: int) -> Path:
 
 @pytest.mark.slow
 def test_run_with_a_weight_file_and_a_spatial_method(tmp_path):
-    data = generate(tmp_path / "data", preset("mid", train_classes=2, val_classes=2,
-                                              test_classes=2, videos_per_class=3, frames=8,
-                                              size=64))  # fmt: skip
+    data = generate(
+        tmp_path / "data",
+        preset(
+            "mid",
+            train_classes=2,
+            val_classes=2,
+            test_classes=2,
+            videos_per_class=3,
+            frames=8,
+            size=64,
+        ),
+    )
     cache, runs = tmp_path / "cache", tmp_path / "runs"
 
     def run(weights: Path) -> int:
-        return main(["run", "--methods", "rvn", "--shots", "1", "--way", "2", "--episodes", "4",
-                     "--backbone", "timm:test_resnet", "--weights", str(weights), "--size", "64",
-                     "--frames", "4", "--data-root", str(data), "--cache-dir", str(cache),
-                     "--runs-dir", str(runs), "--set", "train.episodes=2",
-                     "--set", "train.val_every=2", "--set", "train.val_episodes=2"])  # fmt: skip
+        return main(
+            [
+                "run",
+                "--methods",
+                "rvn",
+                "--shots",
+                "1",
+                "--way",
+                "2",
+                "--episodes",
+                "4",
+                "--backbone",
+                "timm:test_resnet",
+                "--weights",
+                str(weights),
+                "--size",
+                "64",
+                "--frames",
+                "4",
+                "--data-root",
+                str(data),
+                "--cache-dir",
+                str(cache),
+                "--runs-dir",
+                str(runs),
+                "--set",
+                "train.episodes=2",
+                "--set",
+                "train.val_every=2",
+                "--set",
+                "train.val_episodes=2",
+            ]
+        )
 
     first, second = weight_file(tmp_path, 1), weight_file(tmp_path, 2)
     assert run(first) == 0 and run(second) == 0

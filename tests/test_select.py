@@ -38,9 +38,10 @@ def renamed(index, prefix: str):
     name = {c: f"{prefix}{k}" for k, c in enumerate(index.split.classes)}
     videos = [dataclasses.replace(v, class_key=name[v.class_key]) for v in index.videos]
     split = dataclasses.replace(
-        index.split, classes=tuple(name.values()),
+        index.split,
+        classes=tuple(name.values()),
         videos=tuple((v, name[c]) for v, c in index.split.videos),
-    )  # fmt: skip
+    )
     return dataclasses.replace(index, split=split, videos=videos)
 
 
@@ -86,8 +87,9 @@ def test_without_a_validation_manifest_the_final_weights_are_kept(tmp_path):
     feats = {v.video_id: torch.randn(2, 4, 6) for v in index.videos}
 
     def load(ids, views=None):
-        return torch.stack([feats[v][0 if views is None else w] for v, w in
-                            zip(ids, views or [None] * len(ids))])  # fmt: skip
+        return torch.stack(
+            [feats[v][0 if views is None else w] for v, w in zip(ids, views or [None] * len(ids))]
+        )
 
     method = create_method("protonet", 6, learn_scale=True)
     start = {k: v.clone() for k, v in method.state_dict().items()}

@@ -33,11 +33,33 @@ def test_without_a_validation_split_the_error_names_the_options(tmp_path, capsys
 
 @pytest.mark.slow
 def test_the_headline_command_runs_with_two_held_out_classes(tmp_path, capsys):
-    budget = ["--size", "64", "--episodes", "20", "--set", "train.episodes=4",
-              "--set", "train.val_every=2", "--set", "train.val_episodes=4",
-              "--set", "ta2n.reduce_channels=64", "--baseline", "otam"]  # fmt: skip
-    args = [*HEADLINE, "--select", "holdout:2", "--data-root", str(need(SSV2_SAMPLE)),
-            "--cache-dir", str(tmp_path / "c"), "--runs-dir", str(tmp_path / "runs")]  # fmt: skip
+    budget = [
+        "--size",
+        "64",
+        "--episodes",
+        "20",
+        "--set",
+        "train.episodes=4",
+        "--set",
+        "train.val_every=2",
+        "--set",
+        "train.val_episodes=4",
+        "--set",
+        "ta2n.reduce_channels=64",
+        "--baseline",
+        "otam",
+    ]
+    args = [
+        *HEADLINE,
+        "--select",
+        "holdout:2",
+        "--data-root",
+        str(need(SSV2_SAMPLE)),
+        "--cache-dir",
+        str(tmp_path / "c"),
+        "--runs-dir",
+        str(tmp_path / "runs"),
+    ]
     assert main([*args, *budget]) == 0
     out = capsys.readouterr().out
     assert "selection: holdout:2 (best on held-out train classes" in out

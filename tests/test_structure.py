@@ -11,8 +11,11 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = {"fsar_bench": ROOT / "fsar_bench", "fsar_bench.methods": ROOT / "methods",
-            "fsar_bench.analysis": ROOT / "analysis"}  # fmt: skip
+PACKAGES = {
+    "fsar_bench": ROOT / "fsar_bench",
+    "fsar_bench.methods": ROOT / "methods",
+    "fsar_bench.analysis": ROOT / "analysis",
+}
 MAX_FUNCTION = 50
 MAX_MODULE = 300
 SIZE_REASON = "Size:"  # a module over MAX_MODULE lines says why in its docstring
@@ -46,8 +49,9 @@ def imports(name: str, path: Path, known: set[str]) -> set[str]:
             if node.level:
                 pkg = _package(name, path).split(".")
                 base = ".".join(pkg[: len(pkg) - node.level + 1] + ([base] if base else []))
-            targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in known else base
-                       for a in node.names]  # fmt: skip
+            targets = [
+                f"{base}.{a.name}" if f"{base}.{a.name}" in known else base for a in node.names
+            ]
         else:
             continue
         out.update(t for t in targets if t in known and t != name)

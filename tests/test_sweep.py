@@ -35,32 +35,61 @@ def summary(folder: Path, method: str, correct: list[int], manifest: str = "m1",
     folder.mkdir(parents=True)
     lines = [json.dumps({"episode": i, "correct": c, "n_query": 5}) for i, c in enumerate(correct)]
     (folder / "episodes.jsonl").write_text("\n".join(lines) + "\n")
-    setting = Setting(dataset="d", way=5, shot=1, query=1, episodes=len(correct),
-                      protocol="quick", seed=0, frames=8)  # fmt: skip
+    setting = Setting(
+        dataset="d",
+        way=5,
+        shot=1,
+        query=1,
+        episodes=len(correct),
+        protocol="quick",
+        seed=0,
+        frames=8,
+    )
     acc = 100.0 * np.array(correct) / 5
     return RunSummary(
-        method=method, preset="quick", method_config=config, train_config={}, setting=setting,
-        features={}, backbone="b", size=64, val_manifest=None, manifest=manifest,
-        manifest_file="", accuracy={"mean": acc.mean(), "ci95": 1.0, "n": len(acc)},
-        interval_convention="", best_val=None, train_history=[], train_seconds=0,
-        eval_seconds=0, versions={}, device="cpu", dir=str(folder),
-    )  # fmt: skip
+        method=method,
+        preset="quick",
+        method_config=config,
+        train_config={},
+        setting=setting,
+        features={},
+        backbone="b",
+        size=64,
+        val_manifest=None,
+        manifest=manifest,
+        manifest_file="",
+        accuracy={"mean": acc.mean(), "ci95": 1.0, "n": len(acc)},
+        interval_convention="",
+        best_val=None,
+        train_history=[],
+        train_seconds=0,
+        eval_seconds=0,
+        versions={},
+        device="cpu",
+        dir=str(folder),
+    )
 
 
 def report(dataset: str = "d", aem: float = 0.2, ref: float | None = 0.01) -> dict:
     """An ``aem.json``-shaped report with the fields the profile reads."""
     out = {
-        "dataset": dataset, "videos": 10, "frames_per_video": 4, "aem_eq10_as_printed": aem,
-        "mean_pairwise_cosine_distance": 2 * aem, "aem_interval_95": [aem - 0.01, aem + 0.01],
+        "dataset": dataset,
+        "videos": 10,
+        "frames_per_video": 4,
+        "aem_eq10_as_printed": aem,
+        "mean_pairwise_cosine_distance": 2 * aem,
+        "aem_interval_95": [aem - 0.01, aem + 0.01],
         "aem_confident": {"aem_eq10_as_printed": aem / 2, "share": 0.8},
         "aem_within_class": {"aem_eq10_as_printed": aem / 3, "interval_95": [0, 1]},
         "probe": {"accuracy_video": 0.9},
         "start_times": {"counts": [3, 1, 0, 0], "never": 6},
         "onset": {"counts": [2, 2, 1, 0], "never": 5},
-    }  # fmt: skip
+    }
     if ref is not None:
-        out["aem_reference"] = {"progress": {"aem_eq10_as_printed": ref},
-                                "warp": {"aem_eq10_as_printed": ref / 2}}  # fmt: skip
+        out["aem_reference"] = {
+            "progress": {"aem_eq10_as_printed": ref},
+            "warp": {"aem_eq10_as_printed": ref / 2},
+        }
     return out
 
 
@@ -129,8 +158,10 @@ def fake_point(calls: list):
         calls.append((source.name, req))
         k = len(calls)
         row = pf.profile_row(report(source.name, aem=0.1 * k, ref=0.01 * k), [], {}, [])
-        row["methods"] = [{"method": m, "shot": 1, "accuracy": {"mean": 10.0 * k, "ci95": 1.0}}
-                          for m in req.run.methods]  # fmt: skip
+        row["methods"] = [
+            {"method": m, "shot": 1, "accuracy": {"mean": 10.0 * k, "ci95": 1.0}}
+            for m in req.run.methods
+        ]
         return row
 
     return point
@@ -139,14 +170,38 @@ def fake_point(calls: list):
 def test_sweep_command_plumbs_options_and_writes_the_table(tmp_path, monkeypatch, capsys):
     calls: list = []
     monkeypatch.setattr(sw, "profile_point", fake_point(calls))
-    args = ["sweep", "--factor", "evolution", "--levels", "none,low,0.5,2", "--methods",
-            "protonet,otam", "--episodes", "7", "--set", "train.episodes=9", "--set",
-            "probe.epochs=3", "--set", "otam.lam=0.2", "--no-order", "--out", str(tmp_path),
-            "--cache-dir", str(tmp_path / "c"), "--device", "cpu"]  # fmt: skip
+    args = [
+        "sweep",
+        "--factor",
+        "evolution",
+        "--levels",
+        "none,low,0.5,2",
+        "--methods",
+        "protonet,otam",
+        "--episodes",
+        "7",
+        "--set",
+        "train.episodes=9",
+        "--set",
+        "probe.epochs=3",
+        "--set",
+        "otam.lam=0.2",
+        "--no-order",
+        "--out",
+        str(tmp_path),
+        "--cache-dir",
+        str(tmp_path / "c"),
+        "--device",
+        "cpu",
+    ]
     assert main(args) == 0
     names = [c[0] for c in calls]
-    assert names == ["synthetic-none", "synthetic-evolution-low", "synthetic-evolution-mid",
-                     "synthetic-evolution-2"]  # fmt: skip
+    assert names == [
+        "synthetic-none",
+        "synthetic-evolution-low",
+        "synthetic-evolution-mid",
+        "synthetic-evolution-2",
+    ]
     req = calls[0][1]
     assert all(c[1] == req for c in calls)  # identical request (episode specs) per level
     assert req.run.episodes == 7 and req.run.methods == ("protonet", "otam")
@@ -186,8 +241,20 @@ def test_bad_factor_or_levels_fail_in_one_line(extra, message, tmp_path, capsys)
 def test_pooled_only_reaches_the_runs_and_the_probe(tmp_path, monkeypatch):
     calls: list = []
     monkeypatch.setattr(sw, "profile_point", fake_point(calls))
-    args = ["sweep", "--factor", "duration", "--levels", "none,0.5", "--pooled-only", "--out",
-            str(tmp_path), "--cache-dir", str(tmp_path / "c"), "--device", "cpu"]  # fmt: skip
+    args = [
+        "sweep",
+        "--factor",
+        "duration",
+        "--levels",
+        "none,0.5",
+        "--pooled-only",
+        "--out",
+        str(tmp_path),
+        "--cache-dir",
+        str(tmp_path / "c"),
+        "--device",
+        "cpu",
+    ]
     assert main(args) == 0
     req = calls[0][1]
     assert not req.run.maps and not req.measure.features.maps
@@ -206,14 +273,52 @@ def test_gain_request_sets_the_order_blind_matching():
 def test_profile_point_runs_everything_then_reuses_it(tmp_path, monkeypatch):
     from fsar_bench.data.synthetic import generate, preset
 
-    root = generate(tmp_path / "data", preset("mid", train_classes=4, val_classes=2,
-                    test_classes=4, videos_per_class=4, frames=12, size=32))  # fmt: skip
-    args = ["profile", "synthetic-mid", "--data-root", str(root), "--cache-dir",
-            str(tmp_path / "c"), "--out", str(tmp_path / "out"), "--runs-dir",
-            str(tmp_path / "runs"), "--way", "2", "--episodes", "6", "--size", "64",
-            "--device", "cpu", "--set", "train.episodes=4", "--set", "train.val_every=2",
-            "--set", "train.val_episodes=2", "--set", "probe.epochs=2", "--set", "probe.batch=4",
-            "--set", "probe.width=16", "--set", "probe.hidden=8"]  # fmt: skip
+    root = generate(
+        tmp_path / "data",
+        preset(
+            "mid",
+            train_classes=4,
+            val_classes=2,
+            test_classes=4,
+            videos_per_class=4,
+            frames=12,
+            size=32,
+        ),
+    )
+    args = [
+        "profile",
+        "synthetic-mid",
+        "--data-root",
+        str(root),
+        "--cache-dir",
+        str(tmp_path / "c"),
+        "--out",
+        str(tmp_path / "out"),
+        "--runs-dir",
+        str(tmp_path / "runs"),
+        "--way",
+        "2",
+        "--episodes",
+        "6",
+        "--size",
+        "64",
+        "--device",
+        "cpu",
+        "--set",
+        "train.episodes=4",
+        "--set",
+        "train.val_every=2",
+        "--set",
+        "train.val_episodes=2",
+        "--set",
+        "probe.epochs=2",
+        "--set",
+        "probe.batch=4",
+        "--set",
+        "probe.width=16",
+        "--set",
+        "probe.hidden=8",
+    ]
     assert main(args) == 0
     point = json.loads((tmp_path / "out" / "synthetic-mid" / "profile.json").read_text())
     assert (tmp_path / "out" / "synthetic-mid" / "aem.json").is_file()
@@ -245,8 +350,15 @@ def test_report_has_one_profile_row_per_dataset(tmp_path):
         point = pf.profile_row(report(name, aem=0.2 + k / 10, ref=None), [], {}, [])
         (tmp_path / "analysis" / name).mkdir(parents=True)
         (tmp_path / "analysis" / name / "profile.json").write_text(json.dumps(point))
-    args = ["report", "--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "out"),
-            "--analysis", str(tmp_path / "analysis")]  # fmt: skip
+    args = [
+        "report",
+        "--runs",
+        str(tmp_path / "runs"),
+        "--out",
+        str(tmp_path / "out"),
+        "--analysis",
+        str(tmp_path / "analysis"),
+    ]
     assert main(args) == 0
     lines = (tmp_path / "out" / "tables" / "profile.md").read_text().splitlines()
     rows = [line for line in lines if line.startswith("| synthetic-") or line.startswith("| ssv2")]

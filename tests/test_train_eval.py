@@ -77,8 +77,13 @@ def make_trainer(toy, out, episodes=40, method="protonet", **cfg):
     extra = {"num_frames": T} if method == "trn" else {}
     model = create_method(method, D, **extra)
     values = dict(episodes=episodes, lr=1e-2, val_every=10, val_episodes=30) | cfg
-    data = TrainData(index=train, views=VIEWS, load=load, val_manifest=val_m,
-                     val_load=lambda ids: load(ids, None))  # fmt: skip
+    data = TrainData(
+        index=train,
+        views=VIEWS,
+        load=load,
+        val_manifest=val_m,
+        val_load=lambda ids: load(ids, None),
+    )
     return Trainer(model, TrainConfig(**values), data, out_dir=out, device="cpu")
 
 
@@ -127,8 +132,7 @@ def test_evaluation_streams_and_resumes(toy, tmp_path):
 
     part = tmp_path / "part.jsonl"
     with pytest.raises(KeyboardInterrupt):
-        evaluate(method, test_m, load, device="cpu", records=part, chunk=7, block=21,
-                 progress=stop)  # fmt: skip
+        evaluate(method, test_m, load, device="cpu", records=part, chunk=7, block=21, progress=stop)
     with open(part, "ab") as fh:
         fh.write(b'{"episode": 14, "corr')  # torn write of a killed process
     assert len(read_records(part)) == 14
@@ -177,8 +181,16 @@ def test_plateau_stops_before_the_budget_and_is_not_repeated(toy, tmp_path):
 
 
 def test_reduce_on_plateau_drops_the_rate_then_stops(toy, tmp_path):
-    t = make_trainer(toy, tmp_path / "p", episodes=400, patience=2, min_delta=100.0,
-                     schedule="plateau", lr_drops=2, lr_factor=0.5)  # fmt: skip
+    t = make_trainer(
+        toy,
+        tmp_path / "p",
+        episodes=400,
+        patience=2,
+        min_delta=100.0,
+        schedule="plateau",
+        lr_drops=2,
+        lr_factor=0.5,
+    )
     t.fit()
     assert t.stop_reason == "plateau"
     assert [h["lr"] for h in t.history] == [1e-2] * 3 + [5e-3] * 2 + [2.5e-3] * 2
@@ -196,10 +208,17 @@ def test_plateau_rule_oracle():
     # ref 30; 30.5 bad; 31.2 improves; 31.0, 31.9 bad (< 32.2) -> lr drop; 32.3 improves;
     # 32.0 bad; 40 improves; 40.5, 40 bad -> plateau at the smallest rate: stop (also the budget)
     assert seen == [
-        (True, 0, 0, ""), (True, 1, 0, ""), (True, 0, 0, ""), (False, 1, 0, ""),
-        (True, 0, 1, ""), (True, 0, 1, ""), (False, 1, 1, ""), (True, 0, 1, ""),
-        (True, 1, 1, ""), (False, 2, 1, "plateau"),
-    ]  # fmt: skip
+        (True, 0, 0, ""),
+        (True, 1, 0, ""),
+        (True, 0, 0, ""),
+        (False, 1, 0, ""),
+        (True, 0, 1, ""),
+        (True, 0, 1, ""),
+        (False, 1, 1, ""),
+        (True, 0, 1, ""),
+        (True, 1, 1, ""),
+        (False, 2, 1, "plateau"),
+    ]
     assert learning_rate(cfg, p) == pytest.approx(1e-5)
 
 

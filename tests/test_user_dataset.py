@@ -48,11 +48,13 @@ def test_a_folder_of_lists_is_a_dataset_named_by_their_hash(tmp_path):
 
 @pytest.mark.parametrize(
     "lists,message",
-    [({"train": "a/v1\n", "val": "c/v4\n"}, "testlist.txt missing"),
-     ({**LISTS, "test": "a/v9\n"}, "class 'a' is in both"),
-     ({**LISTS, "test": "z/v1\n"}, "video 'v1' is in both"),
-     ({**LISTS, "val": "c/v4\nnoclass\n"}, r"vallist.txt:2: malformed split line")],
-)  # fmt: skip
+    [
+        ({"train": "a/v1\n", "val": "c/v4\n"}, "testlist.txt missing"),
+        ({**LISTS, "test": "a/v9\n"}, "class 'a' is in both"),
+        ({**LISTS, "test": "z/v1\n"}, "video 'v1' is in both"),
+        ({**LISTS, "val": "c/v4\nnoclass\n"}, r"vallist.txt:2: malformed split line"),
+    ],
+)
 def test_bad_folders_are_one_line_errors(tmp_path, lists, message):
     with pytest.raises(FsarError, match=message) as err:
         folder_dataset(split_folder(tmp_path / "d", lists))
@@ -77,8 +79,9 @@ def test_a_manifest_file_changes_with_the_split_list(tmp_path):
     index = toy_index(4, 3)
     spec = EpisodeSpec(dataset="d", split="test", way=2, episodes=3)
     first = manifest_for(index, spec, tmp_path)
-    other = type(index)(type(index.split)(None, "1" * 64, index.split.classes,
-                                          index.split.videos), index.videos, [])  # fmt: skip
+    other = type(index)(
+        type(index.split)(None, "1" * 64, index.split.classes, index.split.videos), index.videos, []
+    )
     second = manifest_for(other, spec, tmp_path)
     assert first.path != second.path and second.data["split_list_sha256"] == "1" * 64
 
@@ -95,9 +98,12 @@ def my_data():
 
 
 def test_an_entry_point_dataset(tmp_path, monkeypatch):
-    site = make_distribution(tmp_path / "site", "fsar-plug-data",
-                             {"fsar_bench.datasets": {"my-data": "fsar_plug_data:my_data"}},
-                             {"fsar_plug_data": DATASET_PLUGIN})  # fmt: skip
+    site = make_distribution(
+        tmp_path / "site",
+        "fsar-plug-data",
+        {"fsar_bench.datasets": {"my-data": "fsar_plug_data:my_data"}},
+        {"fsar_plug_data": DATASET_PLUGIN},
+    )
     split_folder(site / "my_lists", LISTS)
     monkeypatch.syspath_prepend(str(site))
     importlib.invalidate_caches()
@@ -115,17 +121,43 @@ def test_an_entry_point_dataset(tmp_path, monkeypatch):
 
 
 # --- end to end ------------------------------------------------------------------------------
-FAST_AEM = ["--random-init", "--backbone", "resnet50", "--size", "32", "--workers", "0",
-            "--device", "cpu", "--set", "probe.epochs=2", "--set", "probe.batch=4",
-            "--set", "probe.width=16", "--set", "probe.hidden=8",
-            "--set", "probe.score_fraction=0.5"]  # fmt: skip
+FAST_AEM = [
+    "--random-init",
+    "--backbone",
+    "resnet50",
+    "--size",
+    "32",
+    "--workers",
+    "0",
+    "--device",
+    "cpu",
+    "--set",
+    "probe.epochs=2",
+    "--set",
+    "probe.batch=4",
+    "--set",
+    "probe.width=16",
+    "--set",
+    "probe.hidden=8",
+    "--set",
+    "probe.score_fraction=0.5",
+]
 
 
 @pytest.mark.slow
 def test_prepare_extract_run_aem_report_on_a_folder(tmp_path, capsys):
-    data = generate(tmp_path / "videos", preset("mid", train_classes=4, val_classes=2,
-                                                test_classes=2, videos_per_class=3, frames=8,
-                                                size=64))  # fmt: skip
+    data = generate(
+        tmp_path / "videos",
+        preset(
+            "mid",
+            train_classes=4,
+            val_classes=2,
+            test_classes=2,
+            videos_per_class=3,
+            frames=8,
+            size=64,
+        ),
+    )
     lists = tmp_path / "my lists"
     lists.mkdir()
     for f in ("trainlist.txt", "vallist.txt", "testlist.txt"):
@@ -139,10 +171,30 @@ def test_prepare_extract_run_aem_report_on_a_folder(tmp_path, capsys):
     settings = json.loads((store / "settings.json").read_text())
     assert settings["dataset"] == name and settings["split_sha256"]
     runs = tmp_path / "runs"
-    args = ["run", *common, "--methods", "protonet,otam", "--shots", "1", "--way", "2",
-            "--episodes", "6", "--size", "64", "--runs-dir", str(runs), "--select", "holdout:2",
-            "--set", "train.episodes=2", "--set", "train.val_every=2",
-            "--set", "train.val_episodes=3"]  # fmt: skip
+    args = [
+        "run",
+        *common,
+        "--methods",
+        "protonet,otam",
+        "--shots",
+        "1",
+        "--way",
+        "2",
+        "--episodes",
+        "6",
+        "--size",
+        "64",
+        "--runs-dir",
+        str(runs),
+        "--select",
+        "holdout:2",
+        "--set",
+        "train.episodes=2",
+        "--set",
+        "train.val_every=2",
+        "--set",
+        "train.val_episodes=3",
+    ]
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "selection: holdout:2 (best on held-out train classes" in out
@@ -151,8 +203,11 @@ def test_prepare_extract_run_aem_report_on_a_folder(tmp_path, capsys):
     held = summaries[0].select["classes"]
     train = folder_dataset(lists).split_path("train").read_text()
     assert len(held) == 2 and all(f"{c}/" in train for c in held)
-    assert summaries[0].select == summaries[1].select == {"mode": "holdout", "k": 2, "seed": 0,
-                                                          "classes": held}  # fmt: skip
+    assert (
+        summaries[0].select
+        == summaries[1].select
+        == {"mode": "holdout", "k": 2, "seed": 0, "classes": held}
+    )
     assert main(["report", "--runs", str(runs), "--out", str(tmp_path / "rep")]) == 0
     page = (tmp_path / "rep" / "report.md").read_text()
     assert f"{name} 1-shot" in page and "holdout:2" in page

@@ -47,9 +47,18 @@ Seed = typer.Option(
 Backbone = typer.Option("efficientnet-lite0", "--backbone", "-b", help="Feature backbone.")
 
 
-def _measure(source, sets: list[str], probe_mode: str, seed: int, backbone: str,
-             size: int | None, frames: int, random_init: bool, device: str | None,
-             workers: int | None):  # fmt: skip
+def _measure(
+    source,
+    sets: list[str],
+    probe_mode: str,
+    seed: int,
+    backbone: str,
+    size: int | None,
+    frames: int,
+    random_init: bool,
+    device: str | None,
+    workers: int | None,
+):
     """Resolve the options into a :class:`MeasureRequest` and measure ``source``."""
     from fsar_bench.analysis.outputs import MeasureRequest, measure
     from fsar_bench.analysis.probe_config import ProbeConfig
@@ -59,34 +68,50 @@ def _measure(source, sets: list[str], probe_mode: str, seed: int, backbone: str,
 
     parsed = parse_sets(sets)
     if set(parsed) - {"probe"}:
-        raise FsarError(f"--set section {sorted(set(parsed) - {'probe'})[0]!r}: expected "
-                        "probe.FIELD=VALUE")  # fmt: skip
+        raise FsarError(
+            f"--set section {sorted(set(parsed) - {'probe'})[0]!r}: expected probe.FIELD=VALUE"
+        )
     tsm = probe_mode == "tsm-resnet50"
     base = ProbeConfig(mode=probe_mode, seed=seed, random_init=random_init and tsm)
     req = MeasureRequest(
         probe=apply(base, parsed.get("probe", {}), "probe"),
-        features=ExtractConfig(backbone=backbone, frames=frames, size=size, seed=seed,
-                               random_init=random_init),
-        device=str(pick_device(device)), workers=workers, seed=seed,
-    )  # fmt: skip
+        features=ExtractConfig(
+            backbone=backbone, frames=frames, size=size, seed=seed, random_init=random_init
+        ),
+        device=str(pick_device(device)),
+        workers=workers,
+        seed=seed,
+    )
     with progress(source.name) as update:
         return measure(source, req, update)
 
 
 def aem(
-    dataset: str = DatasetArg, out: Path = Out, pdf: bool = Pdf, probe_mode: str = ProbeMode,
-    sets: list[str] = Sets, seed: int = Seed, backbone: str = Backbone, size: int | None = Size,
-    frames: int = Frames, random_init: bool = RandomInit, device: str | None = Device,
-    workers: int | None = Workers, data_root: Path | None = DataRoot,
-    cache_dir: Path | None = CacheDir, missing: str = Missing, variant: str = Variant,
-) -> None:  # fmt: skip
+    dataset: str = DatasetArg,
+    out: Path = Out,
+    pdf: bool = Pdf,
+    probe_mode: str = ProbeMode,
+    sets: list[str] = Sets,
+    seed: int = Seed,
+    backbone: str = Backbone,
+    size: int | None = Size,
+    frames: int = Frames,
+    random_init: bool = RandomInit,
+    device: str | None = Device,
+    workers: int | None = Workers,
+    data_root: Path | None = DataRoot,
+    cache_dir: Path | None = CacheDir,
+    missing: str = Missing,
+    variant: str = Variant,
+) -> None:
     """Train or load the TSM probe; print the AEM score and start times; write all files."""
     from fsar_bench.analysis import outputs
     from fsar_bench.analysis.text import analysis_text
 
     source = data_source(dataset, data_root, cache_dir, variant, missing)
-    probe, result = _measure(source, sets, probe_mode, seed, backbone, size, frames,
-                             random_init, device, workers)  # fmt: skip
+    probe, result = _measure(
+        source, sets, probe_mode, seed, backbone, size, frames, random_init, device, workers
+    )
     folder = out / source.name
     outputs.write_aem_files(folder, probe, result)
     outputs.write_start_files(folder, source.name, probe, result, pdf)
@@ -98,19 +123,31 @@ def aem(
 
 
 def start_times(
-    dataset: str = DatasetArg, out: Path = Out, pdf: bool = Pdf, probe_mode: str = ProbeMode,
-    sets: list[str] = Sets, seed: int = Seed, backbone: str = Backbone, size: int | None = Size,
-    frames: int = Frames, random_init: bool = RandomInit, device: str | None = Device,
-    workers: int | None = Workers, data_root: Path | None = DataRoot,
-    cache_dir: Path | None = CacheDir, missing: str = Missing, variant: str = Variant,
-) -> None:  # fmt: skip
+    dataset: str = DatasetArg,
+    out: Path = Out,
+    pdf: bool = Pdf,
+    probe_mode: str = ProbeMode,
+    sets: list[str] = Sets,
+    seed: int = Seed,
+    backbone: str = Backbone,
+    size: int | None = Size,
+    frames: int = Frames,
+    random_init: bool = RandomInit,
+    device: str | None = Device,
+    workers: int | None = Workers,
+    data_root: Path | None = DataRoot,
+    cache_dir: Path | None = CacheDir,
+    missing: str = Missing,
+    variant: str = Variant,
+) -> None:
     """Action start-time distribution (TA2N Fig. 2) from the dataset's TSM probe."""
     from fsar_bench.analysis import outputs
     from fsar_bench.analysis.text import analysis_text
 
     source = data_source(dataset, data_root, cache_dir, variant, missing)
-    probe, result = _measure(source, sets, probe_mode, seed, backbone, size, frames,
-                             random_init, device, workers)  # fmt: skip
+    probe, result = _measure(
+        source, sets, probe_mode, seed, backbone, size, frames, random_init, device, workers
+    )
     folder = out / source.name
     outputs.write_start_files(folder, source.name, probe, result, pdf)
     text = analysis_text(result.report, ("probe", "start", "truth", "onset"))
@@ -118,25 +155,40 @@ def start_times(
 
 
 def tsne(
-    dataset: str = DatasetArg, out: Path = Out, pdf: bool = Pdf, probe_mode: str = ProbeMode,
+    dataset: str = DatasetArg,
+    out: Path = Out,
+    pdf: bool = Pdf,
+    probe_mode: str = ProbeMode,
     run: Path | None = typer.Option(
-        None, "--run", help="A finished run folder of a method with alignment extras (TA2N): "
-        "also plot its embeddings before/after alignment (TA2N Fig. 8)."),
+        None,
+        "--run",
+        help="A finished run folder of a method with alignment extras (TA2N): "
+        "also plot its embeddings before/after alignment (TA2N Fig. 8).",
+    ),
     query: int = typer.Option(10, help="Queries per class of the plotted episode(s)."),
     episodes: int = typer.Option(1, help="Test episodes plotted together."),
-    sets: list[str] = Sets, seed: int = Seed, backbone: str = Backbone, size: int | None = Size,
-    frames: int = Frames, random_init: bool = RandomInit, device: str | None = Device,
-    workers: int | None = Workers, data_root: Path | None = DataRoot,
-    cache_dir: Path | None = CacheDir, missing: str = Missing, variant: str = Variant,
-) -> None:  # fmt: skip
+    sets: list[str] = Sets,
+    seed: int = Seed,
+    backbone: str = Backbone,
+    size: int | None = Size,
+    frames: int = Frames,
+    random_init: bool = RandomInit,
+    device: str | None = Device,
+    workers: int | None = Workers,
+    data_root: Path | None = DataRoot,
+    cache_dir: Path | None = CacheDir,
+    missing: str = Missing,
+    variant: str = Variant,
+) -> None:
     """t-SNE of the evolution vectors (TA2N Fig. 3); with --run, of embeddings (Fig. 8)."""
     from fsar_bench.analysis import outputs
     from fsar_bench.analysis.text import probe_text
 
     source = data_source(dataset, data_root, cache_dir, variant, missing)
     summary = _run_summary(run, source.name) if run else None
-    probe, result = _measure(source, sets, probe_mode, seed, backbone, size, frames,
-                             random_init, device, workers)  # fmt: skip
+    probe, result = _measure(
+        source, sets, probe_mode, seed, backbone, size, frames, random_init, device, workers
+    )
     folder = out / source.name
     try:
         files = outputs.write_evolution_tsne(folder, source.name, result, seed, pdf)
@@ -153,16 +205,19 @@ def _run_summary(run: Path, dataset: str):
     from fsar_bench.results.summary import read_summary
 
     if not (Path(run) / "summary.json").is_file():
-        raise FsarError(f"--run {run}: no summary.json there; pass a finished run folder "
-                        "(runs/<dataset>/<method>-...)")  # fmt: skip
+        raise FsarError(
+            f"--run {run}: no summary.json there; pass a finished run folder "
+            "(runs/<dataset>/<method>-...)"
+        )
     summary = read_summary(run)
     if summary.setting.dataset != dataset:
         raise FsarError(f"--run {run} is a run on {summary.setting.dataset}, not on {dataset}")
     return summary
 
 
-def _alignment_files(folder, source, summary, query: int, episodes: int, device,
-                     pdf: bool) -> list[Path]:  # fmt: skip
+def _alignment_files(
+    folder, source, summary, query: int, episodes: int, device, pdf: bool
+) -> list[Path]:
     """TA2N Fig. 8: t-SNE of a run's trained embeddings on seeded test episodes."""
     from fsar_bench.analysis.alignment import alignment_panels, method_from_run
     from fsar_bench.analysis.figures import plot_alignment_tsne
@@ -173,13 +228,22 @@ def _alignment_files(folder, source, summary, query: int, episodes: int, device,
     store = FeatureStore.open(source.cache, source.name, summary.features["test"])
     method = method_from_run(summary, store.meta.channels)
     st = summary.setting
-    spec = EpisodeSpec(dataset=source.name, split="test", way=st.way, shot=st.shot, query=query,
-                       episodes=episodes, seed=st.seed, frames=st.frames,
-                       variant=source.variant)  # fmt: skip
+    spec = EpisodeSpec(
+        dataset=source.name,
+        split="test",
+        way=st.way,
+        shot=st.shot,
+        query=query,
+        episodes=episodes,
+        seed=st.seed,
+        frames=st.frames,
+        variant=source.variant,
+    )
     index = source.index(("test",))["test"]
     panels = alignment_panels(method, store, index, spec, pick_device(device))
     try:
-        return plot_alignment_tsne(panels, folder, f"{source.name} {summary.method}",
-                                   seed=st.seed, pdf=pdf)  # fmt: skip
+        return plot_alignment_tsne(
+            panels, folder, f"{source.name} {summary.method}", seed=st.seed, pdf=pdf
+        )
     except ValueError as err:
         raise FsarError(f"no alignment t-SNE for {summary.method} on {source.name}: {err}") from err

@@ -86,10 +86,16 @@ def episodes(
         query = proto.query if query is None else query
     source = data_source(dataset, data_root, cache_dir, variant, missing)
     spec = EpisodeSpec(
-        dataset=source.name, split=split, way=way, shot=shot,
+        dataset=source.name,
+        split=split,
+        way=way,
+        shot=shot,
         query=1 if query is None else query,
         episodes=10_000 if n_episodes is None else n_episodes,
-        seed=seed, frames=frames, sampling=sampling, variant=variant,
-    )  # fmt: skip
+        seed=seed,
+        frames=frames,
+        sampling=sampling,
+        variant=variant,
+    )
     digest = write_manifest(build_manifest(source.index((split,))[split], spec), out)
     typer.echo(f"{digest}  {out}")

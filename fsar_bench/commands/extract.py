@@ -51,20 +51,32 @@ TrainSampling = typer.Option("trx", "--train-sampling", help="Training-view samp
 Flip = typer.Option(
     False, "--flip/--no-flip", help="Random flips in training views (TRX/TA2N: on)."
 )
-PooledOnly = typer.Option(False, "--pooled-only", help="Store pooled [T, C] vectors, not maps "
-                          "(not for TA2N).")  # fmt: skip
+PooledOnly = typer.Option(
+    False, "--pooled-only", help="Store pooled [T, C] vectors, not maps (not for TA2N)."
+)
 
 
 def extract(
-    dataset: str = DatasetOpt, backbone: str | None = BackboneOpt, frames: int = Frames,
-    size: int | None = ExtractSize, splits: str = Splits, views: int = Views,
-    sampling: str = Sampling, train_sampling: str = TrainSampling,
+    dataset: str = DatasetOpt,
+    backbone: str | None = BackboneOpt,
+    frames: int = Frames,
+    size: int | None = ExtractSize,
+    splits: str = Splits,
+    views: int = Views,
+    sampling: str = Sampling,
+    train_sampling: str = TrainSampling,
     seed: int = typer.Option(0, "--seed", min=0, help="Seed of the training views."),
-    flip: bool = Flip, pooled_only: bool = PooledOnly, weights: Path | None = Weights,
-    random_init: bool = RandomInit, device: str | None = Device, workers: int | None = Workers,
-    data_root: Path | None = DataRoot, cache_dir: Path | None = CacheDir,
-    missing: str = Missing, variant: str = Variant,
-) -> None:  # fmt: skip
+    flip: bool = Flip,
+    pooled_only: bool = PooledOnly,
+    weights: Path | None = Weights,
+    random_init: bool = RandomInit,
+    device: str | None = Device,
+    workers: int | None = Workers,
+    data_root: Path | None = DataRoot,
+    cache_dir: Path | None = CacheDir,
+    missing: str = Missing,
+    variant: str = Variant,
+) -> None:
     """Extract backbone features of a dataset's splits into the cache (resumes if interrupted)."""
     from fsar_bench.data.datasets import SPLITS
     from fsar_bench.features.backbones import default_backbone
@@ -76,10 +88,18 @@ def extract(
     if bad or not chosen:
         raise FsarError(f"unknown split(s) {', '.join(bad) or splits!r}; choose from {SPLITS}")
     config = ExtractConfig(
-        backbone=backbone or default_backbone(), frames=frames, size=size, sampling=sampling,
-        train_sampling=train_sampling, views=views, seed=seed, flip=flip, maps=not pooled_only,
-        weights=str(weights) if weights else None, random_init=random_init,
-    )  # fmt: skip
+        backbone=backbone or default_backbone(),
+        frames=frames,
+        size=size,
+        sampling=sampling,
+        train_sampling=train_sampling,
+        views=views,
+        seed=seed,
+        flip=flip,
+        maps=not pooled_only,
+        weights=str(weights) if weights else None,
+        random_init=random_init,
+    )
     source = data_source(dataset, data_root, cache_dir, variant, missing)
     runtime = init_runtime(device)
     start = time.perf_counter()

@@ -50,10 +50,18 @@ def report(
     base = METHODS.get(baseline).name
     if not Path(runs).is_dir():
         raise FsarError(f"--runs {runs}: no such folder; run `fsar-bench run` first")
-    options = {"--runs": runs, "--out": out, "--format": formats, "--figures": figures,
-               "--baseline": baseline, "--analysis": analysis}  # fmt: skip
+    options = {
+        "--runs": runs,
+        "--out": out,
+        "--format": formats,
+        "--figures": figures,
+        "--baseline": baseline,
+        "--analysis": analysis,
+    }
     defaults = {"--format": "md,tex,csv", "--figures": "png", "--baseline": "protonet"}
-    command = " ".join(["fsar-bench report"] + [f"{k} {v}" for k, v in options.items()
-                        if v is not None and defaults.get(k) != v])  # fmt: skip
+    command = " ".join(
+        ["fsar-bench report"]
+        + [f"{k} {v}" for k, v in options.items() if v is not None and defaults.get(k) != v]
+    )
     files = build_report(runs, out, table_formats, base, analysis, figure_formats, command)
     typer.echo(f"wrote {len(files)} files under {out} (index: {out / 'report.md'})")

@@ -24,29 +24,38 @@ from fsar_bench.commands.common import (
 )
 from fsar_bench.errors import FsarError
 
-Methods = typer.Option("protonet,otam,trn,ta2n", "--methods", "-m", help="Comma-separated "
-                       "names (fsar-bench ls methods) or package.module:Class.")  # fmt: skip
+Methods = typer.Option(
+    "protonet,otam,trn,ta2n",
+    "--methods",
+    "-m",
+    help="Comma-separated names (fsar-bench ls methods) or package.module:Class.",
+)
 Shots = typer.Option("1,5", "--shots", help="Comma-separated shots.")
 Protocol = typer.Option(
     "quick", "--protocol", help="Evaluation protocol (fsar-bench ls protocols)."
 )
-Preset = typer.Option("quick", "--preset", help="Training/method defaults: quick (CPU budget) | "
-                      "paper (papers' recipes).")  # fmt: skip
+Preset = typer.Option(
+    "quick",
+    "--preset",
+    help="Training/method defaults: quick (CPU budget) | paper (papers' recipes).",
+)
 Episodes = typer.Option(None, "--episodes", help="Test episodes (default: the protocol's).")
 Backbone = typer.Option("efficientnet-lite0", "--backbone", "-b", help="Frozen feature backbone.")
 Sets = typer.Option([], "--set", help="SECTION.FIELD=VALUE, e.g. otam.lam=0.05")
 Baseline = typer.Option("protonet", "--baseline", help="Method paired differences compare to.")
 RunsDir = typer.Option(Path("runs"), "--runs-dir", help="Where results are written.")
 Select = typer.Option(
-    "val", "--select",
+    "val",
+    "--select",
     help="Model selection: val (best on the val split) | last (final weights) | holdout:K "
     "(K training classes held out as validation).",
-)  # fmt: skip
+)
 Finetune = typer.Option(
-    False, "--finetune",
+    False,
+    "--finetune",
     help="Train the backbone with the method on decoded frames (the papers' track; for a GPU) "
     "instead of cached features.",
-)  # fmt: skip
+)
 
 
 def _sets(sets: list[str], names: tuple[str, ...]) -> dict:
@@ -64,16 +73,30 @@ def _sets(sets: list[str], names: tuple[str, ...]) -> dict:
 
 
 def run(
-    methods: str = Methods, dataset: str = DatasetOpt, shots: str = Shots,
-    way: int = typer.Option(5, "--way"), protocol: str = Protocol, preset: str = Preset,
-    episodes: int | None = Episodes, seed: int = typer.Option(0, "--seed", min=0),
-    backbone: str = Backbone, size: int | None = Size, frames: int = Frames,
-    weights: Path | None = Weights, sets: list[str] = Sets, select: str = Select,
-    baseline: str = Baseline, runs_dir: Path = RunsDir,
-    data_root: Path | None = DataRoot, cache_dir: Path | None = CacheDir,
-    missing: str = Missing, variant: str = Variant, device: str | None = Device,
-    finetune: bool = Finetune, workers: int | None = Workers,
-) -> None:  # fmt: skip
+    methods: str = Methods,
+    dataset: str = DatasetOpt,
+    shots: str = Shots,
+    way: int = typer.Option(5, "--way"),
+    protocol: str = Protocol,
+    preset: str = Preset,
+    episodes: int | None = Episodes,
+    seed: int = typer.Option(0, "--seed", min=0),
+    backbone: str = Backbone,
+    size: int | None = Size,
+    frames: int = Frames,
+    weights: Path | None = Weights,
+    sets: list[str] = Sets,
+    select: str = Select,
+    baseline: str = Baseline,
+    runs_dir: Path = RunsDir,
+    data_root: Path | None = DataRoot,
+    cache_dir: Path | None = CacheDir,
+    missing: str = Missing,
+    variant: str = Variant,
+    device: str | None = Device,
+    finetune: bool = Finetune,
+    workers: int | None = Workers,
+) -> None:
     """Train and evaluate methods on identical episodes; print accuracy and paired differences."""
     from fsar_bench.engine.run import RunRequest, check_request, run_benchmark
     from fsar_bench.episodes.protocols import PROTOCOLS
@@ -86,12 +109,24 @@ def run(
     base = METHODS.get(baseline).name
     parsed = _sets(sets, names)
     req = RunRequest(
-        methods=names, shots=tuple(dict.fromkeys(csv_ints(shots, "--shots"))), way=way,
-        protocol=PROTOCOLS.get(protocol).name, episodes=episodes, seed=seed,
-        backbone=BACKBONES.get(backbone).name, size=size, frames=frames,
-        weights=str(weights) if weights else None, preset=preset, sets=parsed, select=select,
-        runs=runs_dir, device=str(pick_device(device)), finetune=finetune, workers=workers,
-    )  # fmt: skip
+        methods=names,
+        shots=tuple(dict.fromkeys(csv_ints(shots, "--shots"))),
+        way=way,
+        protocol=PROTOCOLS.get(protocol).name,
+        episodes=episodes,
+        seed=seed,
+        backbone=BACKBONES.get(backbone).name,
+        size=size,
+        frames=frames,
+        weights=str(weights) if weights else None,
+        preset=preset,
+        sets=parsed,
+        select=select,
+        runs=runs_dir,
+        device=str(pick_device(device)),
+        finetune=finetune,
+        workers=workers,
+    )
     check_request(req)
     source = data_source(dataset, data_root, cache_dir, variant, missing)
     import torch

@@ -34,25 +34,52 @@ from fsar_bench.commands.common import (
 from fsar_bench.commands.run import Backbone, Episodes, Preset, Protocol, RunsDir, Select
 from fsar_bench.errors import FsarError
 
-Methods = typer.Option("otam,protonet", "--methods", "-m", help="Comma-separated methods "
-                       "(fsar-bench ls methods); with otam, otam matching=mean too.")  # fmt: skip
+Methods = typer.Option(
+    "otam,protonet",
+    "--methods",
+    "-m",
+    help="Comma-separated methods (fsar-bench ls methods); with otam, otam matching=mean too.",
+)
 Shots = typer.Option("1", "--shots", help="Comma-separated shots.")
 Sets = typer.Option([], "--set", help="SECTION.FIELD=VALUE: train.*, a method's, or probe.*.")
 Out = typer.Option(Path("reports") / "analysis", "--out", help="Points go to OUT/<dataset>/.")
-PooledOnly = typer.Option(False, "--pooled-only", help="Extract pooled features only (no maps: "
-                          "~16x less disk); every method must be pooled; the probe reads "
-                          "them too.")  # fmt: skip
+PooledOnly = typer.Option(
+    False,
+    "--pooled-only",
+    help="Extract pooled features only (no maps: "
+    "~16x less disk); every method must be pooled; the probe reads "
+    "them too.",
+)
 NoOrder = typer.Option(False, "--no-order", help="Skip the order-sensitivity evaluations.")
 ProbeMode = typer.Option("feature-tsm", "--probe", help="feature-tsm | tsm-resnet50.")
 Factor = typer.Option(..., "--factor", help="duration | evolution | spatial.")
-Levels = typer.Option("none,low,mid,high", "--levels", help="Comma-separated levels, least "
-                      "misaligned first: none, low, mid, high or numbers.")  # fmt: skip
+Levels = typer.Option(
+    "none,low,mid,high",
+    "--levels",
+    help="Comma-separated levels, least misaligned first: none, low, mid, high or numbers.",
+)
 
 
-def point_request(methods: str, shots: str, way: int, protocol: str, preset: str,
-                  episodes: int | None, seed: int, backbone: str, size: int | None, frames: int,
-                  sets: list[str], select: str, runs_dir: Path, device: str | None, out: Path,
-                  no_order: bool, probe_mode: str, pooled_only: bool = False):  # fmt: skip
+def point_request(
+    methods: str,
+    shots: str,
+    way: int,
+    protocol: str,
+    preset: str,
+    episodes: int | None,
+    seed: int,
+    backbone: str,
+    size: int | None,
+    frames: int,
+    sets: list[str],
+    select: str,
+    runs_dir: Path,
+    device: str | None,
+    out: Path,
+    no_order: bool,
+    probe_mode: str,
+    pooled_only: bool = False,
+):
     """Resolve the command's options into a checked :class:`PointRequest`."""
     from fsar_bench.analysis.outputs import MeasureRequest
     from fsar_bench.analysis.probe_config import ProbeConfig
@@ -69,42 +96,86 @@ def point_request(methods: str, shots: str, way: int, protocol: str, preset: str
     parsed = parse_sets(sets)
     unknown = set(parsed) - {"train", "probe", *names}
     if unknown:
-        raise FsarError(f"--set section {sorted(unknown)[0]!r} is neither 'train', 'probe' nor "
-                        f"a method of this command ({', '.join(names)})")  # fmt: skip
+        raise FsarError(
+            f"--set section {sorted(unknown)[0]!r} is neither 'train', 'probe' nor "
+            f"a method of this command ({', '.join(names)})"
+        )
     dev = str(pick_device(device))
     run = RunRequest(
-        methods=names, shots=tuple(dict.fromkeys(csv_ints(shots, "--shots"))), way=way,
-        protocol=PROTOCOLS.get(protocol).name, episodes=episodes, seed=seed,
-        backbone=BACKBONES.get(backbone).name, size=size, frames=frames, preset=preset,
-        sets={k: v for k, v in parsed.items() if k != "probe"}, select=select, runs=runs_dir,
-        device=dev, maps=not pooled_only,
-    )  # fmt: skip
+        methods=names,
+        shots=tuple(dict.fromkeys(csv_ints(shots, "--shots"))),
+        way=way,
+        protocol=PROTOCOLS.get(protocol).name,
+        episodes=episodes,
+        seed=seed,
+        backbone=BACKBONES.get(backbone).name,
+        size=size,
+        frames=frames,
+        preset=preset,
+        sets={k: v for k, v in parsed.items() if k != "probe"},
+        select=select,
+        runs=runs_dir,
+        device=dev,
+        maps=not pooled_only,
+    )
     check_request(run)
     probe = apply(ProbeConfig(mode=probe_mode, seed=seed), parsed.get("probe", {}), "probe")
-    xcfg = ExtractConfig(backbone=run.backbone, frames=frames, size=size, seed=seed,
-                         maps=not pooled_only)  # fmt: skip
+    xcfg = ExtractConfig(
+        backbone=run.backbone, frames=frames, size=size, seed=seed, maps=not pooled_only
+    )
     measure = MeasureRequest(probe=probe, features=xcfg, device=dev, seed=seed)
     return PointRequest(run=run, measure=measure, out=out, order=not no_order)
 
 
 def profile(
     dataset: str = typer.Argument(..., help="Dataset name (fsar-bench ls datasets)."),
-    methods: str = Methods, shots: str = Shots, way: int = typer.Option(5, "--way"),
-    protocol: str = Protocol, preset: str = Preset, episodes: int | None = Episodes,
-    seed: int = typer.Option(0, "--seed", min=0), backbone: str = Backbone,
-    size: int | None = Size, frames: int = Frames, sets: list[str] = Sets, select: str = Select,
-    runs_dir: Path = RunsDir, out: Path = Out, no_order: bool = NoOrder,
-    pooled_only: bool = PooledOnly, probe_mode: str = ProbeMode, data_root: Path | None = DataRoot,
-    cache_dir: Path | None = CacheDir, missing: str = Missing, variant: str = Variant,
+    methods: str = Methods,
+    shots: str = Shots,
+    way: int = typer.Option(5, "--way"),
+    protocol: str = Protocol,
+    preset: str = Preset,
+    episodes: int | None = Episodes,
+    seed: int = typer.Option(0, "--seed", min=0),
+    backbone: str = Backbone,
+    size: int | None = Size,
+    frames: int = Frames,
+    sets: list[str] = Sets,
+    select: str = Select,
+    runs_dir: Path = RunsDir,
+    out: Path = Out,
+    no_order: bool = NoOrder,
+    pooled_only: bool = PooledOnly,
+    probe_mode: str = ProbeMode,
+    data_root: Path | None = DataRoot,
+    cache_dir: Path | None = CacheDir,
+    missing: str = Missing,
+    variant: str = Variant,
     device: str | None = Device,
-) -> None:  # fmt: skip
+) -> None:
     """Misalignment profile of one dataset: start-time spread, AEM, order sensitivity, gain."""
     from fsar_bench.analysis.sweep import profile_point
     from fsar_bench.report.misalignment import profile_text
 
-    req = point_request(methods, shots, way, protocol, preset, episodes, seed, backbone,
-                        size, frames, sets, select, runs_dir, device, out, no_order,
-                        probe_mode, pooled_only)  # fmt: skip
+    req = point_request(
+        methods,
+        shots,
+        way,
+        protocol,
+        preset,
+        episodes,
+        seed,
+        backbone,
+        size,
+        frames,
+        sets,
+        select,
+        runs_dir,
+        device,
+        out,
+        no_order,
+        probe_mode,
+        pooled_only,
+    )
     source = data_source(dataset, data_root, cache_dir, variant, missing)
     with progress(source.name) as update:
         point = profile_point(source, req, update)
@@ -112,15 +183,29 @@ def profile(
 
 
 def sweep(
-    factor: str = Factor, levels: str = Levels, methods: str = Methods, shots: str = Shots,
-    way: int = typer.Option(5, "--way"), protocol: str = Protocol, preset: str = Preset,
-    episodes: int | None = Episodes, seed: int = typer.Option(0, "--seed", min=0),
-    backbone: str = Backbone, size: int | None = Size, frames: int = Frames,
-    sets: list[str] = Sets, select: str = Select, runs_dir: Path = RunsDir, out: Path = Out,
-    no_order: bool = NoOrder, pooled_only: bool = PooledOnly, probe_mode: str = ProbeMode,
+    factor: str = Factor,
+    levels: str = Levels,
+    methods: str = Methods,
+    shots: str = Shots,
+    way: int = typer.Option(5, "--way"),
+    protocol: str = Protocol,
+    preset: str = Preset,
+    episodes: int | None = Episodes,
+    seed: int = typer.Option(0, "--seed", min=0),
+    backbone: str = Backbone,
+    size: int | None = Size,
+    frames: int = Frames,
+    sets: list[str] = Sets,
+    select: str = Select,
+    runs_dir: Path = RunsDir,
+    out: Path = Out,
+    no_order: bool = NoOrder,
+    pooled_only: bool = PooledOnly,
+    probe_mode: str = ProbeMode,
     data_root: Path | None = DataRoot,
-    cache_dir: Path | None = CacheDir, device: str | None = Device,
-) -> None:  # fmt: skip
+    cache_dir: Path | None = CacheDir,
+    device: str | None = Device,
+) -> None:
     """Sweep one synthetic factor: accuracy, AEM and start-time error against the level."""
     from fsar_bench.analysis.sweep import run_sweep, sweep_datasets
     from fsar_bench.analysis.sweep_table import rank_correlations, write_sweep
@@ -128,9 +213,26 @@ def sweep(
 
     chosen = csv_list(levels)
     sweep_datasets(factor, chosen)  # bad factor or levels: fail before any work
-    req = point_request(methods, shots, way, protocol, preset, episodes, seed, backbone,
-                        size, frames, sets, select, runs_dir, device, out, no_order,
-                        probe_mode, pooled_only)  # fmt: skip
+    req = point_request(
+        methods,
+        shots,
+        way,
+        protocol,
+        preset,
+        episodes,
+        seed,
+        backbone,
+        size,
+        frames,
+        sets,
+        select,
+        runs_dir,
+        device,
+        out,
+        no_order,
+        probe_mode,
+        pooled_only,
+    )
 
     def source_for(name: str):
         return data_source(name, data_root, cache_dir)

@@ -189,8 +189,9 @@ def resolve_dataset(name: str) -> DatasetInfo:
         raise FsarError(f"dataset {name!r}: {err}") from None
     if spec == "none":
         return DATASETS.get(f"{SYNTHETIC_PREFIX}none")
-    value = {"duration": config.duration, "evolution": config.warp_sigma,
-             "spatial": config.offset}[factor]  # fmt: skip
+    value = {"duration": config.duration, "evolution": config.warp_sigma, "spatial": config.offset}[
+        factor
+    ]
     return DatasetInfo(
         name=SYNTHETIC_PREFIX + spec,
         title=f"Synthetic motion-primitive videos with ground truth, {factor} misalignment only "

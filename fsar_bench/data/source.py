@@ -137,9 +137,17 @@ class DataSource:
 
         index = self._ranked(runtime, lambda: self.index(splits))
         return ensure_features(
-            self.dataset, self.root, self.cache, index, config, splits,
-            variant=self.variant, runtime=runtime, workers=workers, progress=progress,
-        )  # fmt: skip
+            self.dataset,
+            self.root,
+            self.cache,
+            index,
+            config,
+            splits,
+            variant=self.variant,
+            runtime=runtime,
+            workers=workers,
+            progress=progress,
+        )
 
     @staticmethod
     def _ranked(runtime: Runtime | None, fn):

@@ -39,8 +39,10 @@ FORMATS = "'<class>/<video id>' or '<class>//<path>/<file>' per line"
 def _check_disjoint(lists: dict[str, SplitList]) -> None:
     """No class and no video in two splits (a few-shot protocol tests on novel classes)."""
     for a, b in combinations(SPLITS, 2):
-        for what, pick in (("class", lambda s: set(s.classes)),
-                           ("video", lambda s: {v for v, _ in s.videos})):  # fmt: skip
+        for what, pick in (
+            ("class", lambda s: set(s.classes)),
+            ("video", lambda s: {v for v, _ in s.videos}),
+        ):
             both = sorted(pick(lists[a]) & pick(lists[b]))
             if both:
                 raise FsarError(

@@ -92,8 +92,9 @@ def load_optimizer(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor],
         state.setdefault(int(idx), {})[name] = value
     for idx, values in meta["other"].items():
         state.setdefault(int(idx), {}).update(values)
-    groups = [{**g, "betas": tuple(g["betas"])} if "betas" in g else g
-              for g in meta["param_groups"]]  # fmt: skip
+    groups = [
+        {**g, "betas": tuple(g["betas"])} if "betas" in g else g for g in meta["param_groups"]
+    ]
     opt.load_state_dict({"state": state, "param_groups": groups})
     _match_strides(opt)
 

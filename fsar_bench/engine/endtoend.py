@@ -36,9 +36,13 @@ class EndToEnd(nn.Module):
     """
 
     def __init__(
-        self, backbone: FrameEncoder, method: FewShotMethod, *, checkpointing: bool = False,
+        self,
+        backbone: FrameEncoder,
+        method: FewShotMethod,
+        *,
+        checkpointing: bool = False,
         chunk: int = 64,
-    ) -> None:  # fmt: skip
+    ) -> None:
         super().__init__()
         self.backbone, self.method = backbone, method
         self.checkpointing, self.chunk = checkpointing, chunk
@@ -79,9 +83,11 @@ class EndToEnd(nn.Module):
         q = query.shape[1]
         x = self.features(torch.cat([support.flatten(0, 1), query.flatten(0, 1)]))
         return self.method.episodes(
-            x[: e * s].reshape(e, s, *x.shape[1:]), support_labels,
-            x[e * s :].reshape(e, q, *x.shape[1:]), n_way,
-        )  # fmt: skip
+            x[: e * s].reshape(e, s, *x.shape[1:]),
+            support_labels,
+            x[e * s :].reshape(e, q, *x.shape[1:]),
+            n_way,
+        )
 
     def loss(self, output: EpisodeOutput, query_labels: Tensor) -> Tensor:
         return self.method.loss(output, query_labels)

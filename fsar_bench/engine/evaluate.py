@@ -191,8 +191,9 @@ def evaluate(
     job = _Job(method, manifest, load, device, keep_extras, progress if runtime.is_main else None)
     episodes = [s + q for s, q in zip(job.sup, job.qry)]
     size = state_bytes_per_video(method, load, episodes[0][0], device)
-    layout = plan(episodes, size, state_bytes=state_bytes, chunk=chunk,
-                  chunk_bytes=chunk_bytes, block=block)  # fmt: skip
+    layout = plan(
+        episodes, size, state_bytes=state_bytes, chunk=chunk, chunk_bytes=chunk_bytes, block=block
+    )
     workers = workers or (torch.get_num_threads() if device.type == "cpu" else 1)
     sink = RecordSink(records if runtime.is_main else None, done, sync_seconds)
     try:

@@ -129,16 +129,26 @@ class ClipLoader:
     """
 
     def __init__(
-        self, root: Path, videos: dict[str, Video], settings: ClipSettings, *, workers: int,
+        self,
+        root: Path,
+        videos: dict[str, Video],
+        settings: ClipSettings,
+        *,
+        workers: int,
         in_flight: int = 32,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.videos, self.cfg = videos, settings
         self.plans = _Plans()
         extra = {"persistent_workers": True, "prefetch_factor": in_flight} if workers else {}
         # its own generator: starting a batch must not draw from torch's global one (dropout)
-        self.loader = DataLoader(ClipReader(root, settings.size), sampler=self.plans,
-                                 batch_size=None, num_workers=workers,
-                                 generator=torch.Generator(), **extra)  # fmt: skip
+        self.loader = DataLoader(
+            ClipReader(root, settings.size),
+            sampler=self.plans,
+            batch_size=None,
+            num_workers=workers,
+            generator=torch.Generator(),
+            **extra,
+        )
         self.pending: tuple[tuple, Iterator[torch.Tensor]] | None = None
 
     def plan(self, video_id: str, view: int | None) -> Plan:
@@ -151,8 +161,9 @@ class ClipLoader:
         return (video.path, *train_plan(video, cfg.frames, rng, cfg.flip, cfg.train_sampling))
 
     def _start(self, ids: list[str], views: list[int] | None) -> Iterator[torch.Tensor]:
-        self.plans.items = [self.plan(v, None if views is None else w)
-                            for v, w in zip(ids, views or ids)]  # fmt: skip
+        self.plans.items = [
+            self.plan(v, None if views is None else w) for v, w in zip(ids, views or ids)
+        ]
         return iter(self.loader)  # persistent workers: reset, the first plans are sent at once
 
     def prefetch(self, ids: list[str], views: list[int] | None = None) -> None:
@@ -173,14 +184,25 @@ def default_workers() -> int:
 
 
 def clip_settings(
-    dataset: DatasetInfo, backbone: str, weights: str | None, frames: int, size: int | None,
+    dataset: DatasetInfo,
+    backbone: str,
+    weights: str | None,
+    frames: int,
+    size: int | None,
     seed: int,
-) -> ClipSettings:  # fmt: skip
+) -> ClipSettings:
     """The clip settings of a run (``size=None``: the backbone's default)."""
     info = BACKBONES.get(backbone)
     sha = resolve_weights(info.name, weights).sha256
-    return ClipSettings(backbone=info.name, weights=weights, weights_sha256=sha, frames=frames,
-                        size=size or info.default_size, flip=flips(dataset), seed=seed)  # fmt: skip
+    return ClipSettings(
+        backbone=info.name,
+        weights=weights,
+        weights_sha256=sha,
+        frames=frames,
+        size=size or info.default_size,
+        flip=flips(dataset),
+        seed=seed,
+    )
 
 
 class Clips:
@@ -193,9 +215,14 @@ class Clips:
     """
 
     def __init__(
-        self, root: Path, indexes: dict[str, SplitIndex], settings: ClipSettings, *,
-        workers: int | None, device: torch.device,
-    ) -> None:  # fmt: skip
+        self,
+        root: Path,
+        indexes: dict[str, SplitIndex],
+        settings: ClipSettings,
+        *,
+        workers: int | None,
+        device: torch.device,
+    ) -> None:
         videos = {v.video_id: v for ix in indexes.values() for v in ix.videos}
         self.settings, self.device = settings, device
         workers = default_workers() if workers is None else workers
@@ -204,8 +231,13 @@ class Clips:
     def config(self) -> dict:
         """What a fine-tuned run's config records instead of feature-store keys."""
         s = self.settings
-        return {"features": {}, "backbone": s.backbone, "size": s.size, "finetune": True,
-                "clips": s.record()}  # fmt: skip
+        return {
+            "features": {},
+            "backbone": s.backbone,
+            "size": s.size,
+            "finetune": True,
+            "clips": s.record(),
+        }
 
     def model(self, info: MethodInfo, method_config: dict) -> EndToEnd:
         """The backbone (trainable) in front of the method."""
@@ -217,20 +249,31 @@ class Clips:
 
     @classmethod
     def of(
-        cls, source: DataSource, indexes: dict[str, SplitIndex], req: ClipRequest,
+        cls,
+        source: DataSource,
+        indexes: dict[str, SplitIndex],
+        req: ClipRequest,
         device: torch.device,
-    ) -> Clips:  # fmt: skip
+    ) -> Clips:
         """The clips of a run (``req``: its :class:`~fsar_bench.engine.run.RunRequest`)."""
-        settings = clip_settings(source.dataset, req.backbone, req.weights, req.frames, req.size,
-                                 req.seed)  # fmt: skip
+        settings = clip_settings(
+            source.dataset, req.backbone, req.weights, req.frames, req.size, req.seed
+        )
         return cls(source.root, indexes, settings, workers=req.workers, device=device)
 
     def train_data(self, index: SplitIndex, val: Manifest | None, setting: Setting) -> TrainData:
         """The trainer's inputs: clips of ``index`` (fresh plans) and the validation clips."""
         load = self.loader.load
-        return TrainData(index=index, views=PLANS, load=load, val_manifest=val,
-                         val_load=load if val else None, way=setting.way, shot=setting.shot,
-                         prefetch=self.loader.prefetch)  # fmt: skip
+        return TrainData(
+            index=index,
+            views=PLANS,
+            load=load,
+            val_manifest=val,
+            val_load=load if val else None,
+            way=setting.way,
+            shot=setting.shot,
+            prefetch=self.loader.prefetch,
+        )
 
     def test_loader(self) -> Callable[[list[str]], torch.Tensor]:
         """``load(ids)``: test-time clips (evaluation)."""

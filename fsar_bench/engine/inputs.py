@@ -27,8 +27,11 @@ def usable(index: SplitIndex, store: FeatureStore) -> SplitIndex:
 def manifest_for(index: SplitIndex, spec: EpisodeSpec, folder: Path) -> Manifest:
     """Draw (or reuse) the manifest of ``spec``; its file name carries the hash of the spec, the
     split list's bytes and its classes (a changed list or held-out classes: another file)."""
-    key = {**dataclasses.asdict(spec), "list": index.split.sha256,
-           "classes": list(index.split.classes)}  # fmt: skip
+    key = {
+        **dataclasses.asdict(spec),
+        "list": index.split.sha256,
+        "classes": list(index.split.classes),
+    }
     name = f"{spec.split}-{spec.way}w{spec.shot}s-{config_hash(key)}.json"
     path = folder / name
     if not path.is_file():

@@ -179,8 +179,10 @@ def method_settings(info: MethodInfo, preset: str, user: Sets, shot: int | None 
     values = {k: v for layer in _layers(info.presets, preset) for k, v in layer.items()} | mine
     config = load(info.config)()
     if values and not dataclasses.fields(config):
-        raise FsarError(f"--set {info.name}.{next(iter(values))}: method {info.name!r} takes no "
-                        "config (its class names no config_class)")  # fmt: skip
+        raise FsarError(
+            f"--set {info.name}.{next(iter(values))}: method {info.name!r} takes no "
+            "config (its class names no config_class)"
+        )
     config = apply(config, values, info.name)
     if shot is not None and info.shots_field and info.shots_field not in mine:
         config = dataclasses.replace(config, **{info.shots_field: shot})

@@ -77,8 +77,10 @@ def check_request(req: RunRequest) -> list[MethodInfo]:
     infos = [METHODS.get(m) for m in req.methods]
     spatial = [i.name for i in infos if i.input_kind != "pooled"]
     if not req.maps and spatial:
-        raise FsarError(f"{spatial[0]} reads spatial maps; pooled-only features serve only "
-                        "pooled methods (protonet, otam, trn...)")  # fmt: skip
+        raise FsarError(
+            f"{spatial[0]} reads spatial maps; pooled-only features serve only "
+            "pooled methods (protonet, otam, trn...)"
+        )
     for info in infos:
         for shot in req.shots:
             method_settings(info, req.recipe, req.sets, shot=shot)

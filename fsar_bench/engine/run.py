@@ -92,9 +92,15 @@ def _run_config(
     """The resolved configuration of one run (hashed into its folder name)."""
     req, test = sh.req, sh.stores.get("test")
     mcfg = method_settings(info, req.recipe, req.sets, shot=setting.shot)
-    inputs = sh.clips.config() if sh.clips else {
-        "features": {s: sh.stores[s].meta.key for s in sh.stores},
-        "backbone": test.meta.backbone, "size": test.meta.size}  # fmt: skip
+    inputs = (
+        sh.clips.config()
+        if sh.clips
+        else {
+            "features": {s: sh.stores[s].meta.key for s in sh.stores},
+            "backbone": test.meta.backbone,
+            "size": test.meta.size,
+        }
+    )
     return (
         inputs
         | {
@@ -149,13 +155,18 @@ def _train(
         method = sh.clips.model(info, config["method_config"])
         data = sh.clips.train_data(sh.indexes["train"], manifests.get("val"), setting)
     else:
-        method = create_method(info.name, sh.stores["test"].meta.channels,
-                               **config["method_config"])  # fmt: skip
+        method = create_method(
+            info.name, sh.stores["test"].meta.channels, **config["method_config"]
+        )
         data = TrainData(
-            index=sh.indexes["train"], views=sh.stores["train"].meta.views,
-            load=sh.bank("train", pooled).load, val_manifest=manifests.get("val"),
-            val_load=_val_loader(sh, pooled), way=setting.way, shot=setting.shot,
-        )  # fmt: skip
+            index=sh.indexes["train"],
+            views=sh.stores["train"].meta.views,
+            load=sh.bank("train", pooled).load,
+            val_manifest=manifests.get("val"),
+            val_load=_val_loader(sh, pooled),
+            way=setting.way,
+            shot=setting.shot,
+        )
     trainer = Trainer(method, tcfg, data, out_dir=ckpt, runtime=sh.runtime)
     cb = sh.progress and (lambda i, n, loss, v: sh.progress("train", i, n))
     trainer.fit(progress=cb)
@@ -177,27 +188,46 @@ def run_one(sh: _Shared, info: MethodInfo, setting: Setting, test: Manifest) -> 
     cb = sh.progress and (lambda i, n: sh.progress("test", i, n))
     pooled = info.input_kind == "pooled"
     load = sh.clips.test_loader() if sh.clips else feature_loader(sh.stores["test"], pooled)
-    result = evaluate(method, manifests["test"], load, device=rt.device, records=run.records,
-                      progress=cb, runtime=rt)  # fmt: skip
+    result = evaluate(
+        method,
+        manifests["test"],
+        load,
+        device=rt.device,
+        records=run.records,
+        progress=cb,
+        runtime=rt,
+    )
     acc, convention = summarize_accuracy(accuracies(result.records), setting.repeats)
     config = {**config, "setting": setting, "world_size": rt.world}
     summary = RunSummary(
-        **config, accuracy=acc, interval_convention=convention,
+        **config,
+        accuracy=acc,
+        interval_convention=convention,
         manifest_file=str(manifests["test"].path),
-        best_val=trainer.best if "val" in manifests else None, weights=sh.req.weights or "",
-        train_history=trainer.history, stop_reason=trainer.stop_reason,
-        train_episodes=trainer.state.step, train_seconds=round(train_s, 1),
-        eval_seconds=round(time.time() - t0, 1), versions=versions(), device=str(rt.device),
+        best_val=trainer.best if "val" in manifests else None,
+        weights=sh.req.weights or "",
+        train_history=trainer.history,
+        stop_reason=trainer.stop_reason,
+        train_episodes=trainer.state.step,
+        train_seconds=round(train_s, 1),
+        eval_seconds=round(time.time() - t0, 1),
+        versions=versions(),
+        device=str(rt.device),
         checkpoint=str(ckpt / "best.safetensors"),
-    )  # fmt: skip
+    )
     if not rt.is_main:  # rank 0 writes it
         return dataclasses.replace(summary, dir=str(run.path))
     return write_summary(run, summary)
 
 
 def _common(sh: _Shared, setting: Setting) -> dict:
-    return dict(dataset=sh.source.name, way=setting.way, shot=setting.shot,
-                frames=setting.frames, variant=sh.source.variant)  # fmt: skip
+    return dict(
+        dataset=sh.source.name,
+        way=setting.way,
+        shot=setting.shot,
+        frames=setting.frames,
+        variant=sh.source.variant,
+    )
 
 
 def val_manifests(sh: _Shared, setting: Setting, episodes: int) -> dict[str, Manifest]:
@@ -218,8 +248,13 @@ def val_manifests(sh: _Shared, setting: Setting, episodes: int) -> dict[str, Man
 
 def test_manifest(sh: _Shared, setting: Setting) -> Manifest:
     """The test manifest of one setting, shared by every method (drawn once, then reused)."""
-    spec = EpisodeSpec(split="test", query=setting.query, episodes=setting.episodes,
-                       seed=setting.seed, **_common(sh, setting))  # fmt: skip
+    spec = EpisodeSpec(
+        split="test",
+        query=setting.query,
+        episodes=setting.episodes,
+        seed=setting.seed,
+        **_common(sh, setting),
+    )
     return _manifest(sh, "test", spec, sh.req.runs / sh.source.name / "manifests")
 
 
@@ -229,9 +264,11 @@ def _manifest(sh: _Shared, split: str, spec: EpisodeSpec, folder: Path) -> Manif
 
 
 def run_benchmark(
-    source: DataSource, req: RunRequest, progress: Progress | None = None,
+    source: DataSource,
+    req: RunRequest,
+    progress: Progress | None = None,
     runtime: Runtime | None = None,
-) -> list[RunSummary]:  # fmt: skip
+) -> list[RunSummary]:
     """Everything ``fsar-bench run`` does; returns one summary per (method, shot). ``runtime``:
     this process under ``torchrun`` (``None``: one process on ``req.device``)."""
     from fsar_bench.episodes.protocols import PROTOCOLS
@@ -242,26 +279,44 @@ def run_benchmark(
     progress = progress if runtime.is_main else None
     source.ensure_prepared(seed=req.seed, progress=progress, runtime=runtime)
     # extraction views use a fixed seed so stores are shared across run seeds
-    xcfg = ExtractConfig(backbone=req.backbone, frames=req.frames, size=req.size,
-                         weights=req.weights, maps=req.maps)  # fmt: skip
+    xcfg = ExtractConfig(
+        backbone=req.backbone, frames=req.frames, size=req.size, weights=req.weights, maps=req.maps
+    )
     selection = parse_select(req.select)
     split_ix = runtime.main_first(lambda: source.index(selection.splits))
     check_selection(split_ix, selection, source.name, req.seed, req.way)
     ix = source.index()
-    stores = {} if req.finetune else source.features(xcfg, selection.splits, runtime=runtime,
-                                                     progress=progress)  # fmt: skip
+    stores = (
+        {}
+        if req.finetune
+        else source.features(xcfg, selection.splits, runtime=runtime, progress=progress)
+    )
     usable_ix = {s: usable(ix[s], stores[s]) if stores else ix[s] for s in selection.splits}
     indexes, select = select_indexes(usable_ix, selection, req.seed, req.way)
     clips = Clips.of(source, indexes, req, runtime.device) if req.finetune else None
-    sh = _Shared(source=source, req=req, stores=stores, indexes=indexes, select=select,
-                 runtime=runtime, progress=progress, clips=clips)  # fmt: skip
+    sh = _Shared(
+        source=source,
+        req=req,
+        stores=stores,
+        indexes=indexes,
+        select=select,
+        runtime=runtime,
+        progress=progress,
+        clips=clips,
+    )
     summaries = []
     for shot in req.shots:
         setting = Setting(
-            dataset=source.name, way=req.way, shot=shot, query=proto.query,
-            episodes=req.episodes or proto.total_episodes, protocol=proto.name, seed=req.seed,
-            frames=req.frames, repeats=proto.repeats if req.episodes is None else 1,
-        )  # fmt: skip
+            dataset=source.name,
+            way=req.way,
+            shot=shot,
+            query=proto.query,
+            episodes=req.episodes or proto.total_episodes,
+            protocol=proto.name,
+            seed=req.seed,
+            frames=req.frames,
+            repeats=proto.repeats if req.episodes is None else 1,
+        )
         test = test_manifest(sh, setting)
         summaries += [run_one(sh, info, setting, test) for info in infos]
     return summaries

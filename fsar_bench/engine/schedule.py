@@ -80,14 +80,25 @@ class TrainConfig:
         checks = (
             (self.optimizer in OPTIMIZERS, f"optimizer must be one of {', '.join(OPTIMIZERS)}"),
             (self.schedule in SCHEDULES, f"schedule must be one of {', '.join(SCHEDULES)}"),
-            (min(self.episodes, self.batch, self.accumulate, self.query, self.val_every,
-                 self.val_episodes) >= 1,
-             "episodes, batch, accumulate, query, val_every and val_episodes must be >= 1"),
+            (
+                min(
+                    self.episodes,
+                    self.batch,
+                    self.accumulate,
+                    self.query,
+                    self.val_every,
+                    self.val_episodes,
+                )
+                >= 1,
+                "episodes, batch, accumulate, query, val_every and val_episodes must be >= 1",
+            ),
             (min(self.patience, self.lr_drops) >= 0, "need patience >= 0 and lr_drops >= 0"),
             (self.lr > 0 and self.weight_decay >= 0, "need lr > 0 and weight_decay >= 0"),
-            (0 < self.lr_factor < 1 and self.min_delta >= 0,
-             "need 0 < lr_factor < 1 and min_delta >= 0"),
-        )  # fmt: skip
+            (
+                0 < self.lr_factor < 1 and self.min_delta >= 0,
+                "need 0 < lr_factor < 1 and min_delta >= 0",
+            ),
+        )
         require(checks, "training settings (train.*)")
 
 
@@ -104,8 +115,9 @@ def make_optimizer(params: list, cfg: TrainConfig, device: torch.device) -> torc
     """Adam or SGD; the fused kernels where the device has them (CPU, CUDA)."""
     fused = True if device.type in ("cpu", "cuda") else None
     if cfg.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum,
-                               weight_decay=cfg.weight_decay, fused=fused)  # fmt: skip
+        return torch.optim.SGD(
+            params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay, fused=fused
+        )
     return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=fused)
 
 

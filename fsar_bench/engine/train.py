@@ -68,8 +68,13 @@ from fsar_bench.methods.base import FewShotMethod
 from fsar_bench.runtime import Runtime
 
 __all__ = [
-    "TrainConfig", "TrainData", "Trainer", "draw_training_episode", "episode_rng", "load_best",
-]  # fmt: skip
+    "TrainConfig",
+    "TrainData",
+    "Trainer",
+    "draw_training_episode",
+    "episode_rng",
+    "load_best",
+]
 
 
 # (video ids, view per video or None for the test-time view) -> float32 features [V, T, ...]
@@ -125,10 +130,15 @@ class Trainer:
         if not self.runtime.is_main:
             return
         opt_tensors, opt_meta = ck.optimizer_parts(self.opt)
-        tensors = {**ck.prefixed("model/", self.method.state_dict()),
-                   **ck.prefixed("optimizer/", opt_tensors)}  # fmt: skip
-        meta = {"progress": self.state.to_json(), "optimizer": opt_meta,
-                "config": recorded(self.cfg)}  # fmt: skip
+        tensors = {
+            **ck.prefixed("model/", self.method.state_dict()),
+            **ck.prefixed("optimizer/", opt_tensors),
+        }
+        meta = {
+            "progress": self.state.to_json(),
+            "optimizer": opt_meta,
+            "config": recorded(self.cfg),
+        }
         if self.runtime.world == 1:
             tensors |= ck.prefixed("random/", ranks[0][1])
             meta["rng"] = ranks[0][0]
@@ -150,8 +160,10 @@ class Trainer:
             raise FsarError(f"{path} was written with another training config; delete it")
         world, rank = meta.get("world", 1), self.runtime.rank
         if world != self.runtime.world:
-            raise FsarError(f"{path} was written by {world} process(es), this run has "
-                            f"{self.runtime.world}; resume with as many, or delete it")  # fmt: skip
+            raise FsarError(
+                f"{path} was written by {world} process(es), this run has "
+                f"{self.runtime.world}; resume with as many, or delete it"
+            )
         self.method.load_state_dict(ck.unprefixed("model/", tensors))
         self.method.to(self.device)
         ck.load_optimizer(self.opt, ck.unprefixed("optimizer/", tensors), meta["optimizer"])
@@ -218,8 +230,9 @@ class Trainer:
         data = self.data
         if data.val_manifest is None:  # select "last": every checkpoint replaces "best"
             return None
-        return evaluate(self.method, data.val_manifest, data.val_load, device=self.device,
-                        runtime=self.runtime).accuracy  # fmt: skip
+        return evaluate(
+            self.method, data.val_manifest, data.val_load, device=self.device, runtime=self.runtime
+        ).accuracy
 
     def _checkpoint(self, losses: list[float]) -> None:
         """Validate, record, keep the best weights, apply the plateau rule, save (rank 0; the

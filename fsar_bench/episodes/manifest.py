@@ -89,11 +89,13 @@ def build_manifest(index: SplitIndex, spec: EpisodeSpec) -> bytes:
         drawn, support, query = draw_episode(rng, by_class, spec.way, spec.shot, spec.query)
         for v in (v for group in support + query for v in group):
             used[v.video_id] = v
-        episodes.append({
-            "classes": drawn,
-            "support": [[v.video_id for v in group] for group in support],
-            "query": [[v.video_id for v in group] for group in query],
-        })  # fmt: skip
+        episodes.append(
+            {
+                "classes": drawn,
+                "support": [[v.video_id for v in group] for group in support],
+                "query": [[v.video_id for v in group] for group in query],
+            }
+        )
     videos = {
         vid: {
             "class": v.class_key,

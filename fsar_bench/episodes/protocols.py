@@ -42,15 +42,33 @@ class Protocol:
 
 PROTOCOLS: Registry[Protocol] = Registry("protocol")
 for _p in (
-    Protocol(name="otam", title="OTAM / TRX code: 10,000 episodes, 1 query per class",
-             episodes=10_000, query=1),
-    Protocol(name="ta2n", title="TA2N paper: 5,000 episodes, 1 query per class",
-             episodes=5_000, query=1),
-    Protocol(name="ta2n-code", title="TA2N public code: 3,000 episodes, 1 query per class",
-             episodes=3_000, query=1),
-    Protocol(name="ita", title="Cao et al. CVIU 2021: 10 x 600 episodes, 15 queries per class",
-             episodes=600, query=15, repeats=10),
-    Protocol(name="quick", title="fsar-bench CPU default: 1,000 episodes, 1 query per class",
-             episodes=1_000, query=1),
-):  # fmt: skip
+    Protocol(
+        name="otam",
+        title="OTAM / TRX code: 10,000 episodes, 1 query per class",
+        episodes=10_000,
+        query=1,
+    ),
+    Protocol(
+        name="ta2n", title="TA2N paper: 5,000 episodes, 1 query per class", episodes=5_000, query=1
+    ),
+    Protocol(
+        name="ta2n-code",
+        title="TA2N public code: 3,000 episodes, 1 query per class",
+        episodes=3_000,
+        query=1,
+    ),
+    Protocol(
+        name="ita",
+        title="Cao et al. CVIU 2021: 10 x 600 episodes, 15 queries per class",
+        episodes=600,
+        query=15,
+        repeats=10,
+    ),
+    Protocol(
+        name="quick",
+        title="fsar-bench CPU default: 1,000 episodes, 1 query per class",
+        episodes=1_000,
+        query=1,
+    ),
+):
     PROTOCOLS.register(_p)

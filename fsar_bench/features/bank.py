@@ -135,8 +135,10 @@ class FeatureBank:
             if views is None:
                 return self.ram[rows]
             return self.ram[torch.as_tensor(rows), torch.as_tensor(list(views))]
-        picked = [self.maps[r] if views is None else self.maps[r][w]
-                  for r, w in zip(rows, views if views is not None else rows)]  # fmt: skip
+        picked = [
+            self.maps[r] if views is None else self.maps[r][w]
+            for r, w in zip(rows, views if views is not None else rows)
+        ]
         out = torch.empty(len(picked), *picked[0].shape) if picked else torch.empty(0)
         for i, a in enumerate(picked):  # one pass: float16 memory map -> float32 batch
             out[i].copy_(_tensor(a))

@@ -98,8 +98,9 @@ def ensure_features(
         if not (folder / "meta.json").is_file():
             if model is None:
                 model = load_backbone(config.backbone, weights, runtime.device)
-            job = StoreJob(folder, settings, index[split].videos, Path(root), config,
-                           runtime.device)  # fmt: skip
+            job = StoreJob(
+                folder, settings, index[split].videos, Path(root), config, runtime.device
+            )
             workers = _default_workers() if workers is None else workers
             job.run(model, workers, progress if runtime.is_main else None, runtime)
         stores[split] = FeatureStore(folder)

@@ -64,8 +64,9 @@ def protocol_line(summaries: list[RunSummary]) -> str:
     st = s.setting
     hashes = sorted({x.manifest[:12] for x in summaries})
     selects = sorted({describe_select(x.select) for x in summaries})
-    plugins = sorted({f"{x.method}: {x.method_origin}" for x in summaries
-                      if x.method_origin != "built-in"})  # fmt: skip
+    plugins = sorted(
+        {f"{x.method}: {x.method_origin}" for x in summaries if x.method_origin != "built-in"}
+    )
     return (
         f"{st.dataset}: {st.way}-way, {st.episodes} test episodes x {st.query} "
         f"query/class (protocol {st.protocol}), {st.frames} frames, backbone "

@@ -26,9 +26,18 @@ def curve_rows(df: pd.DataFrame) -> pd.DataFrame:
     for _, r in df.iterrows():
         s = r["summary"]
         for h in s.train_history:
-            rows.append({"dataset": r["dataset"], "way": r["way"], "shot": r["shot"],
-                         "label": r["label"], "step": h["step"], "val": h["val"],
-                         "lr": h.get("lr"), "stop_reason": s.stop_reason})  # fmt: skip
+            rows.append(
+                {
+                    "dataset": r["dataset"],
+                    "way": r["way"],
+                    "shot": r["shot"],
+                    "label": r["label"],
+                    "step": h["step"],
+                    "val": h["val"],
+                    "lr": h.get("lr"),
+                    "stop_reason": s.stop_reason,
+                }
+            )
     cols = ["dataset", "way", "shot", "label", "step", "val", "lr", "stop_reason"]
     return pd.DataFrame(rows, columns=cols)
 

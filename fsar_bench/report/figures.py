@@ -148,8 +148,10 @@ def plot_misalignment_curve(
     levels = [lv for lv in LEVELS if lv in set(df["level"])]
     scores = [aem.get(f"synthetic-{lv}") for lv in levels]
     known = any(a is not None for a in scores)  # then every tick gets a second line
-    ticks = [lv + (f"\nAEM {a:.2f}" if a is not None else "\nAEM n/a") * known
-             for lv, a in zip(levels, scores)]  # fmt: skip
+    ticks = [
+        lv + (f"\nAEM {a:.2f}" if a is not None else "\nAEM n/a") * known
+        for lv, a in zip(levels, scores)
+    ]
     shots = sorted(set(df["shot"]))
     labels = sorted(set(df["label"]), key=method_order)
     colours = dict(zip(labels, sns.color_palette("colorblind", len(labels))))
@@ -161,8 +163,16 @@ def plot_misalignment_curve(
                 g = df[(df["shot"] == shot) & (df["label"] == label)]
                 g = g.assign(x=[levels.index(lv) for lv in g["level"]]).sort_values("x")
                 dodge = 0.06 * (i - (len(labels) - 1) / 2)  # keep error bars apart
-                ax.errorbar(g["x"] + dodge, g["mean"], yerr=g["ci95"].fillna(0), marker="o",
-                            ms=3, capsize=2, color=colours[label], label=label)  # fmt: skip
+                ax.errorbar(
+                    g["x"] + dodge,
+                    g["mean"],
+                    yerr=g["ci95"].fillna(0),
+                    marker="o",
+                    ms=3,
+                    capsize=2,
+                    color=colours[label],
+                    label=label,
+                )
             if len(ways) == 1:
                 ax.axhline(100 / ways[0], ls="--", lw=0.8, color="0.5", label="chance")
             ax.set_xticks(range(len(levels)), ticks)
@@ -228,12 +238,17 @@ def write_figures(
         skipped.append(f"per-class gain: needs {baseline} and another method on one manifest")
     curve = misalignment_curve(df)
     if curve["level"].nunique() >= 2:
-        aem = {d: r["mean_pairwise_cosine_distance"] for d, r in reports.items()
-               if isinstance(r.get("mean_pairwise_cosine_distance"), float)}  # fmt: skip
+        aem = {
+            d: r["mean_pairwise_cosine_distance"]
+            for d, r in reports.items()
+            if isinstance(r.get("mean_pairwise_cosine_distance"), float)
+        }
         files += plot_misalignment_curve(curve, aem, folder / "accuracy_vs_misalignment", formats)
     else:
-        skipped.append("accuracy against misalignment: needs runs on at least two of "
-                       + ", ".join(f"synthetic-{lv}" for lv in LEVELS))  # fmt: skip
+        skipped.append(
+            "accuracy against misalignment: needs runs on at least two of "
+            + ", ".join(f"synthetic-{lv}" for lv in LEVELS)
+        )
     starts = plot_start_times(reports, folder, formats)
     if not starts:
         skipped.append("start times: no <analysis>/<dataset>/aem.json with start times")

@@ -37,17 +37,21 @@ def aem_table(reports: dict[str, dict]) -> Table | None:
     never = [s["never"] / s["n_videos"] if s.get("n_videos") else None for s in st]
     rows = [
         ["AEM, Eq. (10) as printed", *[_num(r.get("aem_eq10_as_printed")) for r in rep]],
-        ["mean pairwise cosine distance",
-         *[_num(r.get("mean_pairwise_cosine_distance")) for r in rep]],
+        [
+            "mean pairwise cosine distance",
+            *[_num(r.get("mean_pairwise_cosine_distance")) for r in rep],
+        ],
         ["published AEM (TA2N Table 1)", *[pub.get(d, "") for d in datasets]],
         ["scored videos", *[str(r.get("videos", "")) for r in rep]],
         ["frames per video", *[str(r.get("frames_per_video", "")) for r in rep]],
         ["mean start frame (1-based)", *[_num(s.get("mean"), 2, shift=1) for s in st]],
         ["never reach p >= 0.5 (%)", *[_num(n, 1, scale=100) for n in never]],
-    ]  # fmt: skip
-    notes = [f"{d}: {r.get('videos', '?')} videos x {r.get('frames_per_video', '?')} frames; "
-             + r.get("probe", {}).get("videos_note", "probe not described")
-             for d, r in reports.items()]  # fmt: skip
+    ]
+    notes = [
+        f"{d}: {r.get('videos', '?')} videos x {r.get('frames_per_video', '?')} frames; "
+        + r.get("probe", {}).get("videos_note", "probe not described")
+        for d, r in reports.items()
+    ]
     notes += sorted({r["aem_note"] for r in reports.values() if r.get("aem_note")})
     notes.append("Published: TA2N (Li et al., AAAI 2022) Table 1; its SSv2 is ssv2-full here.")
     title = "Action evolution misalignment per dataset"
@@ -90,12 +94,21 @@ def profile_table(points: dict[str, dict], sort: bool = True) -> Table | None:
     """
     if not points:
         return None
-    runs = list(dict.fromkeys((m["method"], m["shot"]) for p in points.values()
-                              for m in p["methods"]))  # fmt: skip
+    runs = list(
+        dict.fromkeys((m["method"], m["shot"]) for p in points.values() for m in p["methods"])
+    )
     shots = sorted({g["shot"] for p in points.values() for g in p["alignment_gain"]})
-    header = ["dataset", "start std TA2N (never)", "start std onset (never)", "true start std",
-              "AEM Eq. (10) [95%]", "AEM confident", "AEM within class", "AEM truth (progress)",
-              "probe acc"]  # fmt: skip
+    header = [
+        "dataset",
+        "start std TA2N (never)",
+        "start std onset (never)",
+        "true start std",
+        "AEM Eq. (10) [95%]",
+        "AEM confident",
+        "AEM within class",
+        "AEM truth (progress)",
+        "probe acc",
+    ]
     for m, k in runs:
         header += [f"{m} {k}-shot acc", f"{m} {k}s reversed - orig", f"{m} {k}s shuffled - orig"]
     header += [f"align gain {k}-shot (otam - mean)" for k in shots]
@@ -103,16 +116,26 @@ def profile_table(points: dict[str, dict], sort: bool = True) -> Table | None:
     for name in sorted(points, key=dataset_order) if sort else points:
         p = points[name]
         st, a = p["start_spread"], p["aem"]
-        row = [name, _spread(st["ta2n"]), _spread(st["onset"]), _spread(st["truth"]),
-               _aem_cell(a), _num(a["confident"]), _num(a["within_class"]),
-               _num(a["reference_progress"]), _num(a["probe_accuracy"], 3)]  # fmt: skip
+        row = [
+            name,
+            _spread(st["ta2n"]),
+            _spread(st["onset"]),
+            _spread(st["truth"]),
+            _aem_cell(a),
+            _num(a["confident"]),
+            _num(a["within_class"]),
+            _num(a["reference_progress"]),
+            _num(a["probe_accuracy"], 3),
+        ]
         mine = {(m["method"], m["shot"]): m for m in p["methods"]}
         for key in runs:
             m = mine.get(key, {})
             order = m.get("order") or {}
-            row += [_pm(m.get("accuracy"), 2).lstrip("+"),
-                    _pm((order.get("reverse") or {}).get("minus_original")),
-                    _pm((order.get("shuffle") or {}).get("minus_original"))]  # fmt: skip
+            row += [
+                _pm(m.get("accuracy"), 2).lstrip("+"),
+                _pm((order.get("reverse") or {}).get("minus_original")),
+                _pm((order.get("shuffle") or {}).get("minus_original")),
+            ]
         gains = {g["shot"]: g for g in p["alignment_gain"]}
         row += [_pm(gains.get(k)) for k in shots]
         rows.append(row)
@@ -125,8 +148,13 @@ def profile_table(points: dict[str, dict], sort: bool = True) -> Table | None:
         "same weights and episodes, paired 95% interval (percentage points)",
         "alignment gain: OTAM minus OTAM with matching=mean, same recipe and episodes, paired",
     ]
-    return Table(name="profile", title="Misalignment profile per dataset", header=header,
-                 rows=rows, notes=notes)  # fmt: skip
+    return Table(
+        name="profile",
+        title="Misalignment profile per dataset",
+        header=header,
+        rows=rows,
+        notes=notes,
+    )
 
 
 def profile_text(points: list[dict]) -> str:

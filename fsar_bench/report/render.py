@@ -26,9 +26,20 @@ class Table:
 
 def latex_escape(text: str) -> str:
     """Escape LaTeX specials; ``±`` and ``✓`` become math symbols."""
-    specials = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
-                "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}",
-                "^": r"\textasciicircum{}", "±": r"$\pm$", "✓": r"$\checkmark$"}  # fmt: skip
+    specials = {
+        "\\": r"\textbackslash{}",
+        "&": r"\&",
+        "%": r"\%",
+        "$": r"\$",
+        "#": r"\#",
+        "_": r"\_",
+        "{": r"\{",
+        "}": r"\}",
+        "~": r"\textasciitilde{}",
+        "^": r"\textasciicircum{}",
+        "±": r"$\pm$",
+        "✓": r"$\checkmark$",
+    }
     return "".join(specials.get(ch, ch) for ch in text)
 
 
@@ -46,9 +57,16 @@ def to_markdown(t: Table) -> str:
 def to_latex(t: Table) -> str:
     """A booktabs ``table`` (needs ``booktabs`` and ``amssymb``); notes under the tabular."""
     spec = "l" * t.lead + "r" * (len(t.header) - t.lead)
-    out = [r"\begin{table}[t]", r"\centering\small", rf"\caption{{{latex_escape(t.title)}}}",
-           rf"\label{{tab:{t.name}}}", rf"\begin{{tabular}}{{{spec}}}", r"\toprule",
-           " & ".join(map(latex_escape, t.header)) + r" \\", r"\midrule"]  # fmt: skip
+    out = [
+        r"\begin{table}[t]",
+        r"\centering\small",
+        rf"\caption{{{latex_escape(t.title)}}}",
+        rf"\label{{tab:{t.name}}}",
+        rf"\begin{{tabular}}{{{spec}}}",
+        r"\toprule",
+        " & ".join(map(latex_escape, t.header)) + r" \\",
+        r"\midrule",
+    ]
     for i, row in enumerate(t.rows):
         if i in t.breaks:
             out.append(r"\midrule")

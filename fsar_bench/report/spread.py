@@ -18,8 +18,17 @@ from fsar_bench.report.render import Table
 from fsar_bench.report.seeds import TRAIN_SEED, seed_group, train_seed
 from fsar_bench.report.tables import dataset_order, method_order, protocol_notes, variant_labels
 
-HEADER = ["method", "dataset", "setting", "trainings", "accuracy per train.seed", "mean", "SD",
-          "min-max", "± episodes (mean)"]  # fmt: skip
+HEADER = [
+    "method",
+    "dataset",
+    "setting",
+    "trainings",
+    "accuracy per train.seed",
+    "mean",
+    "SD",
+    "min-max",
+    "± episodes (mean)",
+]
 
 
 def _row(g: pd.DataFrame) -> list[str]:
@@ -29,9 +38,17 @@ def _row(g: pd.DataFrame) -> list[str]:
     acc = list(g["mean"])
     per_seed = ", ".join(f"{s}: {a:.2f}" for s, a in zip(g["seed"], acc, strict=True))
     r = g.iloc[0]
-    return [r["label"], r["dataset"], f"{r['shot']}-shot", str(len(g)), per_seed,
-            f"{statistics.mean(acc):.2f}", f"{statistics.stdev(acc):.2f}",
-            f"{min(acc):.2f}-{max(acc):.2f}", f"{g['ci95'].mean():.2f}"]  # fmt: skip
+    return [
+        r["label"],
+        r["dataset"],
+        f"{r['shot']}-shot",
+        str(len(g)),
+        per_seed,
+        f"{statistics.mean(acc):.2f}",
+        f"{statistics.stdev(acc):.2f}",
+        f"{min(acc):.2f}-{max(acc):.2f}",
+        f"{g['ci95'].mean():.2f}",
+    ]
 
 
 def _order(r: pd.Series) -> tuple:
@@ -43,8 +60,10 @@ def spread_table(df: pd.DataFrame) -> Table | None:
     with ``retrainings=True``), or ``None`` when no cell has two training seeds."""
     if len(df) == 0:
         return None
-    df = df.assign(group=[seed_group(r) for _, r in df.iterrows()],
-                   label=variant_labels(df, exclude=(TRAIN_SEED,)))  # fmt: skip
+    df = df.assign(
+        group=[seed_group(r) for _, r in df.iterrows()],
+        label=variant_labels(df, exclude=(TRAIN_SEED,)),
+    )
     cells = [g for _, g in df.groupby("group", sort=False) if len(g) > 1]
     if not cells:
         return None
@@ -56,5 +75,11 @@ def spread_table(df: pd.DataFrame) -> Table | None:
         "which does not include this spread."
     ]
     title = "Training spread: one cell trained with several training seeds"
-    return Table(name="training_spread", title=title, header=HEADER,
-                 rows=[_row(g) for g in cells], notes=notes, lead=3)  # fmt: skip
+    return Table(
+        name="training_spread",
+        title=title,
+        header=HEADER,
+        rows=[_row(g) for g in cells],
+        notes=notes,
+        lead=3,
+    )

@@ -40,15 +40,27 @@ from fsar_bench.report.seeds import is_retraining
 from fsar_bench.results.summary import RunSummary, load_summaries
 
 MAIN_SOURCES = (("TA2N", "Table 2"), ("OTAM", "Table 1"), ("ITA+circle loss", "Table 4"))
-DATASET_ORDER = ("ucf101", "hmdb51", "ssv2-full", "ssv2-small", "kinetics-100", "synthetic-none",
-                 "synthetic-low", "synthetic-mid", "synthetic-high")  # fmt: skip
+DATASET_ORDER = (
+    "ucf101",
+    "hmdb51",
+    "ssv2-full",
+    "ssv2-small",
+    "kinetics-100",
+    "synthetic-none",
+    "synthetic-low",
+    "synthetic-mid",
+    "synthetic-high",
+)
 MEASURED = "measured"
 
 
 def ablations() -> list[tuple[str, Ablation]]:
     """``(method, ablation)`` of every registered method, in report order."""
-    return [(m.name, ab) for m in sorted(METHODS.loadable(), key=lambda m: (m.report_rank, m.name))
-            for ab in m.ablations]  # fmt: skip
+    return [
+        (m.name, ab)
+        for m in sorted(METHODS.loadable(), key=lambda m: (m.report_rank, m.name))
+        for ab in m.ablations
+    ]
 
 
 def published_methods() -> dict[str, str]:
@@ -87,12 +99,27 @@ def collect(runs: Path) -> pd.DataFrame:
     rows = []
     for s in load_summaries(runs):
         st, acc = s.setting, s.accuracy
-        rows.append({"dataset": st.dataset, "method": s.method, "way": st.way,
-                     "shot": st.shot, "query": st.query, "episodes": st.episodes,
-                     "frames": st.frames, "backbone": s.backbone, "size": s.size,
-                     "manifest": s.manifest, "mean": acc["mean"], "ci95": acc["ci95"],
-                     "n": acc["n"], "select": json.dumps(s.select, sort_keys=True),
-                     "dir": s.dir, "config": _flat(s), "summary": s})  # fmt: skip
+        rows.append(
+            {
+                "dataset": st.dataset,
+                "method": s.method,
+                "way": st.way,
+                "shot": st.shot,
+                "query": st.query,
+                "episodes": st.episodes,
+                "frames": st.frames,
+                "backbone": s.backbone,
+                "size": s.size,
+                "manifest": s.manifest,
+                "mean": acc["mean"],
+                "ci95": acc["ci95"],
+                "n": acc["n"],
+                "select": json.dumps(s.select, sort_keys=True),
+                "dir": s.dir,
+                "config": _flat(s),
+                "summary": s,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -130,8 +157,10 @@ def main_runs(df: pd.DataFrame, retrainings: bool = False) -> pd.DataFrame:
     """Runs with every ablation switch at its default (the full methods), labelled anew;
     without the retrainings of :func:`is_retraining` unless ``retrainings``."""
     abl = ablations()
-    keep = [all(r["method"] != m or ablation_key(r, a) == a.default for m, a in abl)
-            for _, r in df.iterrows()]  # fmt: skip
+    keep = [
+        all(r["method"] != m or ablation_key(r, a) == a.default for m, a in abl)
+        for _, r in df.iterrows()
+    ]
     df = df[keep]
     if not retrainings and len(df):
         df = df[~is_retraining(df)]
@@ -163,8 +192,10 @@ def fmt(mean: float, ci: float, digits: int = 2) -> str:
 
 def _columns(df: pd.DataFrame) -> tuple[list[tuple], list[str]]:
     """``(dataset, way, shot)`` columns and their headers."""
-    cols = sorted({(r.dataset, r.way, r.shot) for r in df.itertuples()},
-                  key=lambda c: (dataset_order(c[0]), c[1:]))  # fmt: skip
+    cols = sorted(
+        {(r.dataset, r.way, r.shot) for r in df.itertuples()},
+        key=lambda c: (dataset_order(c[0]), c[1:]),
+    )
     several_ways = len({c[1] for c in cols}) > 1
     return cols, [f"{d} {k}-shot" + (f" {w}-way" * several_ways) for d, w, k in cols]
 
@@ -193,16 +224,27 @@ def published_rows(cols: list[tuple], names: dict[str, str], sources, extra) -> 
     matched, only = [], []
     for (short, table, method), g in pub.groupby(["short", "table", "method"], sort=False):
         cells = {(r.dataset, int(r.way), int(r.shot)): r for r in g.itertuples()}
-        values = [cells[c].accuracy + (cells[c].ci95 and f" ± {cells[c].ci95}") if c in cells
-                  else "" for c in cols]  # fmt: skip
+        values = [
+            cells[c].accuracy + (cells[c].ci95 and f" ± {cells[c].ci95}") if c in cells else ""
+            for c in cols
+        ]
         if any(values):
             row = [names.get(method, method), *extra(method, g), f"{short} {table}", *values]
             (matched if method in names else only).append(row)
     return matched, only
 
 
-def _accuracy_table(name: str, title: str, df: pd.DataFrame, lead: list[str], lead_of, sort,
-                    names: dict[str, str], sources, extra) -> Table:  # fmt: skip
+def _accuracy_table(
+    name: str,
+    title: str,
+    df: pd.DataFrame,
+    lead: list[str],
+    lead_of,
+    sort,
+    names: dict[str, str],
+    sources,
+    extra,
+) -> Table:
     """Measured rows (one per distinct ``lead_of(run)``), then the published rows."""
     cols, heads = _columns(df)
     cells: dict[tuple, dict] = {}
@@ -214,17 +256,31 @@ def _accuracy_table(name: str, title: str, df: pd.DataFrame, lead: list[str], le
     pub = matched + only
     notes = protocol_notes(df)
     if pub:
-        notes.append("Published rows: the papers' numbers with their own backbones, episodes "
-                     "and training budgets; not measured here.")  # fmt: skip
+        notes.append(
+            "Published rows: the papers' numbers with their own backbones, episodes "
+            "and training budgets; not measured here."
+        )
         ref = reference("published_results")
-        notes += sorted({f"{r.short} {r.table}: {r.note}" for r in ref.itertuples()
-                         if r.note and (r.short, r.table) in sources})  # fmt: skip
+        notes += sorted(
+            {
+                f"{r.short} {r.table}: {r.note}"
+                for r in ref.itertuples()
+                if r.note and (r.short, r.table) in sources
+            }
+        )
     else:
         notes.append("No published numbers for these datasets and settings.")
     rows = measured + pub
     breaks = sorted({n for n in (len(measured), len(measured) + len(matched)) if n < len(rows)})
-    return Table(name=name, title=title, header=[*lead, "source", *heads], rows=rows, notes=notes,
-                 lead=len(lead) + 1, breaks=breaks)  # fmt: skip
+    return Table(
+        name=name,
+        title=title,
+        header=[*lead, "source", *heads],
+        rows=rows,
+        notes=notes,
+        lead=len(lead) + 1,
+        breaks=breaks,
+    )
 
 
 def main_table(df: pd.DataFrame) -> Table:
@@ -282,8 +338,14 @@ def paired_table(df: pd.DataFrame, baseline: str) -> Table | None:
             continue
         b = base.iloc[0]
         for _, r in g.drop(index=b.name).sort_values("label", key=by_method).iterrows():
-            rows.append([f"{r['label']} - {b['label']}", r["dataset"], f"{r['shot']}-shot",
-                         *paired_cells(r["summary"], b["summary"], pm="±")])  # fmt: skip
+            rows.append(
+                [
+                    f"{r['label']} - {b['label']}",
+                    r["dataset"],
+                    f"{r['shot']}-shot",
+                    *paired_cells(r["summary"], b["summary"], pm="±"),
+                ]
+            )
         used.append(g)
     if not rows:
         return None

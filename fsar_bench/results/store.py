@@ -143,5 +143,7 @@ class RecordSink:
 def _jsonl(rec: dict) -> str:
     """``json.dumps(rec) + "\\n"`` for a record of ints (about twice as fast)."""
     pred = ", ".join(map(str, rec["pred"]))
-    return (f'{{"episode": {rec["episode"]}, "correct": {rec["correct"]}, '
-            f'"n_query": {rec["n_query"]}, "pred": [{pred}]}}\n')  # fmt: skip
+    return (
+        f'{{"episode": {rec["episode"]}, "correct": {rec["correct"]}, '
+        f'"n_query": {rec["n_query"]}, "pred": [{pred}]}}\n'
+    )
