@@ -8,7 +8,7 @@ Modes (the name is written into every output):
 
 * ``feature-tsm`` (default, CPU-affordable): **not the full TSM**. A learned per-frame 1x1
   reduction, residual temporal-shift blocks and a per-frame linear classifier
-  (:class:`~fsar_bench.analysis.probe_clips.FeatureProbe` around
+  (:class:`~fsar_bench.analysis.probe_models.FeatureProbe` around
   :class:`~fsar_bench.analysis.tsm.FeatureTSMProbe`) trained on frozen, cached backbone maps
   (``fsar-bench extract``'s stores, shared with ``run``).
 * ``tsm-resnet50``: the full TSM: ResNet-50 with residual shift
@@ -50,12 +50,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from fsar_bench.analysis.probe_clips import (
-    build_model,
-    feature_inputs,
-    frame_inputs,
-)
+from fsar_bench.analysis.probe_clips import feature_inputs, frame_inputs
 from fsar_bench.analysis.probe_config import MODES, ProbeConfig, ProbeVideo
+from fsar_bench.analysis.probe_models import build_model
 from fsar_bench.analysis.probe_train import cached_scores, trained_record
 from fsar_bench.data.datasets import SPLITS
 from fsar_bench.data.index import SplitIndex, Video

@@ -275,7 +275,8 @@ def test_paired_difference_is_the_mean_episode_difference(report, store):
 
 
 def test_runs_of_one_method_in_one_cell_are_told_apart(tmp_path):
-    from fsar_bench.report.tables import collect, main_table
+    from fsar_bench.report.runs import collect
+    from fsar_bench.report.tables import main_table
 
     for lam in (0.05, 0.1):
         fake_run(tmp_path, "toy", "otam", 1, flat(0.5), {"matching": "otam", "lam": lam})

@@ -26,6 +26,7 @@ import os
 from pathlib import Path
 
 from fsar_bench.errors import FsarError
+from fsar_bench.report import runs as rr
 from fsar_bench.report import tables as rt
 from fsar_bench.report.curves import write_learning_curves
 from fsar_bench.report.figures import write_figures
@@ -101,14 +102,14 @@ def build_report(
     command: str = "fsar-bench report",
 ) -> list[Path]:
     """Write every table, figure and the index; returns the written files."""
-    df = rt.collect(runs)
+    df = rr.collect(runs)
     if len(df) == 0:
         raise FsarError(f"no finished runs under {runs}; run `fsar-bench run` first or pass --runs")
     folder = analysis if analysis is not None else out / "analysis"
     reports = load_analysis(folder)
     built = {"main": rt.main_table(df), "paired": rt.paired_table(df, baseline)}
-    built |= {ab.name: rt.ablation_table(df, m, ab) for m, ab in rt.ablations()}
-    built["training_spread"] = spread_table(rt.main_runs(df, retrainings=True))
+    built |= {ab.name: rt.ablation_table(df, m, ab) for m, ab in rr.ablations()}
+    built["training_spread"] = spread_table(rr.main_runs(df, retrainings=True))
     built["misalignment"] = aem_table(reports)
     built["profile"] = profile_table(load_profiles(folder))
     reasons = {
@@ -121,7 +122,7 @@ def build_report(
     reasons |= {
         ab.name: f"ablation {ab.title}: needs {m} runs with at least two settings of "
         f"{', '.join(ab.fields)} (fsar-bench run --set {m}.{ab.fields[0]}=...)"
-        for m, ab in rt.ablations()
+        for m, ab in rr.ablations()
     }
     skipped = [reasons[k] for k, t in built.items() if t is None]
     tables = [t for t in built.values() if t is not None]
@@ -130,7 +131,7 @@ def build_report(
     files = write_tables(tables, out / "tables", formats)
     if "csv" in formats:
         files.append(_runs_csv(df, runs, out / "tables" / "runs.csv"))
-    main = rt.main_runs(df)
+    main = rr.main_runs(df)
     figs, left = write_figures(main, reports, out / "figures", baseline, figure_formats)
     curves = write_learning_curves(main, out / "figures", figure_formats)
     if not curves:

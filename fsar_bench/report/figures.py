@@ -210,7 +210,7 @@ def write_figures(
     """Every figure the results allow; returns the files and a note per figure left out.
 
     Args:
-        df: :func:`fsar_bench.report.tables.main_runs` rows.
+        df: :func:`fsar_bench.report.runs.main_runs` rows.
         reports: the analysis' ``aem.json`` reports by dataset.
         folder: output folder.
         baseline: method the per-class gains are taken against.

@@ -87,6 +87,56 @@ def _aem_cell(a: dict) -> str:
     return _num(a["eq10"]) + (f" [{lo:.4f}, {hi:.4f}]" if lo is not None else "")
 
 
+PROFILE_HEAD = [
+    "dataset",
+    "start std TA2N (never)",
+    "start std onset (never)",
+    "true start std",
+    "AEM Eq. (10) [95%]",
+    "AEM confident",
+    "AEM within class",
+    "AEM truth (progress)",
+    "probe acc",
+]
+PROFILE_NOTES = [
+    "start std: standard deviation of the start step (sampled frames) over the videos that "
+    "start; never: share that never reach the rule's threshold; true: synthetic ground truth",
+    "AEM: Eq. (10) as printed, 95% bootstrap interval; confident: correctly and confidently "
+    "classified videos; within class: same-class pairs; truth: per-frame true progress",
+    "order: accuracy with each query's frames reversed / shuffled minus the original order, "
+    "same weights and episodes, paired 95% interval (percentage points)",
+    "alignment gain: OTAM minus OTAM with matching=mean, same recipe and episodes, paired",
+]
+
+
+def _profile_row(name: str, p: dict, runs: list[tuple], shots: list[int]) -> list[str]:
+    """One dataset's row: its measures, then each (method, shot)'s accuracy and order
+    sensitivity, then the alignment gain per shot."""
+    st, a = p["start_spread"], p["aem"]
+    row = [
+        name,
+        _spread(st["ta2n"]),
+        _spread(st["onset"]),
+        _spread(st["truth"]),
+        _aem_cell(a),
+        _num(a["confident"]),
+        _num(a["within_class"]),
+        _num(a["reference_progress"]),
+        _num(a["probe_accuracy"], 3),
+    ]
+    mine = {(m["method"], m["shot"]): m for m in p["methods"]}
+    for key in runs:
+        m = mine.get(key, {})
+        order = m.get("order") or {}
+        row += [
+            _pm(m.get("accuracy"), 2).lstrip("+"),
+            _pm((order.get("reverse") or {}).get("minus_original")),
+            _pm((order.get("shuffle") or {}).get("minus_original")),
+        ]
+    gains = {g["shot"]: g for g in p["alignment_gain"]}
+    return row + [_pm(gains.get(k)) for k in shots]
+
+
 def profile_table(points: dict[str, dict], sort: bool = True) -> Table | None:
     """One row per dataset: start spread, AEM readings, order sensitivity, alignment gain.
 
@@ -98,62 +148,18 @@ def profile_table(points: dict[str, dict], sort: bool = True) -> Table | None:
         dict.fromkeys((m["method"], m["shot"]) for p in points.values() for m in p["methods"])
     )
     shots = sorted({g["shot"] for p in points.values() for g in p["alignment_gain"]})
-    header = [
-        "dataset",
-        "start std TA2N (never)",
-        "start std onset (never)",
-        "true start std",
-        "AEM Eq. (10) [95%]",
-        "AEM confident",
-        "AEM within class",
-        "AEM truth (progress)",
-        "probe acc",
-    ]
+    header = list(PROFILE_HEAD)
     for m, k in runs:
         header += [f"{m} {k}-shot acc", f"{m} {k}s reversed - orig", f"{m} {k}s shuffled - orig"]
     header += [f"align gain {k}-shot (otam - mean)" for k in shots]
-    rows = []
-    for name in sorted(points, key=dataset_order) if sort else points:
-        p = points[name]
-        st, a = p["start_spread"], p["aem"]
-        row = [
-            name,
-            _spread(st["ta2n"]),
-            _spread(st["onset"]),
-            _spread(st["truth"]),
-            _aem_cell(a),
-            _num(a["confident"]),
-            _num(a["within_class"]),
-            _num(a["reference_progress"]),
-            _num(a["probe_accuracy"], 3),
-        ]
-        mine = {(m["method"], m["shot"]): m for m in p["methods"]}
-        for key in runs:
-            m = mine.get(key, {})
-            order = m.get("order") or {}
-            row += [
-                _pm(m.get("accuracy"), 2).lstrip("+"),
-                _pm((order.get("reverse") or {}).get("minus_original")),
-                _pm((order.get("shuffle") or {}).get("minus_original")),
-            ]
-        gains = {g["shot"]: g for g in p["alignment_gain"]}
-        row += [_pm(gains.get(k)) for k in shots]
-        rows.append(row)
-    notes = [
-        "start std: standard deviation of the start step (sampled frames) over the videos that "
-        "start; never: share that never reach the rule's threshold; true: synthetic ground truth",
-        "AEM: Eq. (10) as printed, 95% bootstrap interval; confident: correctly and confidently "
-        "classified videos; within class: same-class pairs; truth: per-frame true progress",
-        "order: accuracy with each query's frames reversed / shuffled minus the original order, "
-        "same weights and episodes, paired 95% interval (percentage points)",
-        "alignment gain: OTAM minus OTAM with matching=mean, same recipe and episodes, paired",
-    ]
+    names = sorted(points, key=dataset_order) if sort else list(points)
+    rows = [_profile_row(name, points[name], runs, shots) for name in names]
     return Table(
         name="profile",
         title="Misalignment profile per dataset",
         header=header,
         rows=rows,
-        notes=notes,
+        notes=PROFILE_NOTES,
     )
 
 

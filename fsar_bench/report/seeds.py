@@ -17,7 +17,7 @@ TRAIN_SEED = "train.seed"
 
 def seed_group(r: pd.Series) -> tuple:
     """A run's cell (dataset, way, shot, test manifest), method and settings except
-    ``train.seed`` (``r``: a row of :func:`fsar_bench.report.tables.collect`)."""
+    ``train.seed`` (``r``: a row of :func:`fsar_bench.report.runs.collect`)."""
     cfg = tuple(sorted((k, v) for k, v in r["config"].items() if k != TRAIN_SEED))
     return (r["dataset"], r["way"], r["shot"], r["manifest"], r["method"], cfg)
 

@@ -15,8 +15,9 @@ import statistics
 import pandas as pd
 
 from fsar_bench.report.render import Table
+from fsar_bench.report.runs import variant_labels
 from fsar_bench.report.seeds import TRAIN_SEED, seed_group, train_seed
-from fsar_bench.report.tables import dataset_order, method_order, protocol_notes, variant_labels
+from fsar_bench.report.tables import dataset_order, method_order, protocol_notes
 
 HEADER = [
     "method",
@@ -56,7 +57,7 @@ def _order(r: pd.Series) -> tuple:
 
 
 def spread_table(df: pd.DataFrame) -> Table | None:
-    """The table from the full methods' runs ``df`` (:func:`~fsar_bench.report.tables.main_runs`
+    """The table from the full methods' runs ``df`` (:func:`~fsar_bench.report.runs.main_runs`
     with ``retrainings=True``), or ``None`` when no cell has two training seeds."""
     if len(df) == 0:
         return None

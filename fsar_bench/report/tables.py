@@ -25,19 +25,15 @@ settings that tell them apart, e.g. ``otam (lam=0.05)``. Every table lists its p
 
 from __future__ import annotations
 
-import dataclasses
 import io
-import json
 import math
 from importlib import resources
-from pathlib import Path
 
 import pandas as pd
 
 from fsar_bench.methods import METHODS, Ablation
 from fsar_bench.report.render import Table
-from fsar_bench.report.seeds import is_retraining
-from fsar_bench.results.summary import RunSummary, load_summaries
+from fsar_bench.report.runs import ablation_key, in_ablation, main_runs, variant_labels
 
 MAIN_SOURCES = (("TA2N", "Table 2"), ("OTAM", "Table 1"), ("ITA+circle loss", "Table 4"))
 DATASET_ORDER = (
@@ -54,22 +50,9 @@ DATASET_ORDER = (
 MEASURED = "measured"
 
 
-def ablations() -> list[tuple[str, Ablation]]:
-    """``(method, ablation)`` of every registered method, in report order."""
-    return [
-        (m.name, ab)
-        for m in sorted(METHODS.loadable(), key=lambda m: (m.report_rank, m.name))
-        for ab in m.ablations
-    ]
-
-
 def published_methods() -> dict[str, str]:
     """Published method name -> registry name (the entries' ``published_names``)."""
     return {p: m.name for m in METHODS.loadable() for p in m.published_names}
-
-
-def _neutral(method: str) -> tuple[str, ...]:
-    return METHODS.get(method).neutral_fields if method in METHODS else ()
 
 
 def reference(name: str) -> pd.DataFrame:
@@ -78,93 +61,6 @@ def reference(name: str) -> pd.DataFrame:
     df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
     df["short"] = df["source"].str.split(" (", regex=False).str[0]
     return df
-
-
-def _flat(s: RunSummary) -> dict[str, str]:
-    """The settings that can tell two runs of one method apart, as JSON strings."""
-    st = dataclasses.asdict(s.setting)
-    out = {"preset": s.preset, "backbone": s.backbone, "size": s.size, "finetune": s.finetune}
-    neutral = _neutral(s.method)
-    out |= {k: v for k, v in s.method_config.items() if k not in neutral}
-    out |= {f"train.{k}": v for k, v in s.train_config.items()}
-    out |= {k: st.get(k) for k in ("episodes", "query", "frames", "seed", "repeats", "protocol")}
-    out["manifest"] = s.manifest[:12]
-    mode = s.select.get("mode", "val")
-    out["select"] = f"holdout:{s.select['k']}" if mode == "holdout" else mode
-    return {k: json.dumps(v, sort_keys=True) for k, v in out.items()}
-
-
-def collect(runs: Path) -> pd.DataFrame:
-    """One row per finished run under ``runs``; ``summary`` holds its :class:`RunSummary`."""
-    rows = []
-    for s in load_summaries(runs):
-        st, acc = s.setting, s.accuracy
-        rows.append(
-            {
-                "dataset": st.dataset,
-                "method": s.method,
-                "way": st.way,
-                "shot": st.shot,
-                "query": st.query,
-                "episodes": st.episodes,
-                "frames": st.frames,
-                "backbone": s.backbone,
-                "size": s.size,
-                "manifest": s.manifest,
-                "mean": acc["mean"],
-                "ci95": acc["ci95"],
-                "n": acc["n"],
-                "select": json.dumps(s.select, sort_keys=True),
-                "dir": s.dir,
-                "config": _flat(s),
-                "summary": s,
-            }
-        )
-    return pd.DataFrame(rows)
-
-
-def variant_labels(df: pd.DataFrame, exclude: tuple[str, ...] = ()) -> pd.Series:
-    """Method name plus the settings that differ between its runs sharing a cell."""
-    varying: dict[str, set[str]] = {}
-    for (method, _, _, _), g in df.groupby(["method", "dataset", "way", "shot"]):
-        keys = set().union(*g["config"]) - set(exclude)
-        diff = {k for k in keys if len({c.get(k) for c in g["config"]}) > 1}
-        varying.setdefault(method, set()).update(diff)
-
-    def label(r) -> str:
-        keys = sorted(varying.get(r["method"], ()))
-        extra = ", ".join(f"{k}={r['config'].get(k, 'null').strip(chr(34))}" for k in keys)
-        return r["method"] + (f" ({extra})" if extra else "")
-
-    return df.apply(label, axis=1)
-
-
-def ablation_key(run: pd.Series, ab: Ablation) -> tuple:
-    """The run's values of ``ab.fields`` (a field its config lacks counts as the default)."""
-    cfg = run["summary"].method_config
-    return tuple(cfg.get(f, d) for f, d in zip(ab.fields, ab.default))
-
-
-def in_ablation(run: pd.Series, method: str, ab: Ablation) -> bool:
-    """Run of ``method`` whose *other* ablation switches are at their defaults."""
-    if run["method"] != method:
-        return False
-    others = [a for m, a in ablations() if m == method and a is not ab]
-    return all(ablation_key(run, o) == o.default for o in others)
-
-
-def main_runs(df: pd.DataFrame, retrainings: bool = False) -> pd.DataFrame:
-    """Runs with every ablation switch at its default (the full methods), labelled anew;
-    without the retrainings of :func:`is_retraining` unless ``retrainings``."""
-    abl = ablations()
-    keep = [
-        all(r["method"] != m or ablation_key(r, a) == a.default for m, a in abl)
-        for _, r in df.iterrows()
-    ]
-    df = df[keep]
-    if not retrainings and len(df):
-        df = df[~is_retraining(df)]
-    return df.assign(label=variant_labels(df))
 
 
 def method_order(label: str) -> tuple:
