@@ -39,7 +39,7 @@ class MeasureRequest:
     Attributes:
         probe: the probe's settings. features: the cached features it reads (``feature-tsm``).
         device: where the probe trains and scores. workers: decoding processes.
-        seed: the dataset's generation seed (synthetic) and the t-SNE seed.
+        seed: the t-SNE seed (a synthetic dataset is generated from its own seed).
     """
 
     probe: ProbeConfig = field(default_factory=ProbeConfig)
@@ -53,7 +53,7 @@ def measure(
     source: DataSource, req: MeasureRequest, progress: Progress | None = None
 ) -> tuple[Probe, Misalignment]:
     """Prepare the data if needed, train or load the probe, and compute every measure."""
-    source.ensure_prepared(seed=req.seed, progress=progress)
+    source.ensure_prepared(progress=progress)
     probe = ensure_probe(
         source,
         req.probe,

@@ -71,7 +71,7 @@ def episodes(data: Path, tmp_path: Path, *extra: str) -> int:
 @pytest.mark.parametrize(
     "extra,message",
     [
-        (["--way", "1", "--out", "m.json"], "way must be at least 2"),
+        (["--way", "1", "--out", "m.json"], "--way': Input should be greater than or equal to 2"),
         (["--way", "2", "--out", "/proc/nope/m.json"], "cannot write the episode manifest"),
         (
             ["--way", "2", "--split", "val", "--shot", "3", "--out", "m.json"],

@@ -135,5 +135,5 @@ def test_prepare_generates_the_named_levels_config(tmp_path: Path, monkeypatch) 
     monkeypatch.setattr(prepare_module, "build_index", lambda *a, **k: dict.fromkeys(SPLITS))
     monkeypatch.setattr(prepare_module, "split_report", lambda split, ix: split)
     info = resolve_dataset("synthetic-spatial-0.2")
-    prepare_module.prepare(info, tmp_path, tmp_path, seed=4)
-    assert seen == [factor_config("spatial", 0.2, seed=4)]
+    prepare_module.prepare(info, tmp_path, tmp_path)
+    assert seen == [factor_config("spatial", 0.2)]

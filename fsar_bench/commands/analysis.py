@@ -16,187 +16,104 @@ from pathlib import Path
 
 import typer
 
-from fsar_bench.commands.common import (
-    CacheDir,
-    DataRoot,
-    Device,
-    Frames,
-    Missing,
-    RandomInit,
-    Size,
-    Variant,
-    Workers,
-    data_source,
-    progress,
-)
+from fsar_bench.commands.common import progress
+from fsar_bench.commands.options import command
 from fsar_bench.errors import FsarError
-
-DatasetArg = typer.Argument(..., help="Dataset name (fsar-bench ls datasets).")
-Out = typer.Option(Path("reports") / "analysis", "--out", help="Files go to OUT/<dataset>/.")
-Pdf = typer.Option(False, "--pdf", help="Also write the figures as PDF.")
-ProbeMode = typer.Option(
-    "feature-tsm",
-    "--probe",
-    help="feature-tsm (CPU: shift blocks on cached features, not the full TSM) | "
-    "tsm-resnet50 (full TSM fine-tuned on frames; for a GPU).",
-)
-Sets = typer.Option([], "--set", help="probe.FIELD=VALUE, e.g. probe.epochs=20.")
-Seed = typer.Option(
-    0, min=0, help="Seed of the probe, its video split, the training views and t-SNE."
-)
-Backbone = typer.Option("efficientnet-lite0", "--backbone", "-b", help="Feature backbone.")
+from fsar_bench.options.analysis import ProbeOptions
+from fsar_bench.options.common import ComputeOptions, DatasetArgument
+from fsar_bench.options.features import FeatureOptions
 
 
-def _measure(
-    source,
-    sets: list[str],
-    probe_mode: str,
-    seed: int,
-    backbone: str,
-    size: int | None,
-    frames: int,
-    random_init: bool,
-    device: str | None,
-    workers: int | None,
-):
-    """Resolve the options into a :class:`MeasureRequest` and measure ``source``."""
-    from fsar_bench.analysis.outputs import MeasureRequest, measure
-    from fsar_bench.analysis.probe_config import ProbeConfig
-    from fsar_bench.engine.overrides import apply, parse_sets
-    from fsar_bench.features.settings import ExtractConfig
-    from fsar_bench.runtime import pick_device
+def _measure(data: DatasetArgument, probe: ProbeOptions, features, compute):
+    """The data source, and its probe and measures."""
+    from fsar_bench.analysis.outputs import measure
 
-    parsed = parse_sets(sets)
-    if set(parsed) - {"probe"}:
-        raise FsarError(
-            f"--set section {sorted(set(parsed) - {'probe'})[0]!r}: expected probe.FIELD=VALUE"
-        )
-    tsm = probe_mode == "tsm-resnet50"
-    base = ProbeConfig(mode=probe_mode, seed=seed, random_init=random_init and tsm)
-    req = MeasureRequest(
-        probe=apply(base, parsed.get("probe", {}), "probe"),
-        features=ExtractConfig(
-            backbone=backbone, frames=frames, size=size, seed=seed, random_init=random_init
-        ),
-        device=str(pick_device(device)),
-        workers=workers,
-        seed=seed,
-    )
+    req = probe.measure_request(features, compute)
+    source = data.source()
     with progress(source.name) as update:
-        return measure(source, req, update)
+        return source, *measure(source, req, update)
 
 
+def _evolution_tsne(folder: Path, name: str, result, probe: ProbeOptions) -> list[Path]:
+    """t-SNE of the evolution vectors, or a line saying why it was skipped."""
+    from fsar_bench.analysis import outputs
+
+    try:
+        return outputs.write_evolution_tsne(folder, name, result, probe.seed, probe.pdf)
+    except ValueError as err:
+        typer.echo(f"t-SNE of the evolution vectors skipped: {err}", err=True)
+        return []
+
+
+@command
 def aem(
-    dataset: str = DatasetArg,
-    out: Path = Out,
-    pdf: bool = Pdf,
-    probe_mode: str = ProbeMode,
-    sets: list[str] = Sets,
-    seed: int = Seed,
-    backbone: str = Backbone,
-    size: int | None = Size,
-    frames: int = Frames,
-    random_init: bool = RandomInit,
-    device: str | None = Device,
-    workers: int | None = Workers,
-    data_root: Path | None = DataRoot,
-    cache_dir: Path | None = CacheDir,
-    missing: str = Missing,
-    variant: str = Variant,
+    *,
+    data: DatasetArgument,
+    probe: ProbeOptions,
+    features: FeatureOptions,
+    compute: ComputeOptions,
 ) -> None:
     """Train or load the TSM probe; print the AEM score and start times; write all files."""
     from fsar_bench.analysis import outputs
     from fsar_bench.analysis.text import analysis_text
 
-    source = data_source(dataset, data_root, cache_dir, variant, missing)
-    probe, result = _measure(
-        source, sets, probe_mode, seed, backbone, size, frames, random_init, device, workers
-    )
-    folder = out / source.name
-    outputs.write_aem_files(folder, probe, result)
-    outputs.write_start_files(folder, source.name, probe, result, pdf)
-    try:
-        outputs.write_evolution_tsne(folder, source.name, result, seed, pdf)
-    except ValueError as err:
-        typer.echo(f"t-SNE of the evolution vectors skipped: {err}", err=True)
+    source, trained, result = _measure(data, probe, features, compute)
+    folder = probe.out / source.name
+    outputs.write_aem_files(folder, trained, result)
+    outputs.write_start_files(folder, source.name, trained, result, probe.pdf)
+    _evolution_tsne(folder, source.name, result, probe)
     typer.echo(analysis_text(result.report) + f"\nfiles: {folder}")
 
 
+@command
 def start_times(
-    dataset: str = DatasetArg,
-    out: Path = Out,
-    pdf: bool = Pdf,
-    probe_mode: str = ProbeMode,
-    sets: list[str] = Sets,
-    seed: int = Seed,
-    backbone: str = Backbone,
-    size: int | None = Size,
-    frames: int = Frames,
-    random_init: bool = RandomInit,
-    device: str | None = Device,
-    workers: int | None = Workers,
-    data_root: Path | None = DataRoot,
-    cache_dir: Path | None = CacheDir,
-    missing: str = Missing,
-    variant: str = Variant,
+    *,
+    data: DatasetArgument,
+    probe: ProbeOptions,
+    features: FeatureOptions,
+    compute: ComputeOptions,
 ) -> None:
     """Action start-time distribution (TA2N Fig. 2) from the dataset's TSM probe."""
     from fsar_bench.analysis import outputs
     from fsar_bench.analysis.text import analysis_text
 
-    source = data_source(dataset, data_root, cache_dir, variant, missing)
-    probe, result = _measure(
-        source, sets, probe_mode, seed, backbone, size, frames, random_init, device, workers
-    )
-    folder = out / source.name
-    outputs.write_start_files(folder, source.name, probe, result, pdf)
+    source, trained, result = _measure(data, probe, features, compute)
+    folder = probe.out / source.name
+    outputs.write_start_files(folder, source.name, trained, result, probe.pdf)
     text = analysis_text(result.report, ("probe", "start", "truth", "onset"))
     typer.echo(text + f"\nfiles: {folder}")
 
 
+RunDirOpt = typer.Option(
+    None,
+    "--run",
+    help="A finished run folder of a method with alignment extras (TA2N): "
+    "also plot its embeddings before/after alignment (TA2N Fig. 8).",
+)
+
+
+@command
 def tsne(
-    dataset: str = DatasetArg,
-    out: Path = Out,
-    pdf: bool = Pdf,
-    probe_mode: str = ProbeMode,
-    run: Path | None = typer.Option(
-        None,
-        "--run",
-        help="A finished run folder of a method with alignment extras (TA2N): "
-        "also plot its embeddings before/after alignment (TA2N Fig. 8).",
-    ),
-    query: int = typer.Option(10, help="Queries per class of the plotted episode(s)."),
-    episodes: int = typer.Option(1, help="Test episodes plotted together."),
-    sets: list[str] = Sets,
-    seed: int = Seed,
-    backbone: str = Backbone,
-    size: int | None = Size,
-    frames: int = Frames,
-    random_init: bool = RandomInit,
-    device: str | None = Device,
-    workers: int | None = Workers,
-    data_root: Path | None = DataRoot,
-    cache_dir: Path | None = CacheDir,
-    missing: str = Missing,
-    variant: str = Variant,
+    run: Path | None = RunDirOpt,
+    query: int = typer.Option(10, help="Queries per class of the plotted episode(s).", min=1),
+    episodes: int = typer.Option(1, help="Test episodes plotted together.", min=1),
+    *,
+    data: DatasetArgument,
+    probe: ProbeOptions,
+    features: FeatureOptions,
+    compute: ComputeOptions,
 ) -> None:
     """t-SNE of the evolution vectors (TA2N Fig. 3); with --run, of embeddings (Fig. 8)."""
-    from fsar_bench.analysis import outputs
     from fsar_bench.analysis.text import probe_text
 
-    source = data_source(dataset, data_root, cache_dir, variant, missing)
-    summary = _run_summary(run, source.name) if run else None
-    probe, result = _measure(
-        source, sets, probe_mode, seed, backbone, size, frames, random_init, device, workers
-    )
-    folder = out / source.name
-    try:
-        files = outputs.write_evolution_tsne(folder, source.name, result, seed, pdf)
-    except ValueError as err:
-        typer.echo(f"t-SNE of the evolution vectors skipped: {err}", err=True)
-        files = []
+    summary = _run_summary(run, data.source().name) if run else None
+    source, _, result = _measure(data, probe, features, compute)
+    folder = probe.out / source.name
+    files = _evolution_tsne(folder, source.name, result, probe)
     if summary:
-        files += _alignment_files(folder, source, summary, query, episodes, device, pdf)
+        files += _alignment_files(
+            folder, source, summary, query, episodes, compute.device, probe.pdf
+        )
     typer.echo(f"{probe_text(result.report['probe'])}\nwrote: " + ", ".join(map(str, files)))
 
 

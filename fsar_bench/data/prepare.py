@@ -45,10 +45,12 @@ def prepare(
     root: Path,
     cache: Path,
     variant: str = "",
-    seed: int = 0,
     progress: Progress | None = None,
 ) -> tuple[list[SplitReport], dict[str, SplitIndex]]:
     """Generate a synthetic dataset if needed, index the data root, and report per split.
+
+    A synthetic dataset is generated from its level's own configuration and seed
+    (:func:`fsar_bench.data.synthetic.config_for`), never from a run's seed.
 
     The index is saved whatever is missing; :func:`check_missing` applies the policy after the
     report is shown, so nothing computed is lost.
@@ -60,7 +62,7 @@ def prepare(
         from fsar_bench.data.synthetic import config_for, generate
 
         cb = (lambda i, n: progress("generate", i, n)) if progress else None
-        generate(root, config_for(info.synthetic_preset, seed=seed), progress=cb)
+        generate(root, config_for(info.synthetic_preset), progress=cb)
     cb = (lambda i, n: progress("count frames", i, n)) if progress else None
     index = build_index(info, root, cache, variant, progress=cb)
     return [split_report(s, index[s]) for s in SPLITS], index

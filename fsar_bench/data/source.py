@@ -84,12 +84,13 @@ class DataSource:
         return self.dataset.name
 
     # --- preparation ------------------------------------------------------------------------
-    def prepare(self, seed: int = 0, progress: Progress | None = None) -> list[SplitReport]:
-        """Generate (synthetic) and index the data root; per-split counts (see ``prepare``)."""
+    def prepare(self, progress: Progress | None = None) -> list[SplitReport]:
+        """Generate (synthetic, from the dataset's own seed) and index the data root; per-split
+        counts (see ``prepare``)."""
         from fsar_bench.data.prepare import prepare
 
         reports, index = prepare(
-            self.dataset, self.root, self.cache, self.variant, seed=seed, progress=progress
+            self.dataset, self.root, self.cache, self.variant, progress=progress
         )
         self._memo["index"] = index
         return reports
@@ -101,14 +102,14 @@ class DataSource:
         check_missing(self.dataset, self.root, reports, self.missing)
 
     def ensure_prepared(
-        self, seed: int = 0, progress: Progress | None = None, runtime: Runtime | None = None
+        self, progress: Progress | None = None, runtime: Runtime | None = None
     ) -> None:
         """Generate a synthetic dataset that is not complete yet (on rank 0 under ``torchrun``);
         real data is left as it is."""
 
         def make() -> None:
             if self.dataset.is_synthetic and not (self.root / "COMPLETE").is_file():
-                self.prepare(seed=seed, progress=progress)
+                self.prepare(progress=progress)
 
         self._ranked(runtime, make)
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from fsar_bench.engine.presets import Sets, check_preset, method_settings, recipe, train_config
+from fsar_bench.engine.schedule import TrainConfig
 from fsar_bench.engine.select import parse_select
 from fsar_bench.errors import FsarError, require
 from fsar_bench.methods import METHODS, MethodInfo
@@ -71,8 +73,23 @@ class RunRequest:
         parse_select(self.select)
 
 
-def check_request(req: RunRequest) -> list[MethodInfo]:
-    """Resolve every method's configs before any work, so a bad ``--set`` fails at once."""
+@dataclass(frozen=True, kw_only=True)
+class Resolved:
+    """One method's configs for one shot, resolved from the preset and ``--set``.
+
+    Attributes:
+        info: the registry entry. method_config: its config dataclass. train: the training
+            config (:class:`~fsar_bench.engine.schedule.TrainConfig`).
+    """
+
+    info: MethodInfo
+    method_config: Any
+    train: TrainConfig
+
+
+def check_request(req: RunRequest) -> dict[tuple[str, int], Resolved]:
+    """Resolve every (method, shot)'s configs, once, before any work: a bad ``--set`` fails at
+    once. Keys: ``(method name, shot)``, in request order."""
     check_preset(req.preset)
     infos = [METHODS.get(m) for m in req.methods]
     spatial = [i.name for i in infos if i.input_kind != "pooled"]
@@ -81,8 +98,12 @@ def check_request(req: RunRequest) -> list[MethodInfo]:
             f"{spatial[0]} reads spatial maps; pooled-only features serve only "
             "pooled methods (protonet, otam, trn...)"
         )
-    for info in infos:
-        for shot in req.shots:
-            method_settings(info, req.recipe, req.sets, shot=shot)
-        train_config(info, req.recipe, req.sets, req.seed)
-    return infos
+    return {
+        (info.name, shot): Resolved(
+            info=info,
+            method_config=method_settings(info, req.recipe, req.sets, shot=shot),
+            train=train_config(info, req.recipe, req.sets, req.seed),
+        )
+        for shot in req.shots
+        for info in infos
+    }

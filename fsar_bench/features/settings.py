@@ -24,6 +24,9 @@ from fsar_bench.features.backbones import Weights, resize_side
 EXTRACTOR_VERSION = 1  # bump when extraction code changes the stored numbers
 
 
+MAX_SIZE = 1024  # input side in pixels; --size 20000 would allocate gigabytes per frame
+
+
 @dataclass(frozen=True, kw_only=True)
 class ExtractConfig:
     """Extraction settings (see the module docstring); ``size=None``: the backbone's default."""
@@ -45,7 +48,7 @@ class ExtractConfig:
     def __post_init__(self) -> None:
         checks = (
             (self.frames >= 1 and self.views >= 1, "frames and views must be >= 1"),
-            (self.size is None or self.size >= 32, "size must be >= 32 pixels"),
+            (self.size is None or 32 <= self.size <= MAX_SIZE, f"size must be 32-{MAX_SIZE} px"),
             (self.sampling in TEST_MODES, f"sampling must be one of {', '.join(TEST_MODES)}"),
             (self.train_sampling in TRAIN_MODES, f"train sampling: {'/'.join(TRAIN_MODES)}"),
             (min(self.shard_videos, self.batch_frames) >= 1, "shard and batch sizes must be >= 1"),
