@@ -215,10 +215,10 @@ def test_missing_synthetic_dataset_is_generated_first(tmp_path, monkeypatch):
 
     calls = []
 
-    def tiny_prepare(info, root, cache, variant, seed=0, progress=None):
+    def tiny_prepare(info, root, cache, variant, progress=None):
         from fsar_bench.data.index import build_index
 
-        calls.append((info.name, root, seed))
+        calls.append((info.name, root))
         generate(
             root,
             preset(
@@ -248,5 +248,5 @@ def test_missing_synthetic_dataset_is_generated_first(tmp_path, monkeypatch):
         "3",
         *FAST,
     )
-    assert calls == [("synthetic-high", root.resolve(), 3)]
+    assert calls == [("synthetic-high", root.resolve())]  # --seed 3 is not the data's seed
     assert (tmp_path / "out" / "synthetic-high" / "start_times.csv").is_file()
