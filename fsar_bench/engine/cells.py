@@ -21,6 +21,7 @@ from fsar_bench.engine.request import Resolved
 from fsar_bench.engine.schedule import TrainConfig, recorded
 from fsar_bench.engine.select import check_val_split
 from fsar_bench.episodes.manifest import EpisodeSpec, Manifest
+from fsar_bench.files import owned
 from fsar_bench.methods import MethodInfo
 from fsar_bench.results.store import config_hash
 from fsar_bench.results.summary import Setting
@@ -102,7 +103,12 @@ def _common(ctx: RunContext, setting: Setting) -> dict:
 def _manifest(ctx: RunContext, split: str, spec: EpisodeSpec) -> Manifest:
     """:func:`manifest_for` of one of the run's splits: drawn on rank 0, then read by the rest."""
     folder = ctx.req.runs / ctx.source.name / "manifests"
-    return ctx.runtime.main_first(lambda: manifest_for(ctx.indexes[split], spec, folder))
+
+    def draw() -> Manifest:
+        with owned(folder, what=f"manifests {folder}", active=ctx.runtime.is_main):
+            return manifest_for(ctx.indexes[split], spec, folder)
+
+    return ctx.runtime.main_first(draw)
 
 
 def val_manifests(ctx: RunContext, setting: Setting, episodes: int) -> dict[str, Manifest]:

@@ -1,44 +1,82 @@
 """Resume checkpoints without pickle: tensors in a safetensors file, everything else as JSON.
 
-A checkpoint is one safetensors file (written to ``*.partial`` and renamed, so it is never
-torn): model and optimiser tensors, the torch random state and the states of the model's own
-``torch.Generator`` objects are tensors; the step, the numpy generator state, the history and the
-optimiser's hyperparameters are one JSON document in the file's metadata (key ``fsar``).
+A checkpoint is one safetensors file (written atomically and durably by
+:func:`fsar_bench.files.atomic_path`, so it is never torn): model and optimiser tensors, the torch
+random state and the states of the model's own ``torch.Generator`` objects are tensors; the step,
+the numpy generator state, the history and the optimiser's hyperparameters are one JSON document in
+the file's metadata (key ``fsar``).
 
-Loading reads the safetensors header and data only: no code can run. Anything else at the path
-(a pickle such as the ``last.pt`` files of earlier versions, or a truncated file) is refused
-with a one-line :class:`~fsar_bench.errors.FsarError`; :func:`refuse_legacy` refuses a
+Loading reads the safetensors header and data only: no code can run. A safetensors file cut
+short (an earlier version's torn write, a damaged disk) counts as absent, so the training is
+redone; anything else at the path (a pickle such as the ``last.pt`` files of earlier versions)
+is refused with a one-line :class:`~fsar_bench.errors.FsarError`; :func:`refuse_legacy` refuses a
 ``last.pt`` left in a checkpoint folder the same way.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_file
+from safetensors.torch import load_file, save_file
 from torch import nn
 
 from fsar_bench.errors import FsarError
+from fsar_bench.files import atomic_path, dumps
 
 META_KEY = "fsar"
 
 
 def save_checkpoint(path: Path, tensors: dict[str, torch.Tensor], state: dict[str, Any]) -> None:
-    """Write ``tensors`` and the JSON-serialisable ``state`` to ``path`` atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".partial")
+    """Write ``tensors`` and the JSON-serialisable ``state`` (strict JSON) to ``path``
+    atomically and durably (:func:`fsar_bench.files.atomic_path`)."""
     data = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
-    save_file(data, str(tmp), metadata={META_KEY: json.dumps(state, sort_keys=True)})
-    os.replace(tmp, path)
+    meta = {META_KEY: dumps(state, sort_keys=True)}
+    with atomic_path(path) as tmp:
+        save_file(data, str(tmp), metadata=meta)
+
+
+def save_weights(path: Path, module: nn.Module) -> None:
+    """A module's state dict as a plain safetensors file, atomically (``best.safetensors``)."""
+    tensors = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp))
+
+
+def load_weights(path: Path, module: nn.Module) -> nn.Module:
+    """Load :func:`save_weights`' file into ``module``, or a one-line error."""
+    try:
+        module.load_state_dict(load_file(str(path)))
+    except (OSError, SafetensorError, RuntimeError) as err:
+        first = (str(err).strip().splitlines() or [""])[0] or type(err).__name__
+        raise FsarError(
+            f"cannot load the weights {path}: {first}; delete its folder to train again"
+        ) from None
+    return module
+
+
+def readable(path: Path) -> bool:
+    """Whether ``path`` is a complete safetensors file (every tensor's bytes present)."""
+    try:
+        load_file(str(path))
+    except (OSError, SafetensorError, ValueError):
+        return False
+    return True
+
+
+def _torn(path: Path) -> bool:
+    """A safetensors file cut short or emptied (not a pickle or another format): redone."""
+    with open(path, "rb") as fh:
+        head = fh.read(9)
+    return len(head) < 9 or head[8:9] == b"{"
 
 
 def load_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]] | None:
-    """``(tensors, state)`` of a checkpoint, ``None`` if there is none; never unpickles."""
+    """``(tensors, state)`` of a checkpoint, ``None`` if there is none or it is torn (a file
+    cut short: redone, never trusted); never unpickles."""
     if not path.is_file():
         return None
     try:
@@ -46,12 +84,42 @@ def load_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]
             state = json.loads((f.metadata() or {})[META_KEY])
             tensors = {k: f.get_tensor(k) for k in f.keys()}
     except (SafetensorError, KeyError, ValueError, OSError) as err:
+        if _torn(path):
+            return None
         reason = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise FsarError(
             f"refusing checkpoint {path}: not a safetensors checkpoint of this suite ({reason}); "
             "pickled checkpoints are never loaded, delete the file to start over"
         ) from None
     return tensors, state
+
+
+def training_parts(
+    method: nn.Module, opt: torch.optim.Optimizer, meta: dict, ranks: list[tuple[dict, dict]]
+) -> tuple[dict[str, torch.Tensor], dict]:
+    """Tensors and JSON of a trainer's ``last.safetensors``: model, optimiser, and each rank's
+    ``(generator state, random tensors)`` (one process: ``random/*`` and ``rng``; several:
+    ``random/<rank>/*``, a list, and ``world``)."""
+    opt_tensors, opt_meta = optimizer_parts(opt)
+    tensors = {**prefixed("model/", method.state_dict()), **prefixed("optimizer/", opt_tensors)}
+    meta = {**meta, "optimizer": opt_meta}
+    if len(ranks) == 1:
+        tensors |= prefixed("random/", ranks[0][1])
+        return tensors, meta | {"rng": ranks[0][0]}
+    for r, (_, random) in enumerate(ranks):
+        tensors |= prefixed(f"random/{r}/", random)
+    return tensors, meta | {"rng": [rng for rng, _ in ranks], "world": len(ranks)}
+
+
+def restore_training(
+    method: nn.Module, opt: torch.optim.Optimizer, tensors: dict, meta: dict, rank: int
+) -> dict:
+    """Inverse of :func:`training_parts` for ``rank``; returns its generator state."""
+    method.load_state_dict(unprefixed("model/", tensors))
+    load_optimizer(opt, unprefixed("optimizer/", tensors), meta["optimizer"])
+    one = meta.get("world", 1) == 1
+    set_random_state(method, unprefixed("random/" if one else f"random/{rank}/", tensors))
+    return meta["rng"] if one else meta["rng"][rank]
 
 
 def refuse_legacy(path: Path) -> None:

@@ -50,6 +50,7 @@ import torch
 
 from fsar_bench.engine.parallel import Workers, gc_paused
 from fsar_bench.episodes.manifest import Manifest
+from fsar_bench.errors import FsarError
 from fsar_bench.methods.base import FewShotMethod, VideoState, gather_state
 from fsar_bench.results.store import RecordSink, accuracies, read_records
 from fsar_bench.runtime import Runtime
@@ -71,10 +72,13 @@ class Evaluation:
     Attributes:
         records: one dict per episode, in episode order.
         extras: ``keep_extras`` only: each extras key concatenated over episodes ``[E, ...]``.
+        seconds: with a records file, the evaluation's wall time summed over the processes
+            that resumed it (``timing.json``); else this call's.
     """
 
     records: list[dict]
     extras: dict[str, torch.Tensor] = field(default_factory=dict)
+    seconds: float = 0.0
 
     @property
     def accuracy(self) -> float:
@@ -185,9 +189,11 @@ def evaluate(
     device = torch.device(device)
     runtime = runtime or Runtime(device=device)
     method.eval().to(device)
-    done = runtime.on_main(lambda: read_records(records) if records is not None else [])
-    if len(done) >= len(manifest.episodes):
-        return Evaluation(done)
+    n = len(manifest.episodes)
+    done = runtime.on_main(lambda: read_records(records, n) if records is not None else [])
+    sink = RecordSink(records if runtime.is_main else None, done, sync_seconds)
+    if len(done) >= n:
+        return Evaluation(done, seconds=sink.clock.seconds)
     job = _Job(method, manifest, load, device, keep_extras, progress if runtime.is_main else None)
     episodes = [s + q for s, q in zip(job.sup, job.qry)]
     size = state_bytes_per_video(method, load, episodes[0][0], device)
@@ -195,7 +201,6 @@ def evaluate(
         episodes, size, state_bytes=state_bytes, chunk=chunk, chunk_bytes=chunk_bytes, block=block
     )
     workers = workers or (torch.get_num_threads() if device.type == "cpu" else 1)
-    sink = RecordSink(records if runtime.is_main else None, done, sync_seconds)
     try:
         with Workers(workers) as pool:
             for b_lo, b_hi in layout.blocks:
@@ -207,7 +212,17 @@ def evaluate(
         sink.close()
     extras = job.extras
     joined = {k: torch.cat([p[k] for p in extras]) for k in extras[0]} if extras else {}
-    return Evaluation(done, joined)
+    return Evaluation(done, joined, sink.clock.seconds)
+
+
+def check_finite(logits: torch.Tensor, what: str) -> None:
+    """A one-line error when ``logits`` hold NaN or infinity (a diverged or corrupt model must
+    not be scored as if it guessed)."""
+    if not bool(torch.isfinite(logits).all()):
+        raise FsarError(
+            f"non-finite {what} (NaN or infinity): the model diverged or its inputs are "
+            "corrupt; check the training's loss and the feature cache"
+        )
 
 
 def _rows(episodes: list[list[str]], ids: list[str], device: torch.device) -> torch.Tensor:
@@ -243,6 +258,7 @@ class _Job:
             sup = gather_state(state, r[:, :n_sup], lazy=True)  # keys gathered on first read
             qry = gather_state(state, r[:, n_sup:], lazy=True)
             out = self.method.compare(sup, labels, qry, self.way)
+            check_finite(out.logits, f"logits of episodes {span[0]}-{span[1] - 1}")
             extras = {k: v.float().cpu() for k, v in out.extras.items()} if self.keep_extras else {}
             return out.logits.float().cpu().argmax(-1).numpy(), extras
 

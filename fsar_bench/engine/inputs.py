@@ -15,6 +15,7 @@ from fsar_bench.episodes.manifest import (
     load_manifest,
     write_manifest,
 )
+from fsar_bench.errors import FsarError
 from fsar_bench.features.cache import FeatureStore
 from fsar_bench.results.store import config_hash
 
@@ -26,7 +27,8 @@ def usable(index: SplitIndex, store: FeatureStore) -> SplitIndex:
 
 def manifest_for(index: SplitIndex, spec: EpisodeSpec, folder: Path) -> Manifest:
     """Draw (or reuse) the manifest of ``spec``; its file name carries the hash of the spec, the
-    split list's bytes and its classes (a changed list or held-out classes: another file)."""
+    split list's bytes and its classes (a changed list or held-out classes: another file). A
+    file that does not parse (torn, emptied) is drawn again, never trusted."""
     key = {
         **dataclasses.asdict(spec),
         "list": index.split.sha256,
@@ -34,8 +36,12 @@ def manifest_for(index: SplitIndex, spec: EpisodeSpec, folder: Path) -> Manifest
     }
     name = f"{spec.split}-{spec.way}w{spec.shot}s-{config_hash(key)}.json"
     path = folder / name
-    if not path.is_file():
-        write_manifest(build_manifest(index, spec), path)
+    if path.is_file():
+        try:
+            return load_manifest(path)
+        except FsarError:  # torn or garbage: drawn again (the same seeded bytes)
+            pass
+    write_manifest(build_manifest(index, spec), path)
     return load_manifest(path)
 
 

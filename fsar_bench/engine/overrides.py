@@ -3,13 +3,15 @@
 Keys are ``SECTION.FIELD``: ``train.episodes=500`` (the training config) or
 ``METHOD.FIELD`` (``otam.lam=0.05``, ``ta2n.sc=false``) for a method's config. Values are parsed
 into the type of the field's default (bool accepts true/false/1/0/yes/no; None-able fields accept
-``none``). Unknown sections or fields fail with the valid choices.
+``none``; a float must be finite: NaN and infinity are refused). Unknown sections or fields
+fail with the valid choices.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import typing
 from typing import Any
 
@@ -48,13 +50,19 @@ def _convert(raw: str, default: Any, name: str, kind: Any) -> Any:
             if text in _TRUE | _FALSE:
                 return text in _TRUE
             raise ValueError(raw)
-        if kind in (int, float):
-            return kind(raw)
+        if kind is float:
+            value = float(raw)
+            if not math.isfinite(value):
+                raise FsarError(f"--set {name}={raw}: must be a finite number (not NaN or inf)")
+            return value
+        if kind is int:
+            return int(raw)
         if isinstance(default, tuple):
             return tuple(type(default[0])(x) if default else x for x in raw.split(","))
     except ValueError as err:
+        article = "an" if kind.__name__[0] in "aeiou" else "a"
         raise FsarError(
-            f"--set {name}={raw}: expected a {kind.__name__} (default {default!r})"
+            f"--set {name}={raw}: expected {article} {kind.__name__} (default {default!r})"
         ) from err
     return raw
 

@@ -20,7 +20,6 @@ extraction, training (DDP) and evaluation are split across the ranks. Summaries 
 from __future__ import annotations
 
 import dataclasses
-import time
 
 import numpy as np
 import torch
@@ -32,6 +31,7 @@ from fsar_bench.engine.evaluate import evaluate
 from fsar_bench.engine.inputs import feature_loader
 from fsar_bench.engine.request import RunRequest, check_request
 from fsar_bench.engine.train import TrainData, Trainer, load_best
+from fsar_bench.files import owned
 from fsar_bench.methods import create_method
 from fsar_bench.results.stats import CONVENTION, mean_ci
 from fsar_bench.results.store import RunDir, accuracies, versions
@@ -87,6 +87,8 @@ def _train(ctx: RunContext, cell: Cell):
 
     The training seed ``cell.train.seed`` (``--seed`` unless ``--set train.seed``) seeds the
     initialisation and the global torch stream (dropout) as well as the episode generator.
+    One process trains a checkpoint folder at a time (a lock beside it; a second waits, then
+    reuses the finished training).
     """
     torch.manual_seed(cell.train.seed)
     mcfg = cell.config["method_config"]
@@ -97,8 +99,9 @@ def _train(ctx: RunContext, cell: Cell):
     ckpt = checkpoint_folder(ctx, cell)
     trainer = Trainer(method, cell.train, _train_data(ctx, cell), out_dir=ckpt, runtime=ctx.runtime)
     cb = ctx.progress and (lambda i, n, loss, v: ctx.progress("train", i, n))
-    trainer.fit(progress=cb)
-    return load_best(method, ckpt), trainer, ckpt
+    with owned(ckpt, what=f"training {ckpt}", active=ctx.runtime.is_main):
+        trainer.fit(progress=cb)
+        return load_best(method, ckpt), trainer, ckpt
 
 
 def _test_loader(ctx: RunContext, cell: Cell):
@@ -108,14 +111,24 @@ def _test_loader(ctx: RunContext, cell: Cell):
 
 
 def run_cell(ctx: RunContext, cell: Cell) -> RunSummary:
-    """Train (if needed) and evaluate one cell; returns its summary (written on rank 0)."""
+    """Train (if needed) and evaluate one cell; returns its summary (written on rank 0).
+
+    Holds the run's lock (:meth:`RunDir.lock`): an identical command running meanwhile waits,
+    then returns the finished run."""
+    rt = ctx.runtime
+    run = RunDir.at(ctx.req.runs, ctx.source.name, cell.name, cell.config)
+    with run.lock(active=rt.is_main):
+        if rt.on_main(lambda: run.finished(cell.config)):
+            return read_summary(run.path)
+        with run.removed_if_empty(active=rt.is_main):
+            return _evaluate_cell(ctx, cell, run)
+
+
+def _evaluate_cell(ctx: RunContext, cell: Cell, run: RunDir) -> RunSummary:
+    """:func:`run_cell`'s work, under the run's lock."""
     rt, test = ctx.runtime, cell.manifests["test"]
-    run = rt.on_main(lambda: RunDir.create(ctx.req.runs, ctx.source.name, cell.name, cell.config))
-    if rt.on_main(run.finished):
-        return read_summary(run.path)
-    t0 = time.time()
     method, trainer, ckpt = _train(ctx, cell)
-    train_s, t0 = time.time() - t0, time.time()
+    rt.on_main(lambda: run.open(cell.config))
     cb = ctx.progress and (lambda i, n: ctx.progress("test", i, n))
     load = _test_loader(ctx, cell)
     result = evaluate(
@@ -132,8 +145,8 @@ def run_cell(ctx: RunContext, cell: Cell) -> RunSummary:
         train_history=trainer.history,
         stop_reason=trainer.stop_reason,
         train_episodes=trainer.state.step,
-        train_seconds=round(train_s, 1),
-        eval_seconds=round(time.time() - t0, 1),
+        train_seconds=round(trainer.seconds, 1),
+        eval_seconds=round(result.seconds, 1),
         versions=versions(),
         device=str(rt.device),
         checkpoint=str(ckpt / "best.safetensors"),

@@ -93,6 +93,11 @@ class TrainConfig:
                 "episodes, batch, accumulate, query, val_every and val_episodes must be >= 1",
             ),
             (min(self.patience, self.lr_drops) >= 0, "need patience >= 0 and lr_drops >= 0"),
+            (0 <= self.seed < 2**32, "seed must be in 0..2^32-1"),
+            (
+                all(map(math.isfinite, (self.lr, self.momentum, self.weight_decay))),
+                "lr, momentum and weight_decay must be finite",
+            ),
             (self.lr > 0 and self.weight_decay >= 0, "need lr > 0 and weight_decay >= 0"),
             (
                 0 < self.lr_factor < 1 and self.min_delta >= 0,

@@ -53,7 +53,7 @@ def parse_select(text: str) -> Selection:
     mode, sep, k = text.strip().lower().partition(":")
     if not sep and mode in ("val", "last"):
         return Selection(mode=mode)
-    if mode == "holdout" and k.isdigit() and int(k) >= 2:
+    if mode == "holdout" and k.isascii() and k.isdigit() and int(k) >= 2:
         return Selection(mode="holdout", k=int(k))
     raise FsarError(f"--select {text!r}: choose val, last or holdout:K with K >= 2 classes")
 

@@ -44,12 +44,12 @@ cached features, not the papers' fine-tuned backbones. This is stated in every s
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
 
 from fsar_bench.engine import checkpoint as ck
 from fsar_bench.engine.evaluate import evaluate
@@ -62,9 +62,15 @@ from fsar_bench.engine.schedule import (
     make_optimizer,
     recorded,
 )
-from fsar_bench.engine.train_data import TrainData, draw_training_episode, episode_rng
+from fsar_bench.engine.train_data import (
+    TrainData,
+    check_train_split,
+    draw_training_episode,
+    episode_rng,
+)
 from fsar_bench.errors import FsarError
 from fsar_bench.methods.base import FewShotMethod
+from fsar_bench.results.store import Clock
 from fsar_bench.runtime import Runtime
 
 __all__ = [
@@ -98,7 +104,10 @@ class Trainer:
         self.method, self.cfg, self.data, self.out = method, cfg, data, out_dir
         self.way, self.shot = data.way, data.shot
         self.by_class = {c: v for c, v in data.index.by_class().items() if v}
+        check_train_split(self.by_class, self.way, self.shot, cfg.query)
         self.runtime = runtime or Runtime(device=torch.device(device or "cpu"))
+        self.clock = Clock(out_dir / "timing.json", "train_seconds", resume=False)
+        self.last_loss: float | None = None  # the last finite training loss
         self.device = self.runtime.device
         method.to(self.device)
         params = [p for p in method.parameters() if p.requires_grad]
@@ -122,6 +131,11 @@ class Trainer:
     def stop_reason(self) -> str:
         return self.state.stop
 
+    @property
+    def seconds(self) -> float:
+        """Training wall time, summed over the processes that resumed it."""
+        return self.clock.seconds
+
     # --- checkpoints ------------------------------------------------------------------------
     def save(self) -> None:
         """``last.safetensors`` on rank 0, with every rank's generator and random states
@@ -129,31 +143,19 @@ class Trainer:
         ranks = self.runtime.gather((self.rng.bit_generator.state, ck.random_state(self.method)))
         if not self.runtime.is_main:
             return
-        opt_tensors, opt_meta = ck.optimizer_parts(self.opt)
-        tensors = {
-            **ck.prefixed("model/", self.method.state_dict()),
-            **ck.prefixed("optimizer/", opt_tensors),
-        }
-        meta = {
-            "progress": self.state.to_json(),
-            "optimizer": opt_meta,
-            "config": recorded(self.cfg),
-        }
-        if self.runtime.world == 1:
-            tensors |= ck.prefixed("random/", ranks[0][1])
-            meta["rng"] = ranks[0][0]
-        else:
-            for r, (_, random) in enumerate(ranks):
-                tensors |= ck.prefixed(f"random/{r}/", random)
-            meta |= {"rng": [rng for rng, _ in ranks], "world": self.runtime.world}
+        meta = {"progress": self.state.to_json(), "config": recorded(self.cfg)}
+        tensors, meta = ck.training_parts(self.method, self.opt, meta, ranks)
         ck.save_checkpoint(self.out / "last.safetensors", tensors, meta)
+        self.clock.save()
 
     def resume(self) -> bool:
-        """Continue from ``last.safetensors`` if there is one (never from a pickle)."""
+        """Continue from ``last.safetensors`` if there is one (never from a pickle). A torn one,
+        or one whose ``best.safetensors`` is lost or torn, is not trusted: training starts over
+        (and, being seeded, ends with the same weights)."""
         ck.refuse_legacy(self.out / "last.pt")
         path = self.out / "last.safetensors"
         loaded = ck.load_checkpoint(path)
-        if loaded is None:
+        if loaded is None or not ck.readable(self.out / "best.safetensors"):
             return False
         tensors, meta = loaded
         if meta["config"] != recorded(self.cfg):
@@ -164,13 +166,11 @@ class Trainer:
                 f"{path} was written by {world} process(es), this run has "
                 f"{self.runtime.world}; resume with as many, or delete it"
             )
-        self.method.load_state_dict(ck.unprefixed("model/", tensors))
+        rng = ck.restore_training(self.method, self.opt, tensors, meta, rank)
         self.method.to(self.device)
-        ck.load_optimizer(self.opt, ck.unprefixed("optimizer/", tensors), meta["optimizer"])
-        random = "random/" if world == 1 else f"random/{rank}/"
-        ck.set_random_state(self.method, ck.unprefixed(random, tensors))
-        self.rng.bit_generator.state = meta["rng"] if world == 1 else meta["rng"][rank]
+        self.rng.bit_generator.state = rng
         self.state = Progress(**meta["progress"])
+        self.clock.restore()
         return True
 
     # --- training ---------------------------------------------------------------------------
@@ -243,14 +243,24 @@ class Trainer:
         loss = float(np.mean(self.runtime.gather(float(np.mean(losses)))))
         threads = torch.get_num_threads()  # the float rounding, hence the weights, depend on it
         p.history.append({"step": p.step, "loss": loss, "val": acc, "lr": lr, "threads": threads})
+        if not all(bool(torch.isfinite(t).all()) for t in self.method.state_dict().values()):
+            self._finite(float("nan"), p.step)  # diverged weights: keep the last checkpoint
         if after_validation(self.cfg, p, acc, 100.0 / self.way) and self.runtime.is_main:
-            self.out.mkdir(parents=True, exist_ok=True)
-            save_file(
-                {k: v.detach().cpu().contiguous() for k, v in self.method.state_dict().items()},
-                str(self.out / "best.safetensors"),
-            )
+            ck.save_weights(self.out / "best.safetensors", self.method)
         self.save()
         self.runtime.barrier()
+
+    def _finite(self, loss: float, step: int) -> float:
+        """``loss``, or a one-line error when it (on any rank) is not finite: the training
+        stops, its last checkpoint (the last good one) is kept."""
+        if all(map(math.isfinite, self.runtime.gather(loss))):
+            self.last_loss = loss
+            return loss
+        raise FsarError(
+            f"training diverged at episode {step}: loss {loss} (last finite loss "
+            f"{self.last_loss}); the last good checkpoint in {self.out} is kept; lower "
+            "train.lr or check the method's settings"
+        )
 
     def fit(self, progress: Callable[[int, int, float, float], None] | None = None) -> float:
         """Train (resuming if possible) until the plateau rule or the budget stops it.
@@ -266,7 +276,7 @@ class Trainer:
             n = min(cfg.batch * cfg.accumulate, -(-(cfg.episodes - p.step) // world))  # per rank
             for group in self.opt.param_groups:
                 group["lr"] = learning_rate(cfg, p)
-            losses.append(self.train_step(n))
+            losses.append(self._finite(self.train_step(n), p.step + n * world))
             self.opt.step()
             self.opt.zero_grad(set_to_none=True)
             before, p.step = p.step, p.step + n * world  # episodes of all ranks
@@ -281,6 +291,5 @@ class Trainer:
 
 
 def load_best(method: FewShotMethod, out_dir: Path) -> FewShotMethod:
-    """Load the validation-selected weights into ``method``."""
-    method.load_state_dict(load_file(str(out_dir / "best.safetensors")))
-    return method
+    """Load the validation-selected weights into ``method`` (one-line error if unreadable)."""
+    return ck.load_weights(out_dir / "best.safetensors", method)

@@ -11,6 +11,7 @@ import torch
 from fsar_bench.data.index import SplitIndex
 from fsar_bench.episodes.draw import draw_episode
 from fsar_bench.episodes.manifest import Manifest
+from fsar_bench.errors import FsarError
 
 ViewLoader = Callable[[list[str], list[int] | None], torch.Tensor]
 
@@ -61,3 +62,22 @@ def episode_rng(seed: int, rank: int = 0, world: int = 1) -> np.random.Generator
     """The training episodes' generator of one rank: seeded by ``seed`` in one process, by
     ``(seed, rank)`` among ``world > 1`` processes (independent streams)."""
     return np.random.default_rng(seed if world == 1 else [seed, rank])
+
+
+def check_train_split(by_class: dict[str, list], way: int, shot: int, query: int) -> None:
+    """A one-line error unless ``way`` classes of the train split have ``shot + query`` videos
+    each (every class a training episode may draw must have them)."""
+    need = shot + query
+    short = {c: len(v) for c, v in by_class.items() if len(v) < need}
+    if short:
+        cls, n = next(iter(short.items()))
+        raise FsarError(
+            f"{shot}-shot training episodes with {query} queries need {need} videos per class, "
+            f"but {len(short)} train classes have fewer (e.g. {cls!r}: {n}); lower --shot or "
+            "train.query, or provide the missing videos"
+        )
+    if len(by_class) < way:
+        raise FsarError(
+            f"{way}-way training episodes are impossible: the train split has {len(by_class)} "
+            f"classes with videos; use --way {len(by_class)} or fewer"
+        )

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fsar_bench.errors import FsarError
 from fsar_bench.results.store import RunDir, accuracies, read_records
 
 
@@ -131,8 +132,15 @@ class RunSummary:
         return Path(self.dir) / "episodes.jsonl"
 
     def episode_accuracies(self):
-        """Per-episode accuracies (percent) in manifest order: ``ndarray [episodes]``."""
-        return accuracies(read_records(self.records_file))
+        """Per-episode accuracies (percent) in manifest order: ``ndarray [episodes]``; records
+        beyond the manifest are refused (one-line error)."""
+        records = read_records(self.records_file, self.setting.episodes, repair=False)
+        if len(records) != self.setting.episodes:
+            raise FsarError(
+                f"{self.records_file} holds {len(records)} of {self.setting.episodes} episode "
+                "records (torn or removed); run the run's command again to redo them"
+            )
+        return accuracies(records)
 
 
 def write_summary(run: RunDir, summary: RunSummary) -> RunSummary:
@@ -142,9 +150,17 @@ def write_summary(run: RunDir, summary: RunSummary) -> RunSummary:
 
 
 def read_summary(folder: str | Path) -> RunSummary:
-    """The summary of the run in ``folder``."""
+    """The summary of the run in ``folder``; a file that is not one (torn, edited, another
+    program's) is a one-line error naming it."""
     path = Path(folder) / "summary.json"
-    return RunSummary.from_json(json.loads(path.read_text()), folder)
+    try:
+        return RunSummary.from_json(json.loads(path.read_bytes()), folder)
+    except (ValueError, TypeError, KeyError, AttributeError, OSError) as err:
+        why = (str(err).splitlines() or [""])[0] or type(err).__name__
+        raise FsarError(
+            f"{path} is not a readable run summary ({type(err).__name__}: {why}); run the "
+            "command that made it again (a torn summary is redone) or delete its folder"
+        ) from None
 
 
 def load_summaries(runs: str | Path) -> list[RunSummary]:
