@@ -138,6 +138,8 @@ def resolve_weights(
     file = Path(path).expanduser() if path else None
     if file is None and info.default_weights:
         file = Path(load(info.default_weights)())
+    if file is not None and path and not file.is_file():  # the user's own file
+        raise FsarError(f"--weights {path}: no such file; pass the path of a weight file")
     if file is None or not file.is_file():
         raise FsarError(_missing_weights(info, file))
     return Weights(file.resolve(), sha256_file(file))

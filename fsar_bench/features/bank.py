@@ -23,9 +23,8 @@ like the loaders of :mod:`fsar_bench.engine.run`.
 
 from __future__ import annotations
 
-import json
+import math
 import os
-import struct
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -34,29 +33,26 @@ import numpy as np
 import torch
 
 from fsar_bench.errors import FsarError
-from fsar_bench.features.cache import FeatureStore
+from fsar_bench.features.cache import FeatureStore, check_finite
+from fsar_bench.features.shardfile import shard_layout
 
 POOLED_BYTES = 2 << 30  # largest pooled bank held in RAM (override: FSAR_BANK_MB)
 _DTYPES = {"F16": np.float16, "F32": np.float32, "BF16": None}
 
 
-def shard_tensors(path: Path) -> dict[str, np.ndarray]:
+def shard_tensors(path: Path, store: Path | None = None) -> dict[str, np.ndarray]:
     """Memory-mapped, read-only views of a safetensors file's float tensors (no copy).
 
-    The file is ``[u64 header length][JSON header][data]``; the header gives each tensor's
-    ``dtype``, ``shape`` and ``data_offsets`` (byte range within the data section).
+    The file's layout is checked first (:func:`~fsar_bench.features.shardfile.shard_layout`:
+    offsets inside the file, ordered, not overlapping, sizes matching dtype and shape); an
+    invalid file is a one-line error saying to delete ``store`` and extract again.
     """
-    with open(path, "rb") as fh:
-        (n,) = struct.unpack("<Q", fh.read(8))
-        header = json.loads(fh.read(n))
-    data = np.memmap(path, dtype=np.uint8, mode="r", offset=8 + n)
+    layout = shard_layout(path, store)
+    data = np.memmap(path, dtype=np.uint8, mode="r", offset=layout.data_start)
     out = {}
-    for name, info in header.items():
-        dtype = _DTYPES.get(info.get("dtype", "")) if name != "__metadata__" else None
-        if dtype is None:
-            continue
-        lo, hi = info["data_offsets"]
-        out[name] = data[lo:hi].view(dtype).reshape(info["shape"])
+    for name, (dtype, shape, (lo, hi)) in layout.tensors.items():
+        if _DTYPES.get(dtype) is not None:
+            out[name] = data[lo:hi].view(_DTYPES[dtype]).reshape(shape)
     return out
 
 
@@ -70,7 +66,15 @@ def _tensor(a: np.ndarray) -> torch.Tensor:
 def pooled_budget() -> int:
     """Bytes a pooled bank may take in RAM (``FSAR_BANK_MB`` megabytes, else 2 GiB)."""
     mb = os.environ.get("FSAR_BANK_MB")
-    return int(float(mb) * (1 << 20)) if mb else POOLED_BYTES
+    if not mb:
+        return POOLED_BYTES
+    try:
+        value = float(mb)
+    except ValueError:
+        value = -1.0
+    if not (math.isfinite(value) and value >= 0):
+        raise FsarError(f"FSAR_BANK_MB={mb!r}: expected a number of megabytes (e.g. 2048)")
+    return int(value * (1 << 20))
 
 
 class FeatureBank:
@@ -95,11 +99,11 @@ class FeatureBank:
         self.row = {v: i for i, v in enumerate(store.video_ids)}
         files: dict[str, dict[str, np.ndarray]] = {}
         for name in sorted(set(store.shards.values())):
-            files[name] = shard_tensors(store.folder / name)
+            files[name] = shard_tensors(store.folder / name, store.folder)
         self.maps = [files[store.shards[v]][v] for v in store.video_ids]  # [V?, T, C, h, w]
         self.ram: torch.Tensor | None = None
         if pooled and self.pooled_bytes <= (pooled_budget() if max_bytes is None else max_bytes):
-            self.ram = torch.stack([self._pool(_tensor(m)) for m in self.maps])
+            self.ram = check_finite(torch.stack([self._pool(_tensor(m)) for m in self.maps]), store)
 
     @property
     def pooled_bytes(self) -> int:
@@ -142,4 +146,5 @@ class FeatureBank:
         out = torch.empty(len(picked), *picked[0].shape) if picked else torch.empty(0)
         for i, a in enumerate(picked):  # one pass: float16 memory map -> float32 batch
             out[i].copy_(_tensor(a))
+        check_finite(out, self.store)
         return out.mean(dim=(-2, -1)) if self.pooled and self.store.meta.maps else out

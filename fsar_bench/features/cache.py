@@ -17,18 +17,19 @@ Layout of one store (one dataset split under one key, see :mod:`fsar_bench.featu
 changes the numbers: data, lists, backbone and weights, sampling, sizes, code version), so a
 stale or foreign store is never found under the key asked for.
 
-Pooled-only stores (``maps`` false) hold ``[T, C]`` / ``[V, T, C]`` per video. A store is
-complete when ``meta.json`` exists; shards are written to ``*.partial`` and renamed, and a shard
-that does not open (truncated, foreign) is deleted and redone. Tensors are read with
-``safetensors.safe_open`` (memory-mapped), one video (or one view) at a time, converted and
-pooled video by video into one float32 batch (the same numbers as converting the whole batch
-at once, about twice as fast: the working set stays in the caches).
+Pooled-only stores (``maps`` false) hold ``[T, C]`` / ``[V, T, C]`` per video. A store is complete
+when ``meta.json`` reads and every shard it lists has a valid layout (:func:`store_complete`); every
+file is written atomically (:mod:`fsar_bench.files`), and a shard that does not open (truncated,
+foreign) is deleted and redone. Features read back are checked to be finite (a NaN in a corrupt
+cache is an error, not a 20 % result). Tensors are read with ``safetensors.safe_open``
+(memory-mapped), one video (or one view) at a time, converted and pooled video by video into one
+float32 batch (the same numbers as converting the whole batch at once, about twice as fast: the
+working set stays in the caches).
 """
 
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +40,8 @@ from safetensors.torch import save_file
 
 from fsar_bench.errors import FsarError
 from fsar_bench.features.settings import store_dir
+from fsar_bench.features.shardfile import layout_or_none
+from fsar_bench.files import atomic_path, dumps, read_json
 
 STORE_FORMAT = 1
 IDX_SUFFIX = "#idx"
@@ -48,11 +51,15 @@ def shard_name(k: int) -> str:
     return f"shard-{k:05d}.safetensors"
 
 
-def write_json(path: Path, data: dict) -> None:
-    """Write JSON atomically (temporary file, then rename)."""
-    tmp = path.with_name(path.name + ".partial")
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
-    os.replace(tmp, path)
+def check_finite(x: torch.Tensor, store: FeatureStore) -> torch.Tensor:
+    """``x``, or a one-line error when it holds NaN or infinity (a corrupt cache must not be
+    scored as features)."""
+    if not bool(torch.isfinite(x).all()):
+        raise FsarError(
+            f"non-finite features (NaN or infinity) read from {store.folder}; the cache is "
+            "corrupt: delete that folder and extract again"
+        )
+    return x
 
 
 def write_shard(
@@ -70,16 +77,17 @@ def write_shard(
         videos: all ids planned for the shard, in order; ``failed``: id -> reason.
         compute: how the numbers were computed (device, precision, torch version).
     """
-    path = folder / shard_name(k)
-    tmp = path.with_name(path.name + ".partial")
     meta = {"videos": videos, "failed": failed, "compute": compute}
     # one metadata entry: safetensors writes several in hash-map (random) order
-    save_file(tensors, str(tmp), metadata={"fsar": json.dumps(meta, sort_keys=True)})
-    os.replace(tmp, path)
+    with atomic_path(folder / shard_name(k)) as tmp:
+        save_file(tensors, str(tmp), metadata={"fsar": dumps(meta, sort_keys=True)})
 
 
 def read_shard(path: Path) -> dict | None:
-    """A shard's ``videos``, ``failed`` and ``compute``; ``None`` if it is missing or broken."""
+    """A shard's ``videos``, ``failed`` and ``compute``; ``None`` if it is missing or broken
+    (its layout is checked first: :mod:`~fsar_bench.features.shardfile`)."""
+    if layout_or_none(path) is None:
+        return None
     try:
         with safe_open(str(path), framework="pt") as f:
             meta = json.loads((f.metadata() or {})["fsar"])
@@ -88,6 +96,18 @@ def read_shard(path: Path) -> dict | None:
     except (OSError, SafetensorError, KeyError, ValueError, TypeError):
         return None
     return meta if stored == expected | {v + IDX_SUFFIX for v in expected} else None
+
+
+def store_complete(folder: Path) -> bool:
+    """Whether ``folder`` holds a complete store: ``meta.json`` parses and names this key, and
+    every shard it lists is present with a valid layout (else it is redone)."""
+    data = read_json(Path(folder) / "meta.json")
+    try:
+        ok = data["format"] == STORE_FORMAT and data["key"] == Path(folder).name
+        shards = set(data["videos"].values())
+    except (TypeError, KeyError, AttributeError):
+        return False
+    return ok and all(layout_or_none(Path(folder) / name) for name in shards)
 
 
 @dataclass(frozen=True)
@@ -136,16 +156,19 @@ class FeatureStore:
         path = Path(folder) / "meta.json"
         if not path.is_file():
             raise FsarError(f"no complete feature store at {folder}; run 'fsar-bench extract'")
-        data = json.loads(path.read_text())
-        if data.get("format") != STORE_FORMAT or data.get("key") != Path(folder).name:
+        data = read_json(path)
+        try:
+            if data.get("format") != STORE_FORMAT or data.get("key") != Path(folder).name:
+                raise ValueError("another version or key")
+            self.meta = StoreMeta(**{**data["meta"], "map_size": tuple(data["meta"]["map_size"])})
+            self.shards: dict[str, str] = dict(data["videos"])
+            self.failed: dict[str, str] = dict(data["failed"])
+        except (AttributeError, TypeError, KeyError, ValueError) as err:
             raise FsarError(
-                f"{folder} is not a feature store of this version or key; delete it and extract "
-                f"again"
-            )
+                f"{folder} is not a feature store of this version or key ({err}); run the "
+                "command again (an incomplete store is redone) or delete it and extract again"
+            ) from None
         self.folder = Path(folder)
-        self.meta = StoreMeta(**{**data["meta"], "map_size": tuple(data["meta"]["map_size"])})
-        self.shards: dict[str, str] = data["videos"]
-        self.failed: dict[str, str] = data["failed"]
         self._files: dict[str, object] = {}
 
     @classmethod
@@ -208,7 +231,7 @@ class FeatureStore:
             if out is None:
                 out = torch.empty(len(video_ids), *x.shape)
             out[i].copy_(x)  # float16 -> float32
-        return out
+        return check_finite(out, self)
 
     def indices(self, video_ids: Sequence[str], view: int | None = None) -> torch.Tensor:
         """Frame indices the features come from: int64 ``[N, T]`` (or ``[N, V, T]``)."""

@@ -33,7 +33,9 @@ CPU runs; recorded per shard), batch size and workers. Not detected: frame files
 place with the same count (delete ``<cache>/features/<dataset>`` after changing data that way).
 
 Resume: videos (in split-list order) are cut into shards of ``shard_videos``; each batch lies in
-one shard, so a rerun recomputes exactly the missing shards with the same batches.
+one shard, so a rerun recomputes exactly the missing shards with the same batches. One process
+extracts a store at a time (a lock beside its folder); a second one waits, then finds it
+complete.
 
 Test hook: the environment variable ``FSAR_EXTRACT_SHARD_DELAY`` (seconds) sleeps after each shard
 is written, so tests can interrupt a run between shards.
@@ -43,14 +45,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 
 from fsar_bench.data.datasets import SPLITS, DatasetInfo
 from fsar_bench.data.index import SplitIndex
 from fsar_bench.features.backbones import load_backbone, resolve_weights
-from fsar_bench.features.cache import FeatureStore
+from fsar_bench.features.cache import FeatureStore, store_complete
 from fsar_bench.features.settings import ExtractConfig, settings_key, split_settings, store_dir
 from fsar_bench.features.shards import StoreJob
+from fsar_bench.files import owned
 from fsar_bench.runtime import Runtime, pick_device
 
 Progress = Callable[[str, int, int], None]
@@ -92,17 +96,22 @@ def ensure_features(
     weights = resolve_weights(config.backbone, config.weights, config.random_init)
     stores: dict[str, FeatureStore] = {}
     model = None
+    workers = _default_workers() if workers is None else workers
     for split in splits:
         settings = split_settings(info, variant, split, index[split], Path(root), config, weights)
         folder = store_dir(Path(cache), info.name, settings_key(settings))
-        if not (folder / "meta.json").is_file():
-            if model is None:
-                model = load_backbone(config.backbone, weights, runtime.device)
-            job = StoreJob(
-                folder, settings, index[split].videos, Path(root), config, runtime.device
-            )
-            workers = _default_workers() if workers is None else workers
-            job.run(model, workers, progress if runtime.is_main else None, runtime)
+        if runtime.on_main(partial(store_complete, folder)):
+            stores[split] = FeatureStore(folder)
+            continue
+        # one writer per store; a second process waits, then finds it complete
+        with owned(folder, what=f"feature store {folder}", active=runtime.is_main):
+            if not runtime.on_main(partial(store_complete, folder)):
+                if model is None:
+                    model = load_backbone(config.backbone, weights, runtime.device)
+                job = StoreJob(
+                    folder, settings, index[split].videos, Path(root), config, runtime.device
+                )
+                job.run(model, workers, progress if runtime.is_main else None, runtime)
         stores[split] = FeatureStore(folder)
     return stores
 

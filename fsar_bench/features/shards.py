@@ -8,7 +8,6 @@ is written, so tests can interrupt a run between shards.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import shutil
@@ -30,11 +29,11 @@ from fsar_bench.features.cache import (
     StoreMeta,
     read_shard,
     shard_name,
-    write_json,
     write_shard,
 )
 from fsar_bench.features.settings import ExtractConfig
 from fsar_bench.features.views import load_views, plan_views
+from fsar_bench.files import read_json, sweep_temps, write_json, write_text
 from fsar_bench.runtime import Runtime
 
 Progress = Callable[[str, int, int], None]
@@ -124,11 +123,12 @@ class StoreJob:
     def _claim(self) -> None:
         """Start or resume in ``folder``; a folder made with other settings is wiped."""
         path = self.folder / "settings.json"
-        if path.is_file() and json.loads(path.read_text()) != self.settings:
+        if path.is_file() and read_json(path) != self.settings:
             shutil.rmtree(self.folder)
         self.folder.mkdir(parents=True, exist_ok=True)
-        for partial in self.folder.glob("*.partial"):
+        for partial in self.folder.glob("*.partial"):  # an earlier version's temporaries
             partial.unlink()
+        sweep_temps(self.folder)
         if not path.is_file():
             write_json(path, self.settings)
 
@@ -182,7 +182,7 @@ class StoreJob:
             compute.add(meta["compute"])
         shape = self._shape()
         meta = StoreMeta(self.folder.name, self.settings, shape[0], (shape[1:] or (0, 0)))
-        (self.folder / "failed.txt").write_text("".join(f"{v}\t{r}\n" for v, r in failed.items()))
+        write_text(self.folder / "failed.txt", "".join(f"{v}\t{r}\n" for v, r in failed.items()))
         write_json(
             self.folder / "meta.json",
             {
