@@ -6,14 +6,14 @@ Recognised layouts (any depth, any mix): frame folders ``class/video/frames``,
 split lists, never from folder names.
 
 The index of a data root (per split: found videos with their frame counts, and the missing ones)
-is saved as JSON under ``<cache>/index/`` and reused; frame counts of unchanged video files are
-not decoded again.
+is saved as JSON under ``<cache>/index/`` (atomically) and reused; frame counts of unchanged
+video files are not decoded again; a torn or garbage index is rebuilt. Symbolic links are
+followed, each real folder visited once (a link loop ends there).
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -24,6 +24,7 @@ from fsar_bench.data.datasets import SPLITS, DatasetInfo
 from fsar_bench.data.splits import SplitList, read_split
 from fsar_bench.data.video import FRAME_EXTS, VIDEO_EXTS, count_frames
 from fsar_bench.errors import FsarError
+from fsar_bench.files import owned, read_json, write_json
 
 INDEX_FORMAT = 1
 
@@ -57,7 +58,17 @@ class SplitIndex:
 def scan(root: Path) -> dict[str, list[tuple[str, int | None]]]:
     """Walk ``root``: video id -> candidate ``(relative path, frame count or None)``."""
     found: dict[str, list[tuple[str, int | None]]] = {}
+    seen: set[tuple[int, int]] = set()  # real folders visited: a symlink loop ends here
     for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        try:
+            st = os.stat(dirpath)
+        except OSError:
+            dirnames[:] = []
+            continue
+        if (st.st_dev, st.st_ino) in seen:
+            dirnames[:] = []
+            continue
+        seen.add((st.st_dev, st.st_ino))
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         rel = os.path.relpath(dirpath, root)
         n_images = sum(os.path.splitext(f)[1].lower() in FRAME_EXTS for f in filenames)
@@ -186,24 +197,22 @@ def save_index(
             for s, ix in splits.items()
         },
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=0, sort_keys=True))
-    os.replace(tmp, path)
+    write_json(path, data, indent=0)
 
 
 def _load_counts(path: Path) -> dict[tuple[str, int], int]:
     """Frame counts from a previous index, keyed by (path, size); only for video files."""
-    if not path.is_file():
+    data = read_json(path)
+    try:
+        root = Path(data["root"])
+        return {
+            (p, _size(root / p)): n
+            for s in data["splits"].values()
+            for _, _, p, n in s["videos"]
+            if n and not (root / p).is_dir()
+        }
+    except (TypeError, KeyError, ValueError, AttributeError):  # absent, torn or garbage
         return {}
-    data = json.loads(path.read_text())
-    root = Path(data["root"])
-    return {
-        (p, _size(root / p)): n
-        for s in data["splits"].values()
-        for _, _, p, n in s["videos"]
-        if n and not (root / p).is_dir()
-    }
 
 
 def read_index(
@@ -212,22 +221,31 @@ def read_index(
     """The saved index of ``root`` (built on first use, rebuilt when a split list changed)."""
     path = index_path(cache, info, root, variant)
     lists = {s: read_split(info.split_path(s, root, variant)) for s in SPLITS}
-    data = json.loads(path.read_text()) if path.is_file() else None
-    if (
-        data is None
-        or data.get("format") != INDEX_FORMAT
-        or any(data["splits"][s]["sha256"] != lists[s].sha256 for s in SPLITS)
-    ):
+    with owned(path.parent, what=f"the index {path}"):  # one writer of the cache's indexes
+        return _read_or_build(path, lists, info, root=root, cache=cache, variant=variant)
+
+
+def _read_or_build(
+    path: Path, lists: dict, info: DatasetInfo, *, root: Path, cache: Path, variant: str
+) -> dict[str, SplitIndex]:
+    """:func:`read_index` under the index folder's lock."""
+    data = read_json(path)
+    try:
+        if data.get("format") != INDEX_FORMAT or any(
+            data["splits"][s]["sha256"] != lists[s].sha256 for s in SPLITS
+        ):
+            return build_index(info, root, cache, variant)
+        return {
+            s: SplitIndex(
+                lists[s],
+                [Video(*row) for row in data["splits"][s]["videos"]],
+                [tuple(m) for m in data["splits"][s]["missing"]],
+                data["splits"][s]["ambiguous"],
+            )
+            for s in SPLITS
+        }
+    except (AttributeError, TypeError, KeyError, ValueError):  # absent, torn or garbage: rebuilt
         return build_index(info, root, cache, variant)
-    return {
-        s: SplitIndex(
-            lists[s],
-            [Video(*row) for row in data["splits"][s]["videos"]],
-            [tuple(m) for m in data["splits"][s]["missing"]],
-            data["splits"][s]["ambiguous"],
-        )
-        for s in SPLITS
-    }
 
 
 def check_missing_policy(

@@ -8,13 +8,16 @@ Formats (see ``splits/PROVENANCE.md``):
   ``<split><idx>/<video id>``.
 
 Video ids are matched exactly (no lower-casing: HMDB51 ids contain mixed case and punctuation).
-A malformed line fails with the file and line number.
+A malformed line fails with the file and line number. A leading UTF-8 byte-order mark is
+ignored; a class name holding any other invisible character is refused (it would make a class
+of its own that looks like another).
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,7 +46,7 @@ class SplitList:
 
 def natural_key(text: str) -> tuple:
     """Sort key that orders ``train2`` before ``train10``."""
-    return tuple(int(t) if t.isdigit() else t for t in re.split(r"(\d+)", text))
+    return tuple(int(t) if t.isdecimal() else t for t in re.split(r"(\d+)", text))
 
 
 def parse_line(line: str, path: Path, lineno: int) -> tuple[str, str]:
@@ -60,7 +63,23 @@ def parse_line(line: str, path: Path, lineno: int) -> tuple[str, str]:
         raise FsarError(
             f"{path}:{lineno}: malformed split line {text!r}; expected '<class>/<video id>'"
         )
+    hidden = invisible(class_key)
+    if hidden:
+        raise FsarError(
+            f"{path}:{lineno}: class {class_key!r} holds the invisible character "
+            f"U+{ord(hidden):04X} ({unicodedata.name(hidden, 'unnamed')}); remove it from the list"
+        )
     return video_id, class_key
+
+
+def invisible(text: str) -> str:
+    """The first invisible character of ``text`` (a format or control character, a line or
+    paragraph separator, a space other than U+0020), ``""`` if none."""
+    for ch in text:
+        cat = unicodedata.category(ch)
+        if cat in ("Cf", "Cc", "Co", "Zl", "Zp") or (cat == "Zs" and ch != " "):
+            return ch
+    return ""
 
 
 def read_split(path: Path | str) -> SplitList:
@@ -73,6 +92,7 @@ def read_split(path: Path | str) -> SplitList:
         text = data.decode("utf-8")
     except UnicodeDecodeError as err:
         raise FsarError(f"{path}: not UTF-8 text ({err}); re-save the list as UTF-8") from err
+    text = text.removeprefix("\ufeff")  # a byte-order mark some editors write
     videos: list[tuple[str, str]] = []
     seen: dict[str, int] = {}
     for lineno, line in enumerate(text.splitlines(), start=1):

@@ -51,6 +51,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fsar_bench import faults
 from fsar_bench.data import synthetic_render as render
 from fsar_bench.data.synthetic_config import (  # noqa: F401 (re-exported)
     FACTORS,
@@ -64,6 +65,7 @@ from fsar_bench.data.synthetic_config import (  # noqa: F401 (re-exported)
     preset,
 )
 from fsar_bench.errors import FsarError
+from fsar_bench.files import dumps, owned, read_json, write_error, write_text
 
 GENERATOR_VERSION = "fsar-bench-synthetic/1"
 WARP_PIECES = 4
@@ -177,8 +179,15 @@ def generate(
         ``root``.
     """
     root = Path(root)
-    if _claim(root, config, overwrite):
-        return root
+    # one generator per data root; a second process waits, then finds it complete
+    with owned(root, what=f"synthetic dataset {root}", subfolders=("splits",)):
+        if not _claim(root, config, overwrite):
+            _generate(root, config, progress)
+    return root
+
+
+def _generate(root: Path, config: SyntheticConfig, progress) -> None:
+    """:func:`generate`'s work in a claimed ``root`` (videos already rendered are kept)."""
     classes = design_classes(config)
     records = [
         sample_video(config, cls, c * config.videos_per_class + k, k)
@@ -195,14 +204,13 @@ def generate(
     for split in SPLITS:
         lines = [f"{r['class_name']}/{r['video_id']}\n" for r in records if r["split"] == split]
         _write_text(root / "splits" / f"{split}list.txt", "".join(lines))
-    _write_text(root / "ground_truth.jsonl", "".join(json.dumps(r) + "\n" for r in records))
+    _write_text(root / "ground_truth.jsonl", "".join(dumps(r) + "\n" for r in records))
     table = {
         c.name: {"primitives": list(c.primitives), "split": c.split, "twins": list(c.twins)}
         for c in classes
     }
-    _write_text(root / "classes.json", json.dumps(table, indent=1) + "\n")
+    _write_text(root / "classes.json", dumps(table, indent=1) + "\n")
     _write_text(root / "COMPLETE", GENERATOR_VERSION + "\n")
-    return root
 
 
 def _claim(root: Path, config: SyntheticConfig, overwrite: bool) -> bool:
@@ -211,16 +219,13 @@ def _claim(root: Path, config: SyntheticConfig, overwrite: bool) -> bool:
     wanted = json.loads(json.dumps(wanted))
     path = root / "config.json"
     if path.is_file():
-        try:
-            found = json.loads(path.read_text())
-        except ValueError:
-            found = None
+        found = read_json(path)
         if found == wanted:
             return (root / "COMPLETE").is_file()
-        if not overwrite:
+        if found is not None and not overwrite:  # a torn config.json: redone from scratch
             raise FsarError(
-                f"{root} holds a synthetic dataset with another config (see {path}); "
-                "use another folder or overwrite it (overwrite=True, CLI --overwrite)"
+                f"{root} holds a synthetic dataset with another config (see {path}); use "
+                "another folder (--data-root), or delete this one to generate it again"
             )
         for name in _OUTPUTS:
             target = root / name
@@ -233,7 +238,7 @@ def _claim(root: Path, config: SyntheticConfig, overwrite: bool) -> bool:
             f"{root} is not empty and holds no synthetic dataset; use a new or empty folder"
         )
     root.mkdir(parents=True, exist_ok=True)
-    _write_text(path, json.dumps(wanted, indent=1) + "\n")
+    _write_text(path, dumps(wanted, indent=1) + "\n")
     return False
 
 
@@ -241,19 +246,21 @@ def _write_video(frames: Path, record: dict, config: SyntheticConfig) -> None:
     """Render one video into a hidden temporary folder, then rename it into place."""
     final = frames / record["video_id"]
     partial = frames / f".{record['video_id']}.partial"
-    if partial.exists():
-        shutil.rmtree(partial)
-    partial.mkdir()
-    for t, data in enumerate(render.render_record(record, config.size, config.jpeg_quality), 1):
-        (partial / f"{t:06d}.jpg").write_bytes(data)
-    os.rename(partial, final)
+    try:
+        if partial.exists():
+            shutil.rmtree(partial)
+        partial.mkdir()
+        for t, data in enumerate(render.render_record(record, config.size, config.jpeg_quality), 1):
+            (partial / f"{t:06d}.jpg").write_bytes(data)
+        faults.point(final)  # tests: a kill here leaves the hidden partial folder
+        os.rename(partial, final)
+    except OSError as err:  # a full disk: one line
+        raise write_error(err, final) from err
 
 
 def _write_text(path: Path, text: str) -> None:
-    """Write ``text`` atomically (temporary file, then rename)."""
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_text(text)
-    os.replace(partial, path)
+    """Write ``text`` atomically and durably (:func:`fsar_bench.files.write_text`)."""
+    write_text(path, text)
 
 
 def _read_complete(root: Path, name: str) -> str:

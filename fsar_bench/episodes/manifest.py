@@ -27,6 +27,7 @@ from fsar_bench.data.index import SplitIndex
 from fsar_bench.data.sampling import test_indices
 from fsar_bench.episodes.draw import draw_episode
 from fsar_bench.errors import FsarError
+from fsar_bench.files import write_bytes
 
 MANIFEST_FORMAT = 1
 
@@ -143,12 +144,8 @@ def _check_possible(spec: EpisodeSpec, by_class: dict[str, list]) -> None:
 
 
 def write_manifest(data: bytes, path: Path) -> str:
-    """Write manifest bytes and return their SHA-256."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
-    except OSError as err:
-        raise FsarError(f"cannot write the episode manifest {path}: {err.strerror}") from err
+    """Write manifest bytes (atomically and durably) and return their SHA-256."""
+    write_bytes(path, data, what="the episode manifest")
     return hashlib.sha256(data).hexdigest()
 
 
@@ -161,8 +158,12 @@ def parse_manifest(raw: bytes, path: Path | None = None) -> Manifest:
         raise FsarError(f"cannot read episode manifest {where}: {err}") from err
     if not isinstance(data, dict) or data.get("format") != MANIFEST_FORMAT:
         raise FsarError(f"{where} is not an fsar-bench episode manifest (format {MANIFEST_FORMAT})")
+    try:
+        spec = EpisodeSpec(**data["spec"])
+    except (KeyError, TypeError) as err:
+        raise FsarError(f"{where} is not an fsar-bench episode manifest (its spec: {err})") from err
     return Manifest(
-        spec=EpisodeSpec(**data["spec"]),
+        spec=spec,
         data=data,
         sha256=hashlib.sha256(raw).hexdigest(),
         path=Path(path) if path else None,
