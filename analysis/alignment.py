@@ -99,15 +99,10 @@ def method_from_run(summary: RunSummary, channels: int, extras: bool = True):
         raise FsarError(
             f"{summary.method} exposes no embeddings before and after alignment (ta2n does)"
         )
-    # an import-path plugin (``--methods package.module:Class``) is found again by its path
-    name = (
-        summary.method_factory
-        if summary.method_origin.startswith("import path")
-        else summary.method
-    )
+    entry = _installed(summary)
     if extras:
         config["return_extras"] = True
-    method = create_method(name, channels, **config)
+    method = create_method(entry.name, channels, **config)
     try:
         method.load_state_dict(load_file(summary.checkpoint))
     except (OSError, RuntimeError, SafetensorError) as err:
@@ -117,6 +112,28 @@ def method_from_run(summary: RunSummary, channels: int, extras: bool = True):
             f"{first}; was the run's checkpoint folder removed from the cache?"
         ) from err
     return method
+
+
+def _installed(summary: RunSummary):
+    """The registry entry of a run's method: a built-in, an installed entry point or an
+    import path given on this command line (``--methods package.module:Class``). Nothing a
+    summary names is imported: a results folder cannot run its own code."""
+    from fsar_bench.methods import METHODS
+
+    entry = METHODS.known(summary.method)
+    if entry is None:
+        given = summary.method_factory or summary.method
+        raise FsarError(
+            f"{summary.dir}: method {summary.method!r} ({summary.method_origin}) is not "
+            f"installed here; results never name code to import: pass --methods {given} "
+            "if you trust it, or install its package"
+        )
+    if summary.method_factory and entry.factory != summary.method_factory:
+        raise FsarError(
+            f"{summary.dir} was made by {summary.method_factory}, but {summary.method!r} is "
+            f"{entry.factory} here; pass --methods {summary.method_factory} if you trust it"
+        )
+    return entry
 
 
 def alignment_panels(method, store, index, spec, device: torch.device | str = "cpu") -> dict:

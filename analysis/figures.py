@@ -20,6 +20,7 @@ import numpy as np
 
 from fsar_bench.analysis.start_times import NEVER, StartTimeSummary
 from fsar_bench.analysis.tsne import plot_tsne, tsne_embed
+from fsar_bench.files import save_figure
 
 
 def embed(x: np.ndarray, seed: int) -> np.ndarray:
@@ -39,10 +40,7 @@ def embed(x: np.ndarray, seed: int) -> np.ndarray:
 
 def _save(fig, path: Path, pdf: bool) -> list[Path]:
     out = [Path(path)] + ([Path(path).with_suffix(".pdf")] if pdf else [])
-    out[0].parent.mkdir(parents=True, exist_ok=True)
-    for file in out:
-        fig.savefig(file, dpi=300)
-    return out
+    return [save_figure(fig, file, dpi=300) for file in out]
 
 
 def plot_start_times(

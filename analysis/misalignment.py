@@ -57,6 +57,7 @@ from fsar_bench.analysis.uncertainty import (
 )
 from fsar_bench.data.datasets import DATASETS
 from fsar_bench.errors import FsarError
+from fsar_bench.files import atomic_open
 
 THRESHOLD = 0.5
 
@@ -255,8 +256,7 @@ def _references(probe: Probe, p: np.ndarray, records: list[dict]) -> dict:
 def write_start_times_csv(path: Path, probe: Probe, result: Misalignment) -> Path:
     """One row per scored video: ids, clip, start step and frame (0-based), ``p_1 .. p_T``."""
     t = result.p.shape[1]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="") as fh:
+    with atomic_open(path) as fh:
         out = csv.writer(fh)
         out.writerow(
             [
@@ -280,7 +280,7 @@ def write_start_times_csv(path: Path, probe: Probe, result: Misalignment) -> Pat
 def write_per_class_csv(path: Path, result: Misalignment) -> Path:
     """``class, videos, aem, mean_cosine_distance`` per class."""
     rows = result.report["per_class"]
-    with open(path, "w", newline="") as fh:
+    with atomic_open(path) as fh:
         out = csv.DictWriter(fh, fieldnames=["class", "videos", "aem", "mean_cosine_distance"])
         out.writeheader()
         out.writerows(rows)

@@ -3,12 +3,13 @@
 :func:`measure` trains (or loads) the dataset's probe and computes every measure
 (:func:`fsar_bench.analysis.misalignment.analyse`); the writers put them under
 ``OUT/<dataset>/``: ``aem.json``, ``aem_per_class.csv``, ``start_times.csv`` / ``.png``,
-``tsne_evolution.png`` and, from a finished run, ``tsne_alignment_before/after.png``.
+``tsne_evolution.png`` and, from a finished run, ``tsne_alignment_before/after.png``. Every file
+is written atomically (:mod:`fsar_bench.files`), under :func:`output_lock`.
 """
 
 from __future__ import annotations
 
-import json
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +29,7 @@ from fsar_bench.analysis.reference import ground_truth_records
 from fsar_bench.analysis.text import clean
 from fsar_bench.data.source import DataSource
 from fsar_bench.features.settings import ExtractConfig
+from fsar_bench.files import dumps, owned, write_text
 
 Progress = Callable[[str, int, int], None]
 
@@ -69,11 +71,16 @@ def measure(
     return probe, analyse(probe, source.name, truth, records)
 
 
+def output_lock(folder: Path) -> contextlib.AbstractContextManager[None]:
+    """The lock of one analysis output folder (``OUT/<dataset>``; a lock file beside it): one
+    command writes it at a time, a second identical one waits."""
+    return owned(folder, what=f"analysis output {folder}")
+
+
 def write_aem_files(folder: Path, probe: Probe, result: Misalignment) -> list[Path]:
     """``aem.json`` (every number) and ``aem_per_class.csv``."""
-    folder.mkdir(parents=True, exist_ok=True)
     path = folder / "aem.json"
-    path.write_text(json.dumps(clean(result.report), indent=1) + "\n")
+    write_text(path, dumps(clean(result.report), indent=1) + "\n")
     return [path, write_per_class_csv(folder / "aem_per_class.csv", result)]
 
 

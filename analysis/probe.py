@@ -59,6 +59,7 @@ from fsar_bench.data.index import SplitIndex, Video
 from fsar_bench.data.source import DataSource
 from fsar_bench.errors import FsarError
 from fsar_bench.features.settings import ExtractConfig
+from fsar_bench.files import owned, read_json, write_json
 
 Progress = Callable[[str, int, int], None]
 PROBE_FORMAT = 1
@@ -179,8 +180,8 @@ def probe_folder(cache: Path, dataset: str, settings: dict) -> Path:
     """``<cache>/probes/<dataset>-<hash of settings>``, created, with ``settings.json``."""
     key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
     folder = Path(cache) / "probes" / f"{dataset}-{key}"
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "settings.json").write_text(json.dumps(settings, indent=1, sort_keys=True) + "\n")
+    if read_json(folder / "settings.json") != json.loads(json.dumps(settings)):
+        write_json(folder / "settings.json", settings)  # not rewritten in a read-only cache
     return folder
 
 
@@ -224,21 +225,20 @@ def ensure_probe(
             f"{info.name}: nothing to score: with score_fraction {config.score_fraction:g} "
             f"a class needs {need} usable videos"
         )
-    settings = {
-        "format": PROBE_FORMAT,
-        "dataset": info.name,
-        "variant": source.variant,
-        "T": xcfg.frames,
-        "probe": asdict(config),
-        "inputs": inputs.fingerprint,
-        "videos": hashlib.sha256(str([astuple(v) for v in videos]).encode()).hexdigest(),
-    }
-    folder = probe_folder(source.cache, info.name, settings)
+    videos_hash = hashlib.sha256(str([astuple(v) for v in videos]).encode()).hexdigest()
+    settings = {"format": PROBE_FORMAT, "dataset": info.name, "variant": source.variant}
+    settings |= {"T": xcfg.frames, "probe": asdict(config), "inputs": inputs.fingerprint}
+    folder = probe_folder(source.cache, info.name, settings | {"videos": videos_hash})
     torch.manual_seed(config.seed)
     model = build_model(config, inputs.clips, len(classes))
     trained = [v for v in videos if v.trained]
-    record = trained_record(model, inputs.clips, trained, config, folder, device, workers, progress)
-    z = cached_scores(model, inputs.clips, scored, folder, device, config.batch, workers, progress)
+    with owned(folder, what=f"probe {folder}"):  # one writer
+        record = trained_record(
+            model, inputs.clips, trained, config, folder, device, workers, progress
+        )
+        z = cached_scores(
+            model, inputs.clips, scored, folder, device, config.batch, workers, progress
+        )
     description = MODES[config.mode].format(backbone=inputs.backbone)
     return Probe(
         folder,

@@ -40,22 +40,21 @@ of an earlier version is refused with a one-line error, not loaded.
 
 from __future__ import annotations
 
-import json
 import math
-import os
 import time
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
 from torch import nn
 
 from fsar_bench.analysis.probe_clips import FeatureClips, FrameClips
 from fsar_bench.analysis.probe_config import ProbeConfig, ProbeVideo
 from fsar_bench.engine import checkpoint as ck
+from fsar_bench.files import atomic_path, dumps, read_json, write_text
 
 Progress = Callable[[str, int, int], None]
 
@@ -235,21 +234,25 @@ def trained_record(model, clips, videos, config, folder: Path, device, workers, 
     Returns:
         The training record (``train.json``).
     """
-    weights = folder / "probe.safetensors"
-    if not weights.is_file():
+    weights, record_file = folder / "probe.safetensors", folder / "train.json"
+    record = read_json(record_file)
+    if not (isinstance(record, dict) and ck.readable(weights)):  # absent or torn: (re)done
         record = train_probe(model, clips, videos, config, folder, device, workers, progress)
-        (folder / "train.json").write_text(json.dumps(record, indent=1) + "\n")
-        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(weights))
-    model.load_state_dict(load_file(str(weights)))
-    return json.loads((folder / "train.json").read_text())
+        ck.save_weights(weights, model)
+        write_text(record_file, dumps(record, indent=1) + "\n")
+    ck.load_weights(weights, model)
+    return record
 
 
 def cached_scores(model, clips, videos, folder: Path, device, batch, workers, progress) -> dict:
     """:func:`score_probe` of ``videos``, saved to ``folder/scores.npz`` on first use."""
     path = folder / "scores.npz"
-    if not path.is_file():
-        arrays = score_probe(model, clips, videos, device, batch, workers, progress)
-        np.savez(folder / "scores.partial.npz", **arrays)
-        os.replace(folder / "scores.partial.npz", path)
-    with np.load(path) as z:
-        return {k: z[k] for k in z.files}
+    try:
+        with np.load(path) as z:
+            return {k: z[k] for k in z.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile):  # absent or torn: scored again
+        pass
+    arrays = score_probe(model, clips, videos, device, batch, workers, progress)
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, **arrays)
+    return arrays

@@ -31,6 +31,7 @@ from fsar_bench.analysis.profile import GAIN_SETS, profile_row, run_order_sensit
 from fsar_bench.data.source import DataSource
 from fsar_bench.engine.run import RunRequest
 from fsar_bench.errors import FsarError
+from fsar_bench.files import dumps, read_json, write_text
 from fsar_bench.results.store import config_hash
 
 Progress = Callable[[str, int, int], None]
@@ -77,15 +78,22 @@ def point_key(dataset: str, req: PointRequest) -> str:
 def profile_point(source: DataSource, req: PointRequest, progress: Progress | None = None) -> dict:
     """Measure one dataset completely (see the module docstring), or read it back."""
     from fsar_bench.analysis import outputs
+
+    folder = req.out / source.name
+    with outputs.output_lock(folder):  # one writer; a second identical command reuses it
+        done = read_json(folder / PROFILE_FILE)
+        if isinstance(done, dict) and done.get("key") == point_key(source.name, req):
+            return done  # a torn or foreign profile.json is measured again
+        return _measure_point(source, req, progress)
+
+
+def _measure_point(source: DataSource, req: PointRequest, progress: Progress | None) -> dict:
+    """:func:`profile_point`'s work, under the output folder's lock."""
+    from fsar_bench.analysis import outputs
     from fsar_bench.engine.run import run_benchmark
 
     folder = req.out / source.name
-    key = point_key(source.name, req)
     path = folder / PROFILE_FILE
-    if path.is_file():
-        done = json.loads(path.read_text())
-        if done.get("key") == key:
-            return done
     summaries = run_benchmark(source, req.run, progress)
     blind_req = gain_request(req.run) if req.gain else None
     blind = run_benchmark(source, blind_req, progress) if blind_req else []
@@ -95,9 +103,12 @@ def profile_point(source: DataSource, req: PointRequest, progress: Progress | No
     orders = {}
     if req.order:
         orders = {s.dir: run_order_sensitivity(s, source.cache, req.run.device) for s in summaries}
-    row = {"key": key, **profile_row(result.report, summaries, orders, blind)}
+    row = {
+        "key": point_key(source.name, req),
+        **profile_row(result.report, summaries, orders, blind),
+    }
     row["request"] = json.loads(json.dumps(dataclasses.asdict(req), default=str))
-    path.write_text(json.dumps(_clean(row), indent=1) + "\n")
+    write_text(path, dumps(_clean(row), indent=1) + "\n")
     return json.loads(path.read_text())
 
 

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from fsar_bench.files import save_figure
+
 
 def _float(values) -> np.ndarray:
     return np.array([np.nan if v is None else float(v) for v in values], dtype=np.float64)
@@ -33,10 +35,7 @@ def _by_level(rows: list[dict], levels: list[str]) -> list[dict]:
 
 
 def _save(fig, folder: Path, name: str, formats) -> list[Path]:
-    out = [folder / f"{name}.{fmt}" for fmt in formats]
-    for path in out:
-        fig.savefig(path, dpi=200)
-    return out
+    return [save_figure(fig, folder / f"{name}.{fmt}", dpi=200) for fmt in formats]
 
 
 def _accuracy(ax, rows: list[dict], levels: list[str]) -> None:

@@ -18,11 +18,12 @@ lists levels from least to most misaligned) and with each ground-truth reference
 from __future__ import annotations
 
 import csv
-import json
 import warnings
 from pathlib import Path
 
 import numpy as np
+
+from fsar_bench.files import atomic_open, dumps, write_text
 
 
 def _get(d: dict | None, *keys):
@@ -124,10 +125,9 @@ def write_sweep(
     """``sweep.csv``, ``sweep.json`` and the figures; returns the written files."""
     from fsar_bench.analysis.sweep_figures import plot_sweep
 
-    folder.mkdir(parents=True, exist_ok=True)
     rows = sweep_rows(levels, points)
     csv_path = folder / "sweep.csv"
-    with open(csv_path, "w", newline="") as fh:
+    with atomic_open(csv_path) as fh:
         out = csv.DictWriter(fh, fieldnames=list(rows[0]) if rows else ["level"])
         out.writeheader()
         out.writerows(rows)
@@ -139,5 +139,5 @@ def write_sweep(
         "points": points,
     }
     json_path = folder / "sweep.json"
-    json_path.write_text(json.dumps(summary, indent=1) + "\n")
+    write_text(json_path, dumps(summary, indent=1) + "\n")
     return [csv_path, json_path, *plot_sweep(factor, levels, rows, folder, formats)]

@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import ArrayLike
 
+from fsar_bench.files import save_figure
+
 DEFAULT_PERPLEXITY = 30.0
 """scikit-learn's default perplexity, used when none is given."""
 
@@ -102,10 +104,7 @@ def plot_tsne(
     out = [Path(path)]
     if pdf:
         out.append(out[0].with_suffix(".pdf"))
-    out[0].parent.mkdir(parents=True, exist_ok=True)
-    for file in out:
-        fig.savefig(file, dpi=300)
-    return out
+    return [save_figure(fig, file, dpi=300) for file in out]
 
 
 def _checked(points: ArrayLike, labels: Sequence | ArrayLike) -> tuple[np.ndarray, np.ndarray]:

@@ -40,13 +40,12 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point: runs the app and turns user errors into one line and exit status 2."""
     tune_cpu()  # before torch is imported by any command
     try:
-        app(args=argv, standalone_mode=False, prog_name="fsar-bench")
+        code = app(args=argv, standalone_mode=False, prog_name="fsar-bench")
     except FsarError as err:
         typer.echo(f"error: {err}", err=True)
         return err.exit_code
     except (typer.Abort, KeyboardInterrupt):
-        typer.echo("interrupted; run the same command again to continue", err=True)
-        return 130
+        return _interrupted()
     except typer.exceptions.TyperException as err:  # usage errors: one line too, exit 2
         ctx = getattr(err, "ctx", None)
         where = ctx.command_path if ctx is not None else "fsar-bench"
@@ -55,7 +54,14 @@ def main(argv: list[str] | None = None) -> int:
             return err.exit_code
         typer.echo(f"error: {message} (see '{where} --help')", err=True)
         return err.exit_code
-    return 0
+    if code == 130:  # typer turns Ctrl-C inside a command into exit code 130
+        return _interrupted()
+    return code if isinstance(code, int) else 0
+
+
+def _interrupted() -> int:
+    typer.echo("interrupted; run the same command again to continue", err=True)
+    return 130
 
 
 if __name__ == "__main__":

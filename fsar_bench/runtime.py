@@ -108,12 +108,36 @@ def pick_device(name: str | None = None) -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def _env_int(name: str, default: str) -> int:
+    """An integer environment variable, or a one-line error."""
+    text = os.environ.get(name, default)
+    try:
+        return int(text)
+    except ValueError:
+        raise FsarError(f"{name}={text!r}: expected an integer (set by torchrun)") from None
+
+
+def _check_launcher(world: int) -> None:
+    """Under ``WORLD_SIZE > 1`` the variables a process group needs, set by ``torchrun``, must
+    be there (a hand-set ``WORLD_SIZE`` would wait forever for processes that never come)."""
+    missing = [k for k in ("RANK", "MASTER_ADDR", "MASTER_PORT") if k not in os.environ]
+    if missing:
+        raise FsarError(
+            f"WORLD_SIZE={world} without {', '.join(missing)}: start several processes with "
+            "torchrun (see the README), or unset WORLD_SIZE to run one"
+        )
+    rank = _env_int("RANK", "0")
+    if not 0 <= rank < world:
+        raise FsarError(f"RANK={rank} is outside 0..{world - 1} (WORLD_SIZE={world})")
+
+
 def init_runtime(device: str | None = None) -> Runtime:
     """This process's runtime; joins the ``torchrun`` process group when there is one."""
     dev = pick_device(device)
-    world = int(os.environ.get("WORLD_SIZE", "1"))
+    world = _env_int("WORLD_SIZE", "1")
     if world <= 1:
         return Runtime(device=dev)
+    _check_launcher(world)
     if not torch.distributed.is_initialized():
         backend = "nccl" if dev.type == "cuda" else "gloo"
         torch.distributed.init_process_group(backend)

@@ -11,7 +11,10 @@ Methods from other packages (``docs/your-method.md``), found in this order after
   :class:`~fsar_bench.methods.base.FewShotMethod` subclass. The entry point's name is the
   registry name. Listing reads the metadata only (no torch, no plugin import);
 * **import paths** ``package.module:Class`` (``--methods my_pkg.methods:MyNet``): a
-  ``FewShotMethod`` subclass whose registry name is the class name in lower case.
+  ``FewShotMethod`` subclass whose registry name is the class name in lower case. Only a name
+  typed in this invocation is imported (:meth:`MethodRegistry.get`); a name read from stored
+  results goes through :meth:`MethodRegistry.known`, which never imports anything a results
+  file names (a downloaded results folder cannot run its own code).
 
 An entry made from a class (:func:`info_from_class`) takes ``input_kind`` and ``config_class``
 (a dataclass whose fields all have defaults; absent: the method takes no config and is built as
@@ -190,10 +193,29 @@ class MethodRegistry(Registry[MethodInfo]):
         return out
 
     def get(self, name: str) -> MethodInfo:
-        """A registered name or alias, or an import path ``package.module:Class``."""
+        """A registered name or alias, or an import path ``package.module:Class`` (imported:
+        only for names the user typed in this invocation)."""
         if ":" in name:
             return self._from_path(name.strip())
         return self._paths.get(name.strip().lower()) or super().get(name)
+
+    def known(self, name: str) -> MethodInfo | None:
+        """The entry of a name read from stored results, or ``None``: built-ins, installed
+        entry points and the import paths given in this invocation only; nothing a results
+        file names is imported (an unknown name is shown as a label)."""
+        key = str(name).strip().lower()
+        if not key or ":" in key:
+            return None
+        if key in self._paths:
+            return self._paths[key]
+        try:
+            return super().get(key)
+        except FsarError:
+            return None
+
+    def __contains__(self, name: str) -> bool:
+        """Whether :meth:`known` finds ``name`` (never imports an import path)."""
+        return self.known(name) is not None
 
     def origin(self, name: str) -> str:
         key = name.strip().lower()
@@ -213,6 +235,10 @@ class MethodRegistry(Registry[MethodInfo]):
                 f"method {path!r} cannot be imported: {type(err).__name__}: "
                 f"{err}; is its package on the Python path?"
             ) from err
+        except SystemExit as err:  # the module ends the process on import: say so
+            raise FsarError(
+                f"method {path!r} does not load: its module called sys.exit({err.code!r}) on import"
+            ) from None
         except Exception as err:  # the module itself fails: one line naming it
             first = (str(err).strip().splitlines() or [""])[0]
             raise FsarError(

@@ -59,9 +59,10 @@ def aem(
 
     source, trained, result = _measure(data, probe, features, compute)
     folder = probe.out / source.name
-    outputs.write_aem_files(folder, trained, result)
-    outputs.write_start_files(folder, source.name, trained, result, probe.pdf)
-    _evolution_tsne(folder, source.name, result, probe)
+    with outputs.output_lock(folder):
+        outputs.write_aem_files(folder, trained, result)
+        outputs.write_start_files(folder, source.name, trained, result, probe.pdf)
+        _evolution_tsne(folder, source.name, result, probe)
     typer.echo(analysis_text(result.report) + f"\nfiles: {folder}")
 
 
@@ -79,7 +80,8 @@ def start_times(
 
     source, trained, result = _measure(data, probe, features, compute)
     folder = probe.out / source.name
-    outputs.write_start_files(folder, source.name, trained, result, probe.pdf)
+    with outputs.output_lock(folder):
+        outputs.write_start_files(folder, source.name, trained, result, probe.pdf)
     text = analysis_text(result.report, ("probe", "start", "truth", "onset"))
     typer.echo(text + f"\nfiles: {folder}")
 
@@ -104,16 +106,18 @@ def tsne(
     compute: ComputeOptions,
 ) -> None:
     """t-SNE of the evolution vectors (TA2N Fig. 3); with --run, of embeddings (Fig. 8)."""
+    from fsar_bench.analysis.outputs import output_lock
     from fsar_bench.analysis.text import probe_text
 
     summary = _run_summary(run, data.source().name) if run else None
     source, _, result = _measure(data, probe, features, compute)
     folder = probe.out / source.name
-    files = _evolution_tsne(folder, source.name, result, probe)
-    if summary:
-        files += _alignment_files(
-            folder, source, summary, query, episodes, compute.device, probe.pdf
-        )
+    with output_lock(folder):
+        files = _evolution_tsne(folder, source.name, result, probe)
+        if summary:
+            files += _alignment_files(
+                folder, source, summary, query, episodes, compute.device, probe.pdf
+            )
     typer.echo(f"{probe_text(result.report['probe'])}\nwrote: " + ", ".join(map(str, files)))
 
 

@@ -89,6 +89,7 @@ def sweep(
     data: LevelData,
 ) -> None:
     """Sweep one synthetic factor: accuracy, AEM and start-time error against the level."""
+    from fsar_bench.analysis.outputs import output_lock
     from fsar_bench.analysis.sweep import run_sweep, sweep_datasets
     from fsar_bench.analysis.sweep_table import rank_correlations, write_sweep
     from fsar_bench.options.spelling import csv_items
@@ -103,7 +104,9 @@ def sweep(
 
     with progress(f"sweep {factor}") as update:
         points = run_sweep(factor, chosen, source_for, req, update)
-    files = write_sweep(options.out / f"sweep-{factor}", factor, chosen, points)
+    folder = options.out / f"sweep-{factor}"
+    with output_lock(folder):
+        files = write_sweep(folder, factor, chosen, points)
     corr = rank_correlations(points)
     text = ", ".join(f"{k} {v:.3f}" for k, v in corr.items() if isinstance(v, float))
     typer.echo(profile_text(points) + f"\nSpearman: {text}\nfiles: {files[0].parent}")

@@ -15,8 +15,10 @@ Writes, under ``out``:
   the synthetic misalignment level, start-time distributions;
 * ``report.md``: every Markdown table and figure on one page, and what was left out and why.
 
-``tables/`` and ``figures/`` are regenerated: files with the suffixes written there are removed
-first.
+``report --out`` owns only what it wrote: ``OUT/.fsar-report.json`` lists the files the last
+report wrote, and only those are removed before a new report is written (a figure of the user's
+in ``OUT/figures`` stays). Every file is written atomically (:mod:`fsar_bench.files`), the list
+last, under a lock on ``OUT`` (one report writer at a time).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import os
 from pathlib import Path
 
 from fsar_bench.errors import FsarError
+from fsar_bench.files import atomic_open, owned, read_json, write_json, write_text
 from fsar_bench.report import runs as rr
 from fsar_bench.report import tables as rt
 from fsar_bench.report.curves import write_learning_curves
@@ -45,14 +48,25 @@ CAPTIONS = {
     "start_times": "Share of videos per action start frame (first frame with p >= 0.5) and "
     "never reaching it (TA2N Fig. 2).",
 }
-GENERATED = {".md", ".tex", ".csv", ".png", ".pdf", ".svg"}
+OWNED = ".fsar-report.json"  # the files the last report wrote (relative to OUT)
 
 
-def _clear(folder: Path) -> None:
-    """Remove the files an earlier report wrote (by suffix), so nothing stale survives."""
-    for path in folder.glob("*") if folder.is_dir() else ():
-        if path.is_file() and path.suffix in GENERATED:
+def _clear(out: Path) -> None:
+    """Remove the files the previous report listed in ``OUT/.fsar-report.json`` (nothing
+    else: files of the user's in the same folders stay)."""
+    listed = read_json(out / OWNED)
+    files = listed.get("files") if isinstance(listed, dict) else None
+    root = out.resolve()
+    for rel in files if isinstance(files, list) else ():
+        path = (out / str(rel)).resolve()
+        if path.is_relative_to(root) and path != root / OWNED and path.is_file():
             path.unlink()
+
+
+def _own(out: Path, files: list[Path]) -> None:
+    """Record the files this report wrote, for the next :func:`_clear`."""
+    rel = sorted({Path(os.path.relpath(f, out)).as_posix() for f in files})
+    write_json(out / OWNED, {"files": rel})
 
 
 def _runs_csv(df, runs: Path, path: Path) -> Path:
@@ -66,7 +80,8 @@ def _runs_csv(df, runs: Path, path: Path) -> Path:
         method_config=[json.dumps(s.method_config, sort_keys=True) for s in df["summary"]],
         dir=[Path(os.path.relpath(Path(d).absolute(), root)).as_posix() for d in df["dir"]],
     )
-    table.to_csv(path, index=False)
+    with atomic_open(path) as fh:
+        table.to_csv(fh, index=False)
     return path
 
 
@@ -87,9 +102,7 @@ def _index(out: Path, tables, files: list[Path], skipped: list[str], command: st
             parts += [f"![{p.stem}]({p.relative_to(out).as_posix()})", "", caption, ""]
     if skipped:
         parts += ["## Left out", "", *[f"- {s}" for s in skipped], ""]
-    path = out / "report.md"
-    path.write_text("\n".join(parts), encoding="utf-8")
-    return path
+    return write_text(out / "report.md", "\n".join(parts))
 
 
 def build_report(
@@ -107,6 +120,25 @@ def build_report(
         raise FsarError(f"no finished runs under {runs}; run `fsar-bench run` first or pass --runs")
     folder = analysis if analysis is not None else out / "analysis"
     reports = load_analysis(folder)
+    tables, skipped = _tables(df, reports, folder, baseline)
+    with owned(out, what=f"report {out}", subfolders=("tables", "figures")):
+        _clear(out)
+        files = write_tables(tables, out / "tables", formats)
+        if "csv" in formats:
+            files.append(_runs_csv(df, runs, out / "tables" / "runs.csv"))
+        main = rr.main_runs(df)
+        figs, left = write_figures(main, reports, out / "figures", baseline, figure_formats)
+        curves = write_learning_curves(main, out / "figures", figure_formats)
+        if not curves:
+            left.append("learning curves: no run has a training history")
+        figs += curves
+        files = [*files, *figs, _index(out, tables, figs, skipped + left, command)]
+        _own(out, files)
+    return files
+
+
+def _tables(df, reports: dict, folder: Path, baseline: str) -> tuple[list, list[str]]:
+    """The tables the results allow, and a reason for each one left out."""
     built = {"main": rt.main_table(df), "paired": rt.paired_table(df, baseline)}
     built |= {ab.name: rt.ablation_table(df, m, ab) for m, ab in rr.ablations()}
     built["training_spread"] = spread_table(rr.main_runs(df, retrainings=True))
@@ -125,16 +157,4 @@ def build_report(
         for m, ab in rr.ablations()
     }
     skipped = [reasons[k] for k, t in built.items() if t is None]
-    tables = [t for t in built.values() if t is not None]
-    for sub in ("tables", "figures"):
-        _clear(out / sub)
-    files = write_tables(tables, out / "tables", formats)
-    if "csv" in formats:
-        files.append(_runs_csv(df, runs, out / "tables" / "runs.csv"))
-    main = rr.main_runs(df)
-    figs, left = write_figures(main, reports, out / "figures", baseline, figure_formats)
-    curves = write_learning_curves(main, out / "figures", figure_formats)
-    if not curves:
-        left.append("learning curves: no run has a training history")
-    figs += curves
-    return [*files, *figs, _index(out, tables, figs, skipped + left, command)]
+    return [t for t in built.values() if t is not None], skipped

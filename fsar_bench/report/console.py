@@ -45,7 +45,13 @@ def paired_table(summaries: list[RunSummary], baseline: str = "protonet") -> str
             continue
         rows.append([f"{s.method} - {baseline}", f"{s.shot}-shot", *paired_cells(s, b)])
     head = ["comparison", "setting", *PAIRED_HEAD]
-    return table(head, rows) if rows else f"(no paired comparison: {baseline} not run)"
+    if rows:
+        return table(head, rows)
+    if base and all(s.method == baseline for s in summaries):
+        return f"(no paired comparison: only {baseline} was run)"
+    if base:
+        return f"(no paired comparison: no other method ran on {baseline}'s episodes)"
+    return f"(no paired comparison: {baseline} not run)"
 
 
 def describe_select(select: dict) -> str:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from fsar_bench.report.figures import _figure, _save
+from fsar_bench.report.figures import _figure, _save, write_csv
 from fsar_bench.report.tables import method_order
 
 END_MARKERS = {"plateau": "x", "budget": "s"}
@@ -85,8 +85,7 @@ def write_learning_curves(df: pd.DataFrame, folder: Path, formats=("png",)) -> l
     out: list[Path] = []
     for dataset, g in rows.groupby("dataset"):
         stem = folder / f"learning_curves_{dataset}"
-        stem.parent.mkdir(parents=True, exist_ok=True)
-        g.to_csv(stem.with_suffix(".csv"), index=False)
+        out.append(write_csv(g, stem.with_suffix(".csv")))
         title = f"Learning curves on {dataset} ('x': plateau stop, square: budget spent)"
         out += plot_learning_curves(g, title, stem, formats)
     return out

@@ -25,12 +25,20 @@ import numpy as np
 import pandas as pd
 
 from fsar_bench.episodes.manifest import Manifest, load_manifest
+from fsar_bench.files import atomic_open, save_figure
 from fsar_bench.report.tables import by_method, method_order
 from fsar_bench.results.store import read_records
 from fsar_bench.results.summary import RunSummary
 
 LEVELS = ("none", "low", "mid", "high")  # synthetic presets, increasing misalignment
 DPI = 300
+
+
+def write_csv(data: pd.DataFrame, path: Path) -> Path:
+    """A figure's data as CSV, written atomically (:func:`fsar_bench.files.atomic_open`)."""
+    with atomic_open(path) as fh:
+        data.to_csv(fh, index=False)
+    return path
 
 
 @contextmanager
@@ -46,11 +54,7 @@ def _figure(width: float, height: float):
 
 
 def _save(fig, stem: Path, formats: tuple[str, ...]) -> list[Path]:
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    out = [stem.with_suffix(f".{f}") for f in formats]
-    for path in out:
-        fig.savefig(path, dpi=DPI)
-    return out
+    return [save_figure(fig, stem.with_suffix(f".{f}"), dpi=DPI) for f in formats]
 
 
 def find_manifest(summary: RunSummary) -> Manifest:
@@ -70,7 +74,7 @@ def find_manifest(summary: RunSummary) -> Manifest:
 def per_class_accuracy(summary: RunSummary) -> pd.DataFrame:
     """Per test class: ``class, correct, queries, accuracy`` (percent) of one run."""
     manifest = find_manifest(summary)
-    records = read_records(summary.records_file)
+    records = read_records(summary.records_file, summary.setting.episodes, repair=False)
     episodes = manifest.episodes[: len(records)]
     q = len(episodes[0]["query"][0])
     classes = np.array([ep["classes"] for ep in episodes]).repeat(q, axis=1)  # [E, N*Q]
@@ -231,7 +235,7 @@ def write_figures(
             continue
         stem = folder / f"class_gain_{dataset}_{way}w{shot}s"
         data = pd.concat(gains, names=["method"]).reset_index(0)
-        data.to_csv(stem.with_suffix(".csv"), index=False)
+        files.append(write_csv(data, stem.with_suffix(".csv")))
         title = f"Per-class gain over {baseline}: {dataset}, {way}-way {shot}-shot"
         files += plot_class_gain(gains, baseline, title, stem, formats)
     if not files and not skipped:

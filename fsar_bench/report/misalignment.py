@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
+from fsar_bench.errors import FsarError
+from fsar_bench.files import read_json
 from fsar_bench.report.render import Table
 from fsar_bench.report.tables import dataset_order, reference
 
@@ -13,7 +14,18 @@ from fsar_bench.report.tables import dataset_order, reference
 def load_analysis(folder: Path) -> dict[str, dict]:
     """``<folder>/<dataset>/aem.json`` reports of the misalignment analysis, by dataset."""
     paths = sorted(Path(folder).glob("*/aem.json"))
-    return {p.parent.name: json.loads(p.read_text()) for p in paths}
+    return {p.parent.name: _load(p) for p in paths}
+
+
+def _load(path: Path) -> dict:
+    """An analysis output (a JSON object), or a one-line error naming the file."""
+    data = read_json(path)
+    if not isinstance(data, dict):
+        raise FsarError(
+            f"{path} is not a readable analysis output (torn, edited or not JSON); run the "
+            "analysis again or delete it"
+        )
+    return data
 
 
 def _num(value, digits: int = 4, scale: float = 1.0, shift: float = 0.0) -> str:
@@ -63,7 +75,7 @@ def aem_table(reports: dict[str, dict]) -> Table | None:
 def load_profiles(folder: Path) -> dict[str, dict]:
     """``<folder>/<dataset>/profile.json`` (``fsar-bench profile`` / ``sweep``) by dataset."""
     paths = sorted(Path(folder).glob("*/profile.json"))
-    return {p.parent.name: json.loads(p.read_text()) for p in paths}
+    return {p.parent.name: _load(p) for p in paths}
 
 
 def _pm(d: dict | None, digits: int = 1) -> str:

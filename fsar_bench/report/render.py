@@ -10,6 +10,8 @@ import io
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from fsar_bench.files import write_text
+
 
 @dataclass(kw_only=True)
 class Table:
@@ -94,11 +96,8 @@ RENDER = {"md": to_markdown, "tex": to_latex, "csv": to_csv}
 
 def write_tables(tables: list[Table], folder: Path, formats: tuple[str, ...]) -> list[Path]:
     """``<folder>/<name>.<fmt>`` for every table and format."""
-    folder.mkdir(parents=True, exist_ok=True)
     out = []
     for t in tables:
         for f in formats:
-            path = folder / f"{t.name}.{f}"
-            path.write_text(RENDER[f](t), encoding="utf-8")
-            out.append(path)
+            out.append(write_text(folder / f"{t.name}.{f}", RENDER[f](t)))
     return out

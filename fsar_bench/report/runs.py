@@ -31,7 +31,8 @@ def ablations() -> list[tuple[str, Ablation]]:
 
 
 def _neutral(method: str) -> tuple[str, ...]:
-    return METHODS.get(method).neutral_fields if method in METHODS else ()
+    entry = METHODS.known(method)  # a stored name is a label: never imported
+    return entry.neutral_fields if entry is not None else ()
 
 
 def _flat(s: RunSummary) -> dict[str, str]:

@@ -65,8 +65,8 @@ def reference(name: str) -> pd.DataFrame:
 
 def method_order(label: str) -> tuple:
     """Sort key of a row label: the entries' ``report_rank`` (TA2N Table 2's order), label."""
-    head = label.split(" ")[0]
-    return (METHODS.get(head).report_rank if head in METHODS else 1000, label)
+    entry = METHODS.known(label.split(" ")[0])  # stored names are data: nothing is imported
+    return (entry.report_rank if entry is not None else 1000, label)
 
 
 def dataset_order(name: str) -> tuple:
