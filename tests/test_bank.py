@@ -12,9 +12,9 @@ from fsar_bench.features.cache import (
     STORE_FORMAT,
     FeatureStore,
     shard_name,
-    write_json,
     write_shard,
 )
+from fsar_bench.files import write_json
 
 T, C, HW = 3, 5, (2, 3)
 

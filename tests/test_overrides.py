@@ -28,7 +28,7 @@ def test_typed_overrides():
     [
         (["lam=1"], "expected SECTION.FIELD=VALUE"),
         (["x.lamb=1"], "no such field. Did you mean lam?"),
-        (["x.steps=1.5"], "expected a int"),
+        (["x.steps=1.5"], "expected an int"),
         (["x.on=maybe"], "expected a bool"),
     ],
 )

@@ -24,11 +24,11 @@ from fsar_bench.features.cache import (
     FeatureStore,
     StoreMeta,
     shard_name,
-    write_json,
     write_shard,
 )
 from fsar_bench.features.settings import ExtractConfig
 from fsar_bench.features.views import plan_views
+from fsar_bench.files import write_json
 
 T, C = 8, 16
 
