@@ -130,8 +130,8 @@ def test_row10_a_symlink_loop_under_the_data_root_ends(tmp_path):
     ],
 )
 def test_row11_bad_options_are_one_line(extra, message, capsys, tmp_path):
-    args = ["run", "--methods", "protonet", "--cache-dir", str(tmp_path), *extra]
-    assert main([*args, "--data-root", str(tmp_path / "nothing")]) == 2
+    args = ["run", "--methods", "protonet", "--dataset", "ssv2-full", *extra]
+    assert main([*args, "--data-root", str(tmp_path / "none"), "--cache-dir", str(tmp_path)]) == 2
     assert message in one_line(capsys)
 
 
@@ -275,8 +275,8 @@ def test_row12_timings_are_summed_over_resumed_processes(reference, bench):
 def test_row12_a_methods_module_that_exits_on_import_is_one_line(tmp_path, monkeypatch, capsys):
     (tmp_path / "exits.py").write_text("import sys\nsys.exit(7)\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    args = ["run", "--methods", "exits:Net", "--cache-dir", str(tmp_path / "c")]
-    assert main([*args, "--data-root", str(tmp_path / "d")]) == 2
+    args = ["run", "--methods", "exits:Net", "--dataset", "ssv2-full", "--cache-dir", str(tmp_path)]
+    assert main([*args, "--data-root", str(tmp_path / "none")]) == 2
     assert "called sys.exit(7) on import" in one_line(capsys)
 
 

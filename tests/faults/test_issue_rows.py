@@ -23,6 +23,15 @@ FINISHED = ("data", "cache/features", "cache/checkpoints", "runs")
 TRAINED = ("data", "cache/features", "cache/checkpoints")  # the runs are evaluated again
 
 
+def NOWHERE(tmp_path) -> list[str]:  # noqa: N802 (a constant made per test)
+    """Options of a real dataset without data: a command that got past its checks stops at
+    once (never generates or extracts a default dataset)."""
+    return ["--dataset", "ssv2-full", "--data-root", str(tmp_path / "none")] + [
+        "--cache-dir",
+        str(tmp_path / "cache"),
+    ]
+
+
 def _run_dir(root, method: str = "protonet"):
     return next((root / "runs").glob(f"*/{method}-*"))
 
@@ -121,7 +130,7 @@ def test_row3_ctrl_c_exits_130_with_its_message(monkeypatch, capsys, tmp_path):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(engine, "run_benchmark", interrupted)
-    args = ["run", "--data-root", str(tmp_path / "d"), "--cache-dir", str(tmp_path / "c")]
+    args = ["run", *NOWHERE(tmp_path)]
     assert main(args) == 130
     assert "interrupted; run the same command again" in capsys.readouterr().err
 
@@ -129,7 +138,7 @@ def test_row3_ctrl_c_exits_130_with_its_message(monkeypatch, capsys, tmp_path):
 # --- row 4: non-finite settings, features, losses, logits ------------------------------------
 @pytest.mark.parametrize("value", ["train.lr=inf", "train.weight_decay=inf", "protonet.scale=nan"])
 def test_row4_non_finite_settings_are_refused(value, capsys, tmp_path):
-    args = ["run", "--methods", "protonet,otam", "--set", value, "--cache-dir", str(tmp_path)]
+    args = ["run", "--methods", "protonet,otam", "--set", value, *NOWHERE(tmp_path)]
     assert main(args) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "finite" in err, err
