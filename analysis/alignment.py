@@ -125,13 +125,13 @@ def _installed(summary: RunSummary):
         given = summary.method_factory or summary.method
         raise FsarError(
             f"{summary.dir}: method {summary.method!r} ({summary.method_origin}) is not "
-            f"installed here; results never name code to import: pass --methods {given} "
-            "if you trust it, or install its package"
+            f"installed here, and code named by results is never imported; install its "
+            f"package, or give profile --methods {given} if you trust it"
         )
     if summary.method_factory and entry.factory != summary.method_factory:
         raise FsarError(
             f"{summary.dir} was made by {summary.method_factory}, but {summary.method!r} is "
-            f"{entry.factory} here; pass --methods {summary.method_factory} if you trust it"
+            f"{entry.factory} here; install the package that made it"
         )
     return entry
 
