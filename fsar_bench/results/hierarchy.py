@@ -1,0 +1,325 @@
+"""Intervals that cover trainings, test episodes and (optionally) test classes.
+
+A cell (dataset, way, shot, method) trained ``R`` times (training seeds ``0..R-1``) and tested on
+one manifest gives ``acc [R, E]``, episodes aligned across trainings and methods. The estimate is
+the grand mean (the mean of the trainings' episode means); its variance is a sum of one component
+per level, each the variance of a bootstrap of that level (derivation: docs/statistics.md):
+
+* **Trainings** (``R - 1`` degrees of freedom): the trainings' offsets (row mean minus grand mean)
+  drawn with replacement. Drawing from ``R`` values reproduces ``(R-1)/R`` of their variance, and
+  a row mean also carries the training x episode interaction, which the episode level counts; so
+  the offsets are first shrunk to the between-training variance ``(MS_rows - MS_inter) / E`` and
+  scaled by ``sqrt(R/(R-1))`` (cf. Davison & Hinkley 1997, sec. 3.8, on two-stage resampling;
+  Carpenter, Goldstein & Rasbash 2003 rescale multilevel residuals likewise).
+* **Episodes** (``E - 1``): the same episode indices for every training, drawn on each episode's
+  mean over trainings: episode difficulty is common to all trainings (independent draws per
+  training would understate it up to ``R``-fold), and drawing cells would count the interaction
+  twice (a crossed design has no exact cell bootstrap: McCullagh 2000).
+* **Classes** (``K - 1``, with ``classes=``): given the ``K`` test classes episodes are independent,
+  so the levels above are the variance given the classes; this adds the class sample's. Additive
+  class effects on the accuracy scale (least squares; an episode is the mean of its classes'),
+  shrunk by their estimation noise, drawn ``K`` at a time. No class x training term.
+
+With few distinct values (accuracies are multiples of ``100 / (way * query)``), ``n`` draws with
+replacement are one multinomial draw over the histogram: exact, at a cost independent of ``n``.
+
+Small ``R``: the training component has ``R - 1`` degrees of freedom, and a normal or percentile
+interval covers far below 95 % at ``R = 3``. The half-width is ``c sqrt(V_T + V_E + V_C)`` with the
+Cochran & Cox (1957) critical value ``c = (V_T t_{R-1} + V_E t_{E-1} + V_C t_{K-1}) / (V_T + V_E +
+V_C)``. Simulated coverage: 94-96 % at ``R = 3, 5, 10`` from training-dominated to episode-
+dominated cells; about 91 % at ``R = 2`` (Welch-Satterthwaite: 91-92 % at ``R = 3``). ``R = 1``
+gives the episode (and class) levels only, and the result says so.
+
+Probability of improvement (rliable: Agarwal et al. 2021) ``P(X > Y) + P(X = Y) / 2``, paired:
+``X, Y`` are A's and B's accuracy on one episode by the trainings with the same index (seed).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from scipy import stats
+
+METHOD = (
+    "two-level bootstrap: trainings (offsets shrunk to the between-training variance, x "
+    "sqrt(R/(R-1))) x episodes (shared by all trainings) [x classes]; Cochran-Cox t critical value"
+)
+_MAX_BINS = 512  # histogram draws up to this many distinct values, index draws above
+_CHUNK = 1 << 21  # numbers drawn per block (bounds memory)
+_TIE = 1e-9  # per-episode accuracies closer than this tie
+
+
+class _Json:
+    def to_json(self) -> dict:
+        """Plain ``dict`` of Python floats, ints, bools, strings and ``None``."""
+        return json.loads(json.dumps(asdict(self), default=lambda x: x.item()))
+
+
+@dataclass(frozen=True, kw_only=True)
+class Estimate(_Json):
+    """A grand mean of an ``[R, E]`` array and its interval.
+
+    Attributes:
+        mean: the grand mean. low, high: the interval (``P(A > B)``: clipped to [0, 1]).
+        se: ``sqrt`` of the summed components. critical: the multiplier of ``se``.
+        var_training, var_episode, var_class: variance components (``None``: not measured).
+    """
+
+    mean: float
+    low: float
+    high: float
+    se: float
+    critical: float
+    var_training: float | None
+    var_episode: float
+    var_class: float | None
+
+    def __str__(self) -> str:
+        return f"{self.mean:.2f} [{self.low:.2f}, {self.high:.2f}]"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Design(_Json):
+    """What an interval covers and how it was drawn.
+
+    Attributes:
+        trainings, episodes: ``R`` and ``E``. classes: ``K`` distinct test classes (``None``:
+            no class level). training_spread_measured: ``False`` when ``R = 1``; the interval
+            then covers test episodes (and classes) only, not retraining.
+        n_boot, seed, level: resamples per level, their seed, the coverage asked for.
+    """
+
+    trainings: int
+    episodes: int
+    classes: int | None
+    training_spread_measured: bool
+    n_boot: int
+    seed: int
+    level: float
+    method: str = METHOD
+
+
+@dataclass(frozen=True, kw_only=True)
+class CellInterval(_Json):
+    """One cell: ``estimate`` (the headline), ``episode_only`` (mean +- z s / sqrt(E) of the
+    per-episode means across trainings: today's convention), ``training_sd`` (sample SD of the
+    trainings' means; ``None`` for one training), ``design``."""
+
+    estimate: Estimate
+    episode_only: Estimate
+    training_sd: float | None
+    design: Design
+
+    def __str__(self) -> str:
+        d = self.design
+        if not d.training_spread_measured:
+            return f"{self.estimate} (test episodes only: training spread not measured)"
+        return f"{self.estimate} over {d.trainings} trainings x {d.episodes} episodes"
+
+
+@dataclass(frozen=True, kw_only=True)
+class PairedComparison(_Json):
+    """A vs B on one cell: ``difference`` (A - B), ``difference_episode_only``,
+    ``p_improvement`` (paired ``P(A > B) + P(A = B) / 2``, in [0, 1]), ``design``."""
+
+    difference: Estimate
+    difference_episode_only: Estimate
+    p_improvement: Estimate
+    design: Design
+
+
+def improvement(acc_a: np.ndarray, acc_b: np.ndarray) -> np.ndarray:
+    """Per training and episode: 1 where A beats B, 0.5 on a tie, 0 where B wins.
+
+    Args:
+        acc_a, acc_b: ``[R, E]`` (or ``[E]``) per-episode accuracies, trainings paired by index.
+
+    Returns:
+        ``[R, E]`` floats; their mean is the paired probability of improvement.
+    """
+    a, b = _matrix(acc_a), _matrix(acc_b)
+    if a.shape != b.shape:
+        raise ValueError(f"paired comparison needs equal shapes: {a.shape} vs {b.shape}")
+    return np.where(np.abs(a - b) <= _TIE, 0.5, (a > b).astype(np.float64))
+
+
+def cell_interval(
+    acc: np.ndarray,
+    *,
+    classes: np.ndarray | None = None,
+    n_boot: int = 2000,
+    seed: int = 0,
+    level: float = 0.95,
+    _training_level: bool = True,
+) -> CellInterval:
+    """Interval of one cell's accuracy over trainings, episodes (and test classes).
+
+    Args:
+        acc: ``[R, E]`` per-episode accuracy of each training (``[E]``: one training).
+        classes: ``[E, way]`` test classes of each episode (any integer ids): adds the class level.
+        n_boot: resamples per level. seed: seed of the ``numpy.random.Generator``.
+        level: coverage asked for.
+        _training_level: for tests; ``False`` leaves the training level out.
+
+    Returns:
+        :class:`CellInterval`.
+    """
+    y = _matrix(acc)
+    design = _design(y, classes, n_boot, seed, level, _training_level)
+    rng = np.random.default_rng(seed)
+    return CellInterval(
+        estimate=_estimate(y, classes, rng, design),
+        episode_only=_episode_only(y, level),
+        training_sd=float(y.mean(1).std(ddof=1)) if y.shape[0] > 1 else None,
+        design=design,
+    )
+
+
+def paired_comparison(
+    acc_a: np.ndarray,
+    acc_b: np.ndarray,
+    *,
+    classes: np.ndarray | None = None,
+    n_boot: int = 2000,
+    seed: int = 0,
+    level: float = 0.95,
+    _training_level: bool = True,
+) -> PairedComparison:
+    """Method A minus B on the same trainings (paired by index: same training seed) and episodes.
+
+    Args:
+        acc_a, acc_b: ``[R, E]`` per-episode accuracies (``[E]``: one training each).
+        classes, n_boot, seed, level, _training_level: as in :func:`cell_interval`.
+
+    Returns:
+        :class:`PairedComparison`: the difference in the accuracies' units, ``P(A > B)`` in [0, 1].
+    """
+    h = improvement(acc_a, acc_b)  # also checks the shapes
+    d = _matrix(acc_a) - _matrix(acc_b)
+    design = _design(d, classes, n_boot, seed, level, _training_level)
+    rng = np.random.default_rng(seed)
+    return PairedComparison(
+        difference=_estimate(d, classes, rng, design),
+        difference_episode_only=_episode_only(d, level),
+        p_improvement=_estimate(h, classes, rng, design, bounds=(0.0, 1.0)),
+        design=design,
+    )
+
+
+def _matrix(acc: np.ndarray) -> np.ndarray:
+    y = np.asarray(acc, dtype=np.float64)
+    y = y[None, :] if y.ndim == 1 else y
+    if y.ndim != 2 or y.shape[1] < 2 or not np.all(np.isfinite(y)):
+        raise ValueError(f"need finite accuracies [trainings, episodes >= 2], got {y.shape}")
+    return y
+
+
+def _design(y, classes, n_boot, seed, level, training) -> Design:
+    r, k = y.shape[0], None if classes is None else int(np.unique(classes).size)
+    kw = dict(trainings=r, episodes=y.shape[1], classes=k, n_boot=n_boot, seed=seed, level=level)
+    return Design(**kw, training_spread_measured=training and r > 1)
+
+
+def _episode_only(y: np.ndarray, level: float) -> Estimate:
+    """Today's convention on the per-episode means ``y.mean(0)``: normal quantile, ``ddof=1``."""
+    col = y.mean(0)
+    return _interval(float(col.mean()), {"episode": (col.var(ddof=1) / col.size, np.inf)}, level)
+
+
+def _estimate(y: np.ndarray, classes, rng, design: Design, bounds=None) -> Estimate:
+    """Variance of the grand mean of ``y [R, E]`` from one bootstrap per level, and interval."""
+    r, e = y.shape
+    col = y.mean(0)
+    # [n_boot] replicate deviations per level, each with the level's corrected variance
+    draws = {"episode": ((col - col.mean()) * np.sqrt(e / (e - 1)), e - 1)}
+    if design.training_spread_measured:
+        draws["training"] = (_training_effects(y), r - 1)
+    if classes is not None:
+        draws["class"] = (_class_effects(col, np.asarray(classes)), design.classes - 1)
+    comps = {
+        k: (_resample_means(v, design.n_boot, rng).var(ddof=1), df) for k, (v, df) in draws.items()
+    }
+    return _interval(float(y.mean()), comps, design.level, bounds)
+
+
+def _interval(mean: float, comps: dict, level: float, bounds=None) -> Estimate:
+    """``mean +- c sqrt(sum V)``, ``c`` the Cochran-Cox weighted mean of the levels' ``t``."""
+    var = {k: float(v) for k, (v, _) in comps.items()}
+    total = sum(var.values())
+    q = {k: _t(level, df) for k, (_, df) in comps.items()}
+    crit = sum(var[k] * q[k] for k in var) / total if total > 0 else q["episode"]
+    half = crit * np.sqrt(total)
+    lo, hi = bounds if bounds is not None else (-np.inf, np.inf)
+    comp = {f"var_{k}": var.get(k) for k in ("training", "episode", "class")}
+    low, high = max(lo, mean - half), min(hi, mean + half)
+    return Estimate(mean=mean, low=low, high=high, se=np.sqrt(total), critical=crit, **comp)
+
+
+@functools.lru_cache(maxsize=256)
+def _t(level: float, df: float) -> float:
+    return float(stats.t.ppf(0.5 + level / 2, df))
+
+
+def _training_effects(y: np.ndarray) -> np.ndarray:
+    """``[R]`` centred offsets whose resampled mean has variance ``max(0, MS_rows -
+    MS_interaction) / (R E)``, unbiased for the between-training variance of the mean."""
+    r, e = y.shape
+    row, col = y.mean(1), y.mean(0)
+    resid = y - row[:, None] - col[None, :] + y.mean()
+    ms_res = float((resid**2).sum()) / ((r - 1) * (e - 1))
+    ms_rows = e * float(row.var(ddof=1))
+    if ms_rows <= ms_res:
+        return np.zeros(r)
+    return (row - row.mean()) * np.sqrt(r / (r - 1) * (1 - ms_res / ms_rows))
+
+
+def _class_effects(col: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    """``[K]`` centred class effects whose resampled mean has the class-sampling variance.
+
+    Least squares of the per-episode means ``col [E]`` on ``classes [E, way]`` (an episode: the
+    mean of its classes' values); their spread less the estimation noise is the between-class
+    variance, times ``sum w_k^2`` (``w_k``: class k's share of the episodes' class slots).
+    """
+    labels, inv = np.unique(classes, return_inverse=True)
+    e, way = classes.shape
+    k = labels.size
+    if e != col.size or k <= way:
+        raise ValueError(
+            f"classes {classes.shape} must be [{col.size} episodes, way] and name "
+            f"more than `way` distinct classes (got {k})"
+        )
+    slots = np.repeat(np.arange(e), way) * k + inv.ravel()
+    x = np.bincount(slots, minlength=e * k).reshape(e, k) / way  # [E, K]; x @ beta: episodes
+    xtx_inv = np.linalg.pinv(x.T @ x)
+    beta = xtx_inv @ (x.T @ col)
+    s2 = float(np.sum((col - x @ beta) ** 2)) / max(e - k, 1)
+    centre = np.eye(k) - 1.0 / k
+    alpha = centre @ beta
+    noise = s2 * float(np.trace(centre @ xtx_inv @ centre))
+    w = x.sum(0) / e
+    ss = float(alpha @ alpha)
+    var = max(0.0, (ss - noise) / (k - 1)) * float(w @ w)
+    return alpha * np.sqrt(k * k * var / ss) if ss > 0 else np.zeros(k)
+
+
+def _resample_means(values: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+    """``[n_boot]`` means of ``n = values.size`` draws with replacement from ``values``.
+
+    With few distinct values, one multinomial draw of ``n`` over their histogram per resample:
+    the same distribution as drawing indices, at a cost independent of ``n``.
+    """
+    n = values.size
+    uniq, counts = np.unique(values, return_counts=True)
+    hist = uniq.size <= _MAX_BINS
+    step = max(1, _CHUNK // (uniq.size if hist else n))
+    out = np.empty(n_boot)
+    for i in range(0, n_boot, step):
+        b = min(step, n_boot - i)
+        if hist:
+            out[i : i + b] = rng.multinomial(n, counts / n, size=b) @ uniq / n
+        else:
+            out[i : i + b] = values[rng.integers(0, n, size=(b, n))].mean(1)
+    return out
