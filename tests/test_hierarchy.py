@@ -31,40 +31,47 @@ def test_point_estimates_by_hand():
     assert c.design.trainings == 3 and c.design.episodes == 4 and c.design.training_spread_measured
 
 
-def test_variance_components_equal_the_mean_squares():
-    """The bootstrap variances converge to the two-way ANOVA's: training ``(MS_rows - MS_inter)
-    / (R E)``, episode ``s^2(episode means) / E``."""
-    rng = np.random.default_rng(1)
-    y = 20.0 * rng.binomial(5, 0.4, (4, 300)) + rng.normal(0, 8, (4, 1))  # training offsets
+def _mean_squares(y: np.ndarray) -> tuple[float, float, float]:
+    """Two-way ANOVA without replication: MS of trainings (rows), episodes, interaction."""
     r, e = y.shape
     row, col = y.mean(1), y.mean(0)
     inter = y - row[:, None] - col[None, :] + y.mean()
-    ms_inter = (inter**2).sum() / ((r - 1) * (e - 1))
-    ms_rows = e * row.var(ddof=1)
+    return e * row.var(ddof=1), r * col.var(ddof=1), (inter**2).sum() / ((r - 1) * (e - 1))
+
+
+def test_variance_components_equal_the_mean_squares():
+    """The bootstrap variances converge to the mean squares: training ``MS_rows / (R E)``,
+    episode ``(MS_cols - MS_inter) / (R E)``; their sum is unbiased for the mean's variance."""
+    rng = np.random.default_rng(1)
+    y = 20.0 * rng.binomial(5, 0.4, (4, 300)) + rng.normal(0, 8, (4, 1))  # training offsets
+    ms_rows, ms_cols, ms_inter = _mean_squares(y)
     c = cell_interval(y, n_boot=40_000, seed=3)
-    assert c.estimate.var_training == pytest.approx((ms_rows - ms_inter) / (r * e), rel=0.03)
-    assert c.estimate.var_episode == pytest.approx(col.var(ddof=1) / e, rel=0.03)
+    assert c.estimate.var_training == pytest.approx(ms_rows / 1200, rel=0.03)
+    assert c.estimate.var_episode == pytest.approx((ms_cols - ms_inter) / 1200, rel=0.03)
+    assert c.estimate.var_episode < c.episode_only.var_episode  # the interaction left the level
 
 
-def test_training_offsets_smaller_than_their_noise_add_nothing():
-    """Trainings that differ by less than their episodes' noise explains: no training variance."""
-    y = np.tile(20.0 * np.random.default_rng(2).binomial(5, 0.4, 200), (3, 1))  # identical
-    c = cell_interval(y)
-    assert c.estimate.var_training == 0.0
+def test_identical_trainings_add_nothing():
+    y = np.tile(20.0 * np.random.default_rng(2).binomial(5, 0.4, 200), (3, 1))
+    c = cell_interval(y, n_boot=40_000)
+    assert c.estimate.var_training == 0.0 and c.training_sd == 0.0
     assert c.estimate.critical == pytest.approx(stats.t.ppf(0.975, 199))
+    assert c.estimate.low == pytest.approx(c.episode_only.low, abs=0.03 * c.estimate.se)
 
 
 def _slow_two_level(y: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
-    """The procedure written out: the adjusted array (episode mean over trainings, its deviation
-    scaled by sqrt(E/(E-1)), plus the training's corrected offset), then for each resample R
-    trainings and E episodes drawn with replacement, the same episodes for every training."""
+    """The procedure written out: an adjusted array (grand mean + training offset x sqrt(R/(R-1))
+    + episode deviation shrunk to the episode effects' variance x sqrt(E/(E-1))), then for each
+    resample R trainings and E episodes drawn with replacement, the same episodes for every
+    training, and the mean of the drawn cells."""
     r, e = y.shape
-    col, grand = y.mean(0), y.mean()
-    offsets = H._training_effects(y)
+    ms_rows, ms_cols, ms_inter = _mean_squares(y)
+    shrink = np.sqrt(e / (e - 1) * max(0.0, 1 - ms_inter / ms_cols))
     adjusted = np.empty((r, e))
     for s in range(r):
         for j in range(e):
-            adjusted[s, j] = grand + np.sqrt(e / (e - 1)) * (col[j] - grand) + offsets[s]
+            offset = np.sqrt(r / (r - 1)) * (y[s].mean() - y.mean())
+            adjusted[s, j] = y.mean() + offset + shrink * (y[:, j].mean() - y.mean())
     reps = np.empty(n_boot)
     for b in range(n_boot):
         rows, cols = rng.integers(0, r, r), rng.integers(0, e, e)
@@ -78,18 +85,19 @@ def _slow_two_level(y: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.
 
 def test_fast_bootstrap_matches_the_slow_double_loop():
     rng = np.random.default_rng(4)
-    y = 20.0 * rng.binomial(5, 0.35, (3, 40)) + np.array([[0.0], [6.0], [-10.0]])
+    hard = rng.binomial(4, rng.uniform(0.1, 0.7, 40))  # episode difficulty, shared
+    y = 20.0 * (hard + rng.binomial(1, 0.3, (3, 40))) + np.array([[0.0], [6.0], [-10.0]])
     slow = _slow_two_level(y, 4000, np.random.default_rng(5))
     fast = cell_interval(y, n_boot=4000, seed=6).estimate
     assert slow.mean() == pytest.approx(fast.mean, abs=4 * slow.std() / np.sqrt(4000))
     assert slow.var(ddof=1) == pytest.approx(fast.se**2, rel=0.1)  # 4000 draws: 2.2 % SD each
     # the distributions, not only their variances: the fast levels summed as _estimate draws them
     g = np.random.default_rng(7)
-    col = y.mean(0)
+    offsets = (y.mean(1) - y.mean()) * np.sqrt(3 / 2)
     fast_reps = (
         y.mean()
-        + H._resample_means(H._training_effects(y), 20_000, g)
-        + np.sqrt(40 / 39) * (H._resample_means(col, 20_000, g) - col.mean())
+        + H._resample_means(offsets, 20_000, g)
+        + H._resample_means(H._episode_effects(y, crossed=True), 20_000, g)
     )
     q = np.array([0.05, 0.25, 0.5, 0.75, 0.95])  # the mixture over 3 trainings is multimodal:
     at = np.quantile(slow, q)  # compare the distribution functions, not the quantiles
