@@ -1,27 +1,23 @@
-"""Intervals that cover trainings, test episodes and (optionally) test classes (docs/statistics.md).
+"""Intervals over a cell's trainings, test episodes and (optionally) test classes.
 
-A cell trained ``R`` times (training seeds ``0..R-1``) and tested on one manifest gives ``acc [R,
-E]``, episodes aligned across trainings and methods. The estimate is the grand mean; its variance
-``V_T + V_E (+ V_C)`` has one component per level, each the variance of a bootstrap of that level:
+A cell trained ``R`` times (training seeds ``0..R-1``) on one test manifest gives ``acc [R, E]``.
+The estimate is the grand mean; its variance ``V_T + V_E (+ V_C)`` has one component per level,
+each the variance of a bootstrap of that level (derivation and coverage: docs/statistics.md):
 
-* trainings (``R - 1`` df): the trainings' means drawn with replacement, scaled by ``sqrt(R/(R-1))``
-  (first-stage correction, cf. Davison & Hinkley 1997, sec. 3.8): ``MS_rows / (R E)``, which also
-  holds the training x episode interaction (it reaches the mean only through the rows);
+* trainings (``R - 1`` df): the trainings' means drawn with replacement, x ``sqrt(R/(R-1))``
+  (first-stage correction, cf. Davison & Hinkley 1997, sec. 3.8): ``MS_rows / (R E)``, with the
+  training x episode interaction, which reaches the mean only through the trainings' means;
 * episodes (``E - 1`` df): the same episode indices for every training (difficulty is shared),
-  drawn on the episodes' means over trainings shrunk to the episode effects' share
-  ``(MS_cols - MS_inter) / (R E)``: the interaction counted once (a crossed design has no exact
-  cell bootstrap: McCullagh 2000); ``s^2 / E`` with one training;
-* classes (``K - 1`` df, with ``classes=``): least-squares class effects (an episode is the mean of
-  its classes'), shrunk by their estimation noise, drawn ``K`` at a time: the class sample's
-  variance on top of the variance given the classes. Additive effects, no class x training term.
+  drawn on the episodes' means over trainings, shrunk to ``(MS_cols - MS_inter) / (R E)`` (the
+  interaction counted once; a crossed design has no exact cell bootstrap: McCullagh 2000);
+* classes (``K - 1`` df, ``classes=``): least-squares class effects, shrunk by their estimation
+  noise, drawn ``K`` at a time. Assumes additive class effects, no class x training term.
 
-Accuracies take few values (multiples of ``100 / (way * query)``): ``n`` draws with replacement are
-one multinomial draw over their histogram, exact. Half-width ``c sqrt(V)``, ``c`` the Cochran & Cox
-(1957) critical value ``(V_T t_{R-1} + V_E t_{E-1} + V_C t_{K-1}) / V``: ``t_2 = 4.30`` where
-trainings dominate at ``R = 3``, about 1.96 where episodes do. Simulated coverage (2026-12-06):
-93.7-96.5 % at ``R = 3, 5, 10`` across regimes; ``R = 2``: 92.5-97.3 %, not supported; a plain
-percentile two-level bootstrap 77.7 % and Welch-Satterthwaite df 92.4 % at ``R = 3``. ``R = 1``
-gives the episode (and class) levels only, and the result says so.
+Accuracies take few values, so ``n`` draws with replacement are one multinomial draw over their
+histogram (exact). Half-width ``c sqrt(V)`` with the Cochran & Cox (1957) critical value ``c =
+(V_T t_{R-1} + V_E t_{E-1} + V_C t_{K-1}) / V``. Simulated coverage (2026-12-06): 93.7-96.5 % at
+``R = 3, 5, 10``; ``R = 2`` is not supported (92.5-97.3 %); the plain two-level percentile
+bootstrap covers 77.7 % at ``R = 3``. ``R = 1``: episode (and class) levels only, and it says so.
 """
 
 from __future__ import annotations
@@ -49,14 +45,9 @@ class _Json:
 
 @dataclass(frozen=True, kw_only=True)
 class Estimate(_Json):
-    """A grand mean of an ``[R, E]`` array and its interval.
-
-    Attributes:
-        mean: the grand mean. low, high: the interval (``P(A > B)``: clipped to [0, 1]).
-        se: ``sqrt`` of the summed components. critical: the multiplier of ``se``.
-        var_training, var_episode, var_class: variance components of the mean (``None``: not
-            measured); the training x episode interaction is in ``var_training`` when ``R > 1``.
-    """
+    """The grand mean of an ``[R, E]`` array, its interval ``[low, high]`` (``P(A > B)``: clipped
+    to [0, 1]), ``se`` (``sqrt`` of the summed components), the ``critical`` multiplier of ``se``
+    and the variance components (``None``: not measured; ``var_training`` holds the interaction)."""
 
     mean: float
     low: float
@@ -73,14 +64,9 @@ class Estimate(_Json):
 
 @dataclass(frozen=True, kw_only=True)
 class Design(_Json):
-    """What an interval covers and how it was drawn.
-
-    Attributes:
-        trainings, episodes: ``R`` and ``E``. classes: ``K`` distinct test classes (``None``:
-            no class level). training_spread_measured: ``False`` when ``R = 1``; the interval
-            then covers test episodes (and classes) only, not retraining.
-        n_boot, seed, level: resamples per level, their seed, the coverage asked for.
-    """
+    """What an interval covers (``R`` trainings, ``E`` episodes, ``K`` test classes or ``None``;
+    ``training_spread_measured`` is ``False`` for ``R = 1``: then it covers test episodes, not
+    retraining) and how it was drawn (resamples per level, their seed, the coverage asked for)."""
 
     trainings: int
     episodes: int
@@ -279,10 +265,7 @@ def _class_effects(col: np.ndarray, classes: np.ndarray) -> np.ndarray:
     e, way = classes.shape
     k = labels.size
     if e != col.size or k <= way:
-        raise ValueError(
-            f"classes {classes.shape} must be [{col.size} episodes, way] and name "
-            f"more than `way` distinct classes (got {k})"
-        )
+        raise ValueError(f"classes {classes.shape}: need [{col.size} episodes, way], > way ids")
     slots = np.repeat(np.arange(e), way) * k + inv.ravel()
     x = np.bincount(slots, minlength=e * k).reshape(e, k) / way  # [E, K]; x @ beta: episodes
     xtx_inv = np.linalg.pinv(x.T @ x)
