@@ -78,3 +78,42 @@ def extract_features(
         dataset=info, root=Path(root), cache=Path(cache), variant=variant, missing=missing
     )
     return source.features(config, splits, **kw)
+
+
+# --- the fault-injection suite (tests/faults): fixtures here, as the rootdir conftest, so no
+# second module called ``conftest`` shadows this one when the whole suite is collected
+FAULTS = Path(__file__).resolve().parent / "faults"
+
+
+def _faultkit():
+    import sys
+
+    if str(FAULTS) not in sys.path:
+        sys.path.insert(0, str(FAULTS))
+    import faultkit
+
+    return faultkit
+
+
+@pytest.fixture(scope="session")
+def zygote():
+    """The fork server of the fault suite (tests/faults/zygote.py): torch imported once."""
+    server = _faultkit().Zygote()
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="session")
+def reference(zygote, tmp_path_factory):
+    """An uninterrupted run, report and analysis of the fault suite's tiny synthetic dataset."""
+    kit = _faultkit()
+    bench = kit.Bench(tmp_path_factory.mktemp("reference"), zygote)
+    for step in ("tiny_data", kit.RUN, kit.REPORT, kit.AEM):
+        assert bench.run(step) == 0, bench.log()[-3000:]
+    return bench
+
+
+@pytest.fixture
+def bench(zygote, tmp_path):
+    """An empty working folder of the fault suite, run through the fork server."""
+    return _faultkit().Bench(tmp_path / "bench", zygote)
