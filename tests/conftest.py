@@ -113,6 +113,17 @@ def reference(zygote, tmp_path_factory):
     return bench
 
 
+@pytest.fixture(scope="session")
+def profiled(reference, zygote, tmp_path_factory):
+    """The reference's runs and probe, then an uninterrupted profile and sweep files."""
+    kit = _faultkit()
+    bench = kit.Bench(tmp_path_factory.mktemp("profiled"), zygote)
+    kit.copy_tree(reference.root, bench.root, kit.ANALYSED)
+    for step in (kit.PROFILE, "tiny_sweep"):
+        assert bench.run(step) == 0, bench.log()[-3000:]
+    return bench
+
+
 @pytest.fixture
 def bench(zygote, tmp_path):
     """An empty working folder of the fault suite, run through the fork server."""

@@ -125,6 +125,37 @@ AEM = [
 ]
 
 
+PROFILE = [
+    "profile",
+    "synthetic-mid",
+    "--methods",
+    "protonet",
+    "--way",
+    "2",
+    "--episodes",
+    "6",
+    "--out",
+    "reports/profile",
+    *RUN[RUN.index("--size") : RUN.index("--episodes")],
+    *RUN[RUN.index("--data-root") :],
+    *AEM[AEM.index("--set", AEM.index("--workers")) :],
+]
+SWEEP = Path("reports") / "sweep-evolution"
+ANALYSED = ("data", "cache/features", "cache/checkpoints", "cache/probes", "runs")
+
+
+def tiny_sweep(_: str) -> None:
+    """The sweep files of two levels made of the reference profile (a real sweep generates
+    every level's full synthetic dataset)."""
+    from fsar_bench.analysis.outputs import output_lock
+    from fsar_bench.analysis.sweep_table import write_sweep
+
+    point = json.loads(Path("reports/profile/synthetic-mid/profile.json").read_text())
+    points = [point | {"dataset": f"synthetic-evolution-{lv}"} for lv in ("low", "high")]
+    with output_lock(SWEEP):
+        write_sweep(SWEEP, "evolution", ["low", "high"], points)
+
+
 def tiny_data(folder: Path) -> Path:
     """A synthetic dataset of 2 + 2 + 2 classes of 3 videos (64 px, 8 frames)."""
     from fsar_bench.data.synthetic import generate, preset

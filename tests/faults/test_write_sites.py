@@ -11,15 +11,26 @@ and wall-clock timings aside), with no temporary left behind.
 
 Stages start from a copy of what the uninterrupted reference had made before them: ``data``
 generates the tiny dataset; ``run`` runs from the generated data (index, features, training,
-evaluation); ``cached`` runs from the extracted features; ``report`` and ``aem`` from the
-finished runs. (The index is not copied: its file name hashes the data root's absolute
-path; every stage builds its own.)
+evaluation); ``cached`` runs from the extracted features; ``report`` and ``aem`` from the finished
+runs; ``profile`` from the runs and the probe; ``sweep`` (its files, written from two copies of the
+reference profile) from the profile. (The index is not copied: its file name hashes the data root's
+absolute path; every stage builds its own.)
 """
 
 from __future__ import annotations
 
 import pytest
-from faultkit import AEM, KILLED, REPORT, RUN, copy_tree, differences, snapshot
+from faultkit import (
+    AEM,
+    ANALYSED,
+    KILLED,
+    PROFILE,
+    REPORT,
+    RUN,
+    copy_tree,
+    differences,
+    snapshot,
+)
 
 RUN_PARTS = ("data", "cache/index", "cache/features", "cache/checkpoints", "runs")
 REPORT_PARTS = ("reports/tables", "reports/figures", "reports/report.md")
@@ -30,6 +41,8 @@ STAGES = {  # stage: (parts copied from the reference, command, parts compared)
     "cached": (("data", "cache/features"), RUN, RUN_PARTS),
     "report": (("data", "cache/features", "cache/checkpoints", "runs"), REPORT, REPORT_PARTS),
     "aem": (("data", "cache/features", "runs"), AEM, ("reports/analysis", "cache/probes")),
+    "profile": (ANALYSED, PROFILE, ("reports/profile",)),
+    "sweep": (("reports/profile",), "tiny_sweep", ("reports/sweep-evolution",)),
 }
 SITES = [  # (stage, file pattern of FSAR_FAULT): every write site of the suite
     ("data", "*/data/config.json"),
@@ -70,7 +83,12 @@ SITES = [  # (stage, file pattern of FSAR_FAULT): every write site of the suite
     ("aem", "start_times.csv"),
     ("aem", "start_times.png"),
     ("aem", "tsne_evolution.png"),
+    ("profile", "profile.json"),
+    ("sweep", "sweep.csv"),
+    ("sweep", "sweep.json"),
+    ("sweep", "sweep_*.png"),
 ]
+PROFILED = {"profile", "sweep"}  # stages copied from the profiled reference
 FAST = {"cached"}  # the other stages rebuild more than a run's results: marked slow
 
 
@@ -94,8 +112,9 @@ def temporaries(root) -> list[str]:
 
 @pytest.mark.parametrize("stage,pattern,action", _cases())
 def test_a_fault_at_a_write_site_then_a_rerun_gives_the_same_bytes(
-    reference, bench, stage, pattern, action
+    request, bench, stage, pattern, action
 ):
+    reference = request.getfixturevalue("profiled" if stage in PROFILED else "reference")
     copied, command, compared = STAGES[stage]
     copy_tree(reference.root, bench.root, copied)
     code = bench.run(command, fault=f"{action}:{pattern}")
