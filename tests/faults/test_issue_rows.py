@@ -37,6 +37,23 @@ def _run_dir(root, method: str = "protonet"):
 
 
 # --- row 1: code runs from a results folder --------------------------------------------------
+def test_row1_a_stored_method_name_is_a_label(tmp_path, monkeypatch):
+    """What the report asks of a stored name (its rank, its neutral fields, whether it is a
+    method) never imports it, even when a module of that name is importable."""
+    from fsar_bench.methods import METHODS
+    from fsar_bench.report.runs import _neutral
+    from fsar_bench.report.tables import method_order
+
+    marker = tmp_path / "code-ran"
+    (tmp_path / "evilmod2.py").write_text(f"open({str(marker)!r}, 'w').close()\nclass X: pass\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert method_order("evilmod2:X (lam=1)") == (1000, "evilmod2:X (lam=1)")
+    assert _neutral("evilmod2:X") == () and "evilmod2:X" not in METHODS
+    assert METHODS.known("evilmod2:X") is None and METHODS.known("protonet").name == "protonet"
+    assert not marker.exists() and "evilmod2" not in sys.modules
+
+
+@pytest.mark.slow
 def test_row1_report_never_imports_a_module_a_summary_names(reference, tmp_path, monkeypatch):
     archive = tmp_path / "archive"
     copy_tree(reference.root, archive, ("runs",))
@@ -236,21 +253,26 @@ def test_row5_report_removes_only_the_files_it_wrote(reference, tmp_path, monkey
 
 
 # --- row 6: non-atomic writes leave folders that never recover -------------------------------
+SLOW = pytest.mark.slow
 TORN = [  # (file, how it is damaged, parts copied before the rerun)
-    ("runs/*/protonet-*/config.json", "half", FINISHED),
-    ("runs/*/protonet-*/summary.json", "half", FINISHED),
-    ("runs/*/protonet-*/episodes.jsonl", "half", FINISHED),
-    ("runs/*/manifests/test-*.json", "empty", FINISHED),
-    ("cache/checkpoints/*/protonet-*/best.safetensors", "half", TRAINED),
-    ("cache/checkpoints/*/protonet-*/best.safetensors", "missing", TRAINED),
-    ("cache/checkpoints/*/protonet-*/last.safetensors", "empty", TRAINED),
-    ("cache/features/*/*/meta.json", "half", ("data", "cache/features")),
-    ("cache/features/*/*/shard-00000.safetensors", "half", ("data", "cache/features")),
-    ("cache/index/*.json", "half", FINISHED),
+    pytest.param("runs/*/protonet-*/config.json", "half", FINISHED),
+    pytest.param("runs/*/protonet-*/summary.json", "half", FINISHED, marks=SLOW),
+    pytest.param("runs/*/protonet-*/episodes.jsonl", "half", FINISHED),
+    pytest.param("runs/*/manifests/test-*.json", "empty", FINISHED, marks=SLOW),
+    pytest.param("cache/checkpoints/*/protonet-*/best.safetensors", "half", TRAINED, marks=SLOW),
+    pytest.param("cache/checkpoints/*/protonet-*/best.safetensors", "missing", TRAINED),
+    pytest.param("cache/checkpoints/*/protonet-*/last.safetensors", "empty", TRAINED, marks=SLOW),
+    pytest.param("cache/features/*/*/meta.json", "half", ("data", "cache/features"), marks=SLOW),
+    pytest.param(
+        "cache/features/*/*/shard-00000.safetensors", "half", ("data", "cache/features"), marks=SLOW
+    ),
+    pytest.param("cache/index/*.json", "half", FINISHED, marks=SLOW),
 ]
 
 
-@pytest.mark.parametrize("pattern,damage,parts", TORN, ids=[f"{d}-{p}" for p, d, _ in TORN])
+@pytest.mark.parametrize(
+    "pattern,damage,parts", TORN, ids=[f"{p.values[1]}-{p.values[0]}" for p in TORN]
+)
 def test_row6_a_torn_file_found_on_a_rerun_is_redone(reference, bench, pattern, damage, parts):
     copy_tree(reference.root, bench.root, parts)
     if pattern.startswith("cache/index"):
@@ -266,6 +288,7 @@ def test_row6_a_torn_file_found_on_a_rerun_is_redone(reference, bench, pattern, 
     assert not differences(got, want), differences(got, want)
 
 
+@pytest.mark.slow
 def test_row6_a_kill_in_every_phase_of_a_run_resumes_to_the_same_bytes(reference, bench):
     """The issue's measurement: kill -9 at a write in each phase, then one clean rerun."""
     copy_tree(reference.root, bench.root, ("data",))

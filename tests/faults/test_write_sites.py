@@ -89,7 +89,7 @@ SITES = [  # (stage, file pattern of FSAR_FAULT): every write site of the suite
     ("sweep", "sweep_*.png"),
 ]
 PROFILED = {"profile", "sweep"}  # stages copied from the profiled reference
-FAST = {"cached"}  # the other stages rebuild more than a run's results: marked slow
+FAST = {("cached", "kill")}  # the rest (other stages rebuild more; a full disk): marked slow
 
 
 def _cases() -> list:
@@ -98,7 +98,7 @@ def _cases() -> list:
             stage,
             pattern,
             action,
-            marks=() if stage in FAST else (pytest.mark.slow,),
+            marks=() if (stage, action) in FAST else (pytest.mark.slow,),
             id=f"{stage}-{action}-{pattern}",
         )
         for stage, pattern in SITES
