@@ -122,7 +122,8 @@ class TrainingOptions:
 
 @dataclass(frozen=True, kw_only=True)
 class RunOptions(TrainingOptions):
-    """``fsar-bench run``: training options, the paired baseline and the track."""
+    """``fsar-bench run``: training options, the paired baseline, the track and the number of
+    trainings per cell."""
 
     baseline: str = opt("protonet", "--baseline", help="Method paired differences compare to.")
     finetune: bool = opt(
@@ -131,10 +132,17 @@ class RunOptions(TrainingOptions):
         help="Train the backbone with the method on decoded frames (the papers' track; for a "
         "GPU) instead of cached features.",
     )
+    trainings: int = opt(
+        1,
+        "--trainings",
+        help="Trainings per cell, training seeds train.seed + 0..N-1, all on the cell's one "
+        "test manifest (finished ones are reused); intervals then cover retraining.",
+        minimum=1,
+    )
 
     def run_request(self, compute: ComputeOptions, features: FeatureOptions) -> RunRequest:
-        """:meth:`request` with the track."""
-        return self.request(compute, features, finetune=self.finetune)
+        """:meth:`request` with the track and the number of trainings."""
+        return self.request(compute, features, finetune=self.finetune, trainings=self.trainings)
 
 
 @dataclass(frozen=True, kw_only=True)
