@@ -1,7 +1,8 @@
 """Option groups of ``fsar-bench run``, ``profile`` and ``sweep``: what to train and evaluate.
 
 :class:`TrainingOptions` (methods, shots, protocol, preset, seeds, ``--set``, selection, results
-store) is shared by the three commands; :class:`RunOptions` adds what only ``run`` takes;
+store) is shared by the three commands; :class:`RunOptions` adds what only ``run`` takes (the
+baseline, the track, ``--trainings``);
 :class:`ProfileOptions` holds the analysis side of ``profile`` and ``sweep``.
 :meth:`TrainingOptions.request` resolves a group into the engine's checked
 :class:`~fsar_bench.engine.request.RunRequest`, once.

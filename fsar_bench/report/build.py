@@ -41,10 +41,12 @@ from fsar_bench.report.spread import spread_table
 
 CAPTIONS = {
     "class_gain": "Per-class accuracy of each method minus the baseline's on identical episodes "
-    "(TA2N Fig. 9); n = the class's test queries.",
-    "accuracy_vs_misalignment": "Accuracy (mean ± 95% interval) on the synthetic presets, "
-    "from no to high misalignment; one line per method.",
-    "learning_curves": "Validation accuracy against training episodes, one line per method; "
+    "(TA2N Fig. 9; each cell's first training); n = the class's test queries.",
+    "accuracy_vs_misalignment": "Accuracy (mean ± 95% interval over test episodes, each "
+    "cell's first training) on the synthetic presets, from no to high misalignment; one line "
+    "per method.",
+    "learning_curves": "Validation accuracy against training episodes, one line per method "
+    "(each cell's first training); "
     "dot: the selected (best) validation; x: training stopped on its plateau rule; square: "
     "stopped by the episode budget.",
     "start_times": "Share of videos per action start frame (first frame with p >= 0.5) and "
