@@ -108,7 +108,9 @@ def interval_notes(
         )
     if 2 in trainings:
         notes.append("2 trainings: an approximate interval; 3 or more give 93-97 % coverage.")
-    if 1 in trainings:
+    if 1 in trainings and class_level:  # every cell names its trainings and classes
+        notes.append(f"{ONE_TRAINING}.")
+    elif 1 in trainings:
         where = "in cells without [...] the" if several else "the"
         notes.append(f"{ONE_TRAINING}; {where} {pm} covers the test episodes only.")
     return notes
