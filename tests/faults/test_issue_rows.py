@@ -41,7 +41,7 @@ def test_row1_a_stored_method_name_is_a_label(tmp_path, monkeypatch):
     """What the report asks of a stored name (its rank, its neutral fields, whether it is a
     method) never imports it, even when a module of that name is importable."""
     from fsar_bench.methods import METHODS
-    from fsar_bench.report.runs import _neutral
+    from fsar_bench.report.seeds import _neutral
     from fsar_bench.report.tables import method_order
 
     marker = tmp_path / "code-ran"
