@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,11 +24,9 @@ from fsar_bench.analysis.misalignment import (
 from fsar_bench.analysis.probe import Probe, ensure_probe
 from fsar_bench.analysis.probe_config import ProbeConfig
 from fsar_bench.analysis.reference import ground_truth_records
-from fsar_bench.analysis.text import clean
 from fsar_bench.data.source import DataSource
 from fsar_bench.features.settings import ExtractConfig
-
-Progress = Callable[[str, int, int], None]
+from fsar_bench.progress import Progress
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -73,7 +70,7 @@ def write_aem_files(folder: Path, probe: Probe, result: Misalignment) -> list[Pa
     """``aem.json`` (every number) and ``aem_per_class.csv``."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "aem.json"
-    path.write_text(json.dumps(clean(result.report), indent=1) + "\n")
+    path.write_text(json.dumps(result.report.to_json(), indent=1) + "\n")
     return [path, write_per_class_csv(folder / "aem_per_class.csv", result)]
 
 
@@ -86,7 +83,7 @@ def write_start_files(
     csv_file = write_start_times_csv(folder / "start_times.csv", probe, result)
     title = f"Start time: {dataset} ({probe.config.mode})"
     png = plot_start_times(
-        {dataset: result.summary}, folder / "start_times.png", title=title, pdf=pdf
+        {dataset: result.report.start_times}, folder / "start_times.png", title=title, pdf=pdf
     )
     return [csv_file, *png]
 

@@ -45,6 +45,7 @@ import math
 import os
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -56,8 +57,7 @@ from torch import nn
 from fsar_bench.analysis.probe_clips import FeatureClips, FrameClips
 from fsar_bench.analysis.probe_config import ProbeConfig, ProbeVideo
 from fsar_bench.engine import checkpoint as ck
-
-Progress = Callable[[str, int, int], None]
+from fsar_bench.progress import Progress
 
 
 class _Plans(torch.utils.data.Dataset):
@@ -133,8 +133,28 @@ def _save(folder: Path, model: nn.Module, opt, rng: np.random.Generator, record:
     ck.save_checkpoint(folder / "last.safetensors", tensors, meta)
 
 
-def _epoch(model, opt, params, loader, config, device, tick: Callable[[int], None]) -> tuple:
+@dataclass(frozen=True, kw_only=True)
+class ProbeRun:
+    """A probe network, the clips it reads and where it runs.
+
+    Attributes:
+        model: the network (:func:`~fsar_bench.analysis.probe_models.build_model`).
+        clips: its inputs. device: where it trains and scores.
+        workers: decoding processes (0: in this process).
+        progress: ``progress(stage, done, total)``.
+    """
+
+    model: nn.Module
+    clips: FeatureClips | FrameClips
+    device: torch.device
+    workers: int = 0
+    progress: Progress | None = None
+
+
+def _epoch(run: ProbeRun, opt, loader, grad_clip: float, tick: Callable[[int], None]) -> tuple:
     """One pass over ``loader``; returns ``(summed loss, correct videos)``."""
+    model, device = run.model, run.device
+    params = [p for group in opt.param_groups for p in group["params"]]
     model.train()
     loss_sum, correct = 0.0, 0
     for b, (x, y) in enumerate(loader):
@@ -142,7 +162,7 @@ def _epoch(model, opt, params, loader, config, device, tick: Callable[[int], Non
         loss = F.cross_entropy(out.video_logits, y.to(device))
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        nn.utils.clip_grad_norm_(params, config.grad_clip)
+        nn.utils.clip_grad_norm_(params, grad_clip)
         opt.step()
         loss_sum += float(loss.detach()) * len(y)
         correct += int((out.video_logits.argmax(-1).cpu() == y).sum())
@@ -150,40 +170,30 @@ def _epoch(model, opt, params, loader, config, device, tick: Callable[[int], Non
     return loss_sum, correct
 
 
-def train_probe(
-    model: nn.Module,
-    clips: FeatureClips | FrameClips,
-    videos: list[ProbeVideo],
-    config: ProbeConfig,
-    folder: Path,
-    device: torch.device,
-    workers: int = 0,
-    progress: Progress | None = None,
-) -> dict:
-    """Train ``model`` on ``videos``, resuming from ``folder/last.safetensors``.
+def train_probe(run: ProbeRun, videos: list[ProbeVideo], config: ProbeConfig, folder: Path) -> dict:
+    """Train ``run.model`` on ``videos``, resuming from ``folder/last.safetensors``.
 
     Returns:
         The record: ``epoch``, ``seconds`` and per-epoch ``history`` (lr, loss, accuracy).
     """
-    model.to(device)
-    params = [p for p in model.parameters() if p.requires_grad]
-    opt = _optimizer(params, config)
+    model = run.model.to(run.device)
+    opt = _optimizer([p for p in model.parameters() if p.requires_grad], config)
     rng = np.random.default_rng([config.seed, 1])
     record = _resume(folder, model, opt, rng)
     for epoch in range(record["epoch"], config.epochs):
         start = time.perf_counter()
         torch.manual_seed(config.seed * 100_003 + epoch)
-        plans, labels = epoch_plans(clips, videos, rng, config.every_view)
+        plans, labels = epoch_plans(run.clips, videos, rng, config.every_view)
         steps = math.ceil(len(plans) / config.batch)  # the same every epoch
         for group in opt.param_groups:
             group["lr"] = _lr(config, epoch)
-        loader = _loader(clips, plans, labels, config.batch, workers)
+        loader = _loader(run.clips, plans, labels, config.batch, run.workers)
 
         def tick(b: int, epoch: int = epoch, steps: int = steps) -> None:
-            if progress:
-                progress("train probe", epoch * steps + b, config.epochs * steps)
+            if run.progress:
+                run.progress("train probe", epoch * steps + b, config.epochs * steps)
 
-        loss_sum, correct = _epoch(model, opt, params, loader, config, device, tick)
+        loss_sum, correct = _epoch(run, opt, loader, config.grad_clip, tick)
         seconds = time.perf_counter() - start
         record["history"].append(
             {
@@ -201,27 +211,19 @@ def train_probe(
 
 
 @torch.no_grad()
-def score_probe(
-    model: nn.Module,
-    clips: FeatureClips | FrameClips,
-    videos: list[ProbeVideo],
-    device: torch.device,
-    batch: int = 32,
-    workers: int = 0,
-    progress: Progress | None = None,
-) -> dict[str, np.ndarray]:
+def score_probe(run: ProbeRun, videos: list[ProbeVideo], batch: int = 32) -> dict[str, np.ndarray]:
     """Per-frame logits of each video's scoring clip.
 
     Returns:
         ``frame_logits [V, T, K]`` float32, ``indices [V, T]`` int64 and ``clips [V]`` str.
     """
-    model.to(device).eval()
+    model, clips = run.model.to(run.device).eval(), run.clips
     plans = [clips.plan(v.split, v.video_id, None) for v in videos]
     logits = []
-    for x, _ in _loader(clips, plans, [v.label for v in videos], batch, workers):
-        logits.append(model(x.to(device)).frame_logits.float().cpu())  # [B, T, K]
-        if progress:
-            progress("score", sum(len(t) for t in logits), len(videos))
+    for x, _ in _loader(clips, plans, [v.label for v in videos], batch, run.workers):
+        logits.append(model(x.to(run.device)).frame_logits.float().cpu())  # [B, T, K]
+        if run.progress:
+            run.progress("score", sum(len(t) for t in logits), len(videos))
     return {
         "frame_logits": torch.cat(logits).numpy(),
         "indices": np.stack([clips.indices(p) for p in plans]).astype(np.int64),
@@ -229,26 +231,28 @@ def score_probe(
     }
 
 
-def trained_record(model, clips, videos, config, folder: Path, device, workers, progress) -> dict:
-    """Load ``folder``'s final weights into ``model``, or train it (resuming) and save them.
+def trained_record(
+    run: ProbeRun, videos: list[ProbeVideo], config: ProbeConfig, folder: Path
+) -> dict:
+    """Load ``folder``'s final weights into ``run.model``, or train it (resuming) and save them.
 
     Returns:
         The training record (``train.json``).
     """
     weights = folder / "probe.safetensors"
     if not weights.is_file():
-        record = train_probe(model, clips, videos, config, folder, device, workers, progress)
+        record = train_probe(run, videos, config, folder)
         (folder / "train.json").write_text(json.dumps(record, indent=1) + "\n")
-        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(weights))
-    model.load_state_dict(load_file(str(weights)))
+        save_file({k: v.contiguous() for k, v in run.model.state_dict().items()}, str(weights))
+    run.model.load_state_dict(load_file(str(weights)))
     return json.loads((folder / "train.json").read_text())
 
 
-def cached_scores(model, clips, videos, folder: Path, device, batch, workers, progress) -> dict:
+def cached_scores(run: ProbeRun, videos: list[ProbeVideo], folder: Path, batch: int) -> dict:
     """:func:`score_probe` of ``videos``, saved to ``folder/scores.npz`` on first use."""
     path = folder / "scores.npz"
     if not path.is_file():
-        arrays = score_probe(model, clips, videos, device, batch, workers, progress)
+        arrays = score_probe(run, videos, batch)
         np.savez(folder / "scores.partial.npz", **arrays)
         os.replace(folder / "scores.partial.npz", path)
     with np.load(path) as z:

@@ -28,37 +28,29 @@ trained methods from them.
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from fsar_bench.analysis.order import MODES, perturb_queries
+from fsar_bench.analysis.results import GroundTruthCheck, MisalignmentReport
+from fsar_bench.analysis.sweep_results import (
+    AemReadings,
+    AlignmentGain,
+    MethodProfile,
+    OrderChange,
+    OrderSensitivity,
+    ProfilePoint,
+    StartError,
+    StartSpread,
+    StepSpread,
+)
 from fsar_bench.errors import FsarError
-from fsar_bench.results.stats import mean_ci, paired_difference
+from fsar_bench.results.stats import Interval, PairedDifference, mean_ci, paired_difference
 from fsar_bench.results.summary import RunSummary
 
 GAIN_SETS = {"matching": "mean"}  # the order-blind OTAM of the alignment gain
-
-
-def paired(a: np.ndarray, b: np.ndarray) -> dict:
-    """``a - b`` on the same episodes: mean, 95% half-width, n, p-values, wins and losses."""
-    d = paired_difference(a, b)
-    return {
-        "mean": d.diff.mean,
-        "ci95": d.diff.ci95,
-        "n": d.diff.n,
-        "t_pvalue": d.t_pvalue,
-        "wilcoxon_pvalue": d.wilcoxon_pvalue,
-        "wins": d.wins,
-        "losses": d.losses,
-    }
-
-
-def interval(acc: np.ndarray) -> dict:
-    """Mean and 95% half-width of per-episode accuracies."""
-    return dataclasses.asdict(mean_ci(acc))
 
 
 def order_accuracies(method, manifest, load, *, device, seed: int = 0) -> dict[str, np.ndarray]:
@@ -82,18 +74,21 @@ def order_accuracies(method, manifest, load, *, device, seed: int = 0) -> dict[s
     return out
 
 
-def order_sensitivity(accs: dict[str, np.ndarray]) -> dict:
+def order_sensitivity(accs: dict[str, np.ndarray]) -> OrderSensitivity:
     """From :func:`order_accuracies`: each order's accuracy and its paired change."""
-    out = {"original": interval(accs["original"])}
-    for mode in MODES:
-        out[mode] = {
-            "accuracy": interval(accs[mode]),
-            "minus_original": paired(accs[mode], accs["original"]),
-        }
-    return out
+    original = accs["original"]
+    changes = {
+        mode: OrderChange(
+            accuracy=mean_ci(accs[mode]), minus_original=paired_difference(accs[mode], original)
+        )
+        for mode in MODES
+    }
+    return OrderSensitivity(original=mean_ci(original), **changes)
 
 
-def run_order_sensitivity(summary: RunSummary, cache: Path, device: torch.device | str) -> dict:
+def run_order_sensitivity(
+    summary: RunSummary, cache: Path, device: torch.device | str
+) -> OrderSensitivity:
     """:func:`order_sensitivity` of a finished run, rebuilt from its folder and checkpoint."""
     from fsar_bench.analysis.alignment import method_from_run
     from fsar_bench.engine.inputs import feature_loader
@@ -110,75 +105,93 @@ def run_order_sensitivity(summary: RunSummary, cache: Path, device: torch.device
     return order_sensitivity(accs)
 
 
-def alignment_gain(otam: RunSummary, blind: RunSummary) -> dict:
+def alignment_gain(otam: RunSummary, blind: RunSummary) -> PairedDifference:
     """OTAM minus its order-blind ``mean`` matching on the same episodes (paired)."""
     if otam.manifest != blind.manifest:
         raise FsarError(
             f"alignment gain needs one test manifest: {otam.dir} and {blind.dir} differ"
         )
-    return paired(otam.episode_accuracies(), blind.episode_accuracies())
+    return paired_difference(otam.episode_accuracies(), blind.episode_accuracies())
 
 
-def spread(counts: list[int], never: int) -> dict:
+def spread(counts: tuple[int, ...], never: int, error: StartError | None = None) -> StepSpread:
     """Start steps from a histogram ``[T]`` (+ ``never``): mean, std (steps), never share."""
     counts_a = np.asarray(counts, dtype=np.int64)
     steps = np.repeat(np.arange(len(counts_a)), counts_a).astype(np.float64)
     n = len(steps) + never
-    return {
-        "mean_steps": float(steps.mean()) if len(steps) else float("nan"),
-        "std_steps": float(steps.std(ddof=1)) if len(steps) > 1 else float("nan"),
-        "never_share": never / n if n else float("nan"),
-        "videos": int(n),
-    }
+    return StepSpread(
+        mean_steps=float(steps.mean()) if len(steps) else float("nan"),
+        std_steps=float(steps.std(ddof=1)) if len(steps) > 1 else float("nan"),
+        never_share=never / n if n else float("nan"),
+        videos=int(n),
+        error=error,
+    )
 
 
-def _error(check: dict | None) -> dict | None:
+def _error(check: GroundTruthCheck | None) -> StartError | None:
     """The ground-truth check's error and rank correlation, or ``None``."""
     if not check:
         return None
-    keys = ("mae_steps", "mae_frames", "spearman_rho", "never_reached")
-    return {k: check.get(k) for k in keys}
+    return StartError(
+        mae_steps=check.mae_steps,
+        mae_frames=check.mae_frames,
+        spearman_rho=check.spearman_rho,
+        never_reached=check.never_reached,
+    )
 
 
-def start_spread(report: dict) -> dict:
+def start_spread(report: MisalignmentReport) -> StartSpread:
     """Start-time spread of TA2N's rule, the onset and (synthetic) the truth, with errors."""
-    st, onset = report["start_times"], report.get("onset", {})
-    out = {"ta2n": spread(st["counts"], st["never"]), "onset": None, "truth": None}
-    if onset.get("counts") is not None:
-        out["onset"] = spread(onset["counts"], onset["never"])
-    truth = report.get("ground_truth")
-    if truth:
-        steps = truth["true_step_counts"]  # [T + 1]: bin T = after the last sampled frame
-        out["truth"] = spread(steps[:-1], steps[-1])
-        out["ta2n"]["error"] = _error(truth)
-        out["onset"]["error"] = _error(onset.get("ground_truth"))
-    return out
+    st, onset, truth = report.start_times, report.onset, report.ground_truth
+    steps = truth.true_step_counts if truth else None  # [T + 1]: bin T = after the last frame
+    return StartSpread(
+        ta2n_rule=spread(st.counts, st.never, _error(truth)),
+        onset=spread(onset.counts, onset.never, _error(truth and onset.ground_truth))
+        if onset
+        else None,
+        truth=spread(steps[:-1], steps[-1]) if truth else None,
+    )
 
 
-def aem_readings(report: dict) -> dict:
+def profile_aem(report: MisalignmentReport) -> AemReadings:
     """Both readings of the AEM and the uncertainty-separated and ground-truth ones."""
-    ref = report.get("aem_reference") or {}
-    within = report.get("aem_within_class") or {}
-    return {
-        "eq10": report["aem_eq10_as_printed"],
-        "mean_cosine_distance": report["mean_pairwise_cosine_distance"],
-        "interval_95": report.get("aem_interval_95"),
-        "confident": (report.get("aem_confident") or {}).get("aem_eq10_as_printed"),
-        "confident_share": (report.get("aem_confident") or {}).get("share"),
-        "within_class": within.get("aem_eq10_as_printed"),
-        "within_class_interval_95": within.get("interval_95"),
-        "reference_progress": (ref.get("progress") or {}).get("aem_eq10_as_printed"),
-        "reference_warp": (ref.get("warp") or {}).get("aem_eq10_as_printed"),
-        "probe_accuracy": report.get("probe", {}).get("accuracy_video"),
-    }
+    ref, within, conf = report.aem_reference, report.aem_within_class, report.aem_confident
+    return AemReadings(
+        eq10=report.aem_eq10_as_printed,
+        mean_cosine_distance=report.mean_pairwise_cosine_distance,
+        interval_95=report.aem_interval_95,
+        confident=conf.aem_eq10_as_printed if conf else None,
+        confident_share=conf.share if conf else None,
+        within_class=within.aem_eq10_as_printed if within else None,
+        within_class_interval_95=within.interval_95 if within else None,
+        reference_progress=ref.progress.aem_eq10_as_printed if ref else None,
+        reference_warp=ref.warp.aem_eq10_as_printed if ref else None,
+        probe_accuracy=report.probe.accuracy_video,
+    )
+
+
+def _gains(summaries: list[RunSummary], blind: list[RunSummary]) -> tuple[AlignmentGain, ...]:
+    """The alignment gain of every blind OTAM run that has an OTAM run on its manifest."""
+    gains = []
+    for b in blind:
+        otam = [s for s in summaries if s.method == "otam" and s.manifest == b.manifest]
+        if otam:
+            gains.append(
+                AlignmentGain(
+                    shot=b.shot,
+                    otam_mean_matching=b.accuracy["mean"],
+                    difference=alignment_gain(otam[0], b),
+                )
+            )
+    return tuple(gains)
 
 
 def profile_row(
-    report: dict,
+    report: MisalignmentReport,
     summaries: list[RunSummary],
-    orders: dict[str, dict],
+    orders: dict[str, OrderSensitivity],
     blind: list[RunSummary] | None = None,
-) -> dict:
+) -> ProfilePoint:
     """One dataset's profile (see the module docstring).
 
     Args:
@@ -187,33 +200,22 @@ def profile_row(
         orders: :func:`order_sensitivity` per run folder (``summary.dir``).
         blind: OTAM runs with ``matching=mean`` on the same manifests (the alignment gain).
     """
-    methods = [
-        {
-            "method": s.method,
-            "shot": s.shot,
-            "dir": s.dir,
-            "accuracy": {k: s.accuracy[k] for k in ("mean", "ci95", "n")},
-            "order": orders.get(s.dir),
-        }
+    methods = tuple(
+        MethodProfile(
+            method=s.method,
+            shot=s.shot,
+            dir=s.dir,
+            accuracy=Interval(**{k: s.accuracy[k] for k in ("mean", "ci95", "n")}),
+            order=orders.get(s.dir),
+        )
         for s in summaries
-    ]
-    gains = []
-    for b in blind or []:
-        otam = [s for s in summaries if s.method == "otam" and s.manifest == b.manifest]
-        if otam:
-            gains.append(
-                {
-                    "shot": b.shot,
-                    "otam_mean_matching": b.accuracy["mean"],
-                    **alignment_gain(otam[0], b),
-                }
-            )
-    return {
-        "dataset": report["dataset"],
-        "videos": report["videos"],
-        "frames_per_video": report["frames_per_video"],
-        "start_spread": start_spread(report),
-        "aem": aem_readings(report),
-        "methods": methods,
-        "alignment_gain": gains,
-    }
+    )
+    return ProfilePoint(
+        dataset=report.dataset,
+        videos=report.videos,
+        frames_per_video=report.frames_per_video,
+        start_spread=start_spread(report),
+        aem=profile_aem(report),
+        methods=methods,
+        alignment_gain=_gains(summaries, blind or []),
+    )

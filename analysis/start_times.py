@@ -18,9 +18,12 @@ Conventions here:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
+
+from fsar_bench.results.record import JsonRecord
 
 NEVER = -1
 """Start time of a video whose evolution vector never reaches the threshold."""
@@ -46,8 +49,8 @@ def start_times(p: ArrayLike, threshold: float = 0.5) -> np.ndarray:
     return np.where(reached.any(axis=1), first, NEVER).astype(np.int64)
 
 
-@dataclass(frozen=True)
-class StartTimeHistogram:
+@dataclass(frozen=True, kw_only=True)
+class StartTimeHistogram(JsonRecord):
     """Bars for a start-time plot: one per frame, then the "never" bucket.
 
     Attributes:
@@ -61,9 +64,10 @@ class StartTimeHistogram:
     fractions: tuple[float, ...]
 
 
-@dataclass(frozen=True)
-class StartTimeSummary:
-    """Distribution of start times over a dataset.
+@dataclass(frozen=True, kw_only=True)
+class StartTimeSummary(JsonRecord):
+    """Distribution of start times over a dataset (``aem.json``'s ``start_times``, with the
+    :meth:`histogram` written beside the fields).
 
     Attributes:
         threshold: the threshold used.
@@ -86,7 +90,13 @@ class StartTimeSummary:
         labels = tuple(str(t + first_frame) for t in range(len(self.counts))) + ("never",)
         counts = (*self.counts, self.never)
         n = max(self.n_videos, 1)
-        return StartTimeHistogram(labels, counts, tuple(c / n for c in counts))
+        return StartTimeHistogram(
+            labels=labels, counts=counts, fractions=tuple(c / n for c in counts)
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The fields and the :meth:`histogram` (read back from the fields alone)."""
+        return {**super().to_json(), "histogram": self.histogram().to_json()}
 
 
 def start_time_summary(p: ArrayLike, threshold: float = 0.5) -> StartTimeSummary:

@@ -24,16 +24,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from fsar_bench.analysis.outputs import MeasureRequest
 from fsar_bench.analysis.profile import GAIN_SETS, profile_row, run_order_sensitivity
+from fsar_bench.analysis.sweep_results import ProfilePoint
 from fsar_bench.data.source import DataSource
 from fsar_bench.engine.run import RunRequest
 from fsar_bench.errors import FsarError
+from fsar_bench.progress import Progress
 from fsar_bench.results.store import config_hash
 
-Progress = Callable[[str, int, int], None]
 PROFILE_FILE = "profile.json"
 
 
@@ -74,7 +73,9 @@ def point_key(dataset: str, req: PointRequest) -> str:
     return config_hash(json.loads(json.dumps(parts, default=str)))
 
 
-def profile_point(source: DataSource, req: PointRequest, progress: Progress | None = None) -> dict:
+def profile_point(
+    source: DataSource, req: PointRequest, progress: Progress | None = None
+) -> ProfilePoint:
     """Measure one dataset completely (see the module docstring), or read it back."""
     from fsar_bench.analysis import outputs
     from fsar_bench.engine.run import run_benchmark
@@ -85,7 +86,7 @@ def profile_point(source: DataSource, req: PointRequest, progress: Progress | No
     if path.is_file():
         done = json.loads(path.read_text())
         if done.get("key") == key:
-            return done
+            return ProfilePoint.from_json(done)
     summaries = run_benchmark(source, req.run, progress)
     blind_req = gain_request(req.run) if req.gain else None
     blind = run_benchmark(source, blind_req, progress) if blind_req else []
@@ -95,21 +96,11 @@ def profile_point(source: DataSource, req: PointRequest, progress: Progress | No
     orders = {}
     if req.order:
         orders = {s.dir: run_order_sensitivity(s, source.cache, req.run.device) for s in summaries}
-    row = {"key": key, **profile_row(result.report, summaries, orders, blind)}
-    row["request"] = json.loads(json.dumps(dataclasses.asdict(req), default=str))
-    path.write_text(json.dumps(_clean(row), indent=1) + "\n")
-    return json.loads(path.read_text())
-
-
-def _clean(value):
-    """NaN -> ``None`` (strict JSON), recursively."""
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_clean(v) for v in value]
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    return value
+    row = profile_row(result.report, summaries, orders, blind)
+    request = json.loads(json.dumps(dataclasses.asdict(req), default=str))
+    point = dataclasses.replace(row, key=key, request=request)
+    path.write_text(json.dumps(point.to_json(), indent=1) + "\n")
+    return ProfilePoint.from_json(json.loads(path.read_text()))  # as a later call reads it
 
 
 def sweep_datasets(factor: str, levels: list[str]) -> list[str]:
@@ -134,7 +125,7 @@ def run_sweep(
     source_for: Callable[[str], DataSource],
     req: PointRequest,
     progress: Progress | None = None,
-) -> list[dict]:
+) -> list[ProfilePoint]:
     """One :func:`profile_point` per level (in the order given); returns the points."""
     names = sweep_datasets(factor, levels)
     return [profile_point(source_for(name), req, progress) for name in names]

@@ -24,68 +24,74 @@ from pathlib import Path
 
 import numpy as np
 
+from fsar_bench.analysis.sweep_results import (
+    OrderSensitivity,
+    ProfilePoint,
+    RankCorrelations,
+    StepSpread,
+    SweepResult,
+    SweepRow,
+)
 
-def _get(d: dict | None, *keys):
-    for k in keys:
-        if not isinstance(d, dict):
-            return None
-        d = d.get(k)
-    return d
 
-
-def _order_cols(order: dict | None) -> dict:
+def _order_cols(order: OrderSensitivity | None) -> dict[str, float | None]:
     out = {}
     for mode in ("reverse", "shuffle"):
-        diff = _get(order, mode, "minus_original") or {}
-        out[f"{mode}_minus_original"] = diff.get("mean")
-        out[f"{mode}_ci95"] = diff.get("ci95")
+        diff = getattr(order, mode).minus_original.diff if order else None
+        out[f"{mode}_minus_original"] = diff.mean if diff else None
+        out[f"{mode}_ci95"] = diff.ci95 if diff else None
     return out
 
 
-def _level_cols(point: dict) -> dict:
+def _error(s: StepSpread | None, name: str) -> float | None:
+    """A field of the spread's error against the truth, or ``None``."""
+    return getattr(s.error, name) if s and s.error else None
+
+
+def _level_cols(point: ProfilePoint) -> dict[str, float | None]:
     """The columns shared by every method of one level."""
-    aem, st = point["aem"], point["start_spread"]
-    lo, hi = (aem.get("interval_95") or [None, None])[:2]
+    aem, st = point.aem, point.start_spread
+    lo, hi = aem.interval_95 or (None, None)
     return {
-        "aem_eq10": aem["eq10"],
+        "aem_eq10": aem.eq10,
         "aem_lo": lo,
         "aem_hi": hi,
-        "aem_confident": aem["confident"],
-        "aem_within_class": aem["within_class"],
-        "aem_reference_progress": aem["reference_progress"],
-        "aem_reference_warp": aem["reference_warp"],
-        "probe_accuracy": aem["probe_accuracy"],
-        "ta2n_start_std_steps": st["ta2n"]["std_steps"],
-        "ta2n_never_share": st["ta2n"]["never_share"],
-        "ta2n_start_mae_steps": _get(st, "ta2n", "error", "mae_steps"),
-        "ta2n_start_spearman": _get(st, "ta2n", "error", "spearman_rho"),
-        "onset_mae_steps": _get(st, "onset", "error", "mae_steps"),
-        "onset_spearman": _get(st, "onset", "error", "spearman_rho"),
-        "true_start_std_steps": _get(st, "truth", "std_steps"),
+        "aem_confident": aem.confident,
+        "aem_within_class": aem.within_class,
+        "aem_reference_progress": aem.reference_progress,
+        "aem_reference_warp": aem.reference_warp,
+        "probe_accuracy": aem.probe_accuracy,
+        "ta2n_rule_start_std_steps": st.ta2n_rule.std_steps,
+        "ta2n_rule_never_share": st.ta2n_rule.never_share,
+        "ta2n_rule_start_mae_steps": _error(st.ta2n_rule, "mae_steps"),
+        "ta2n_rule_start_spearman": _error(st.ta2n_rule, "spearman_rho"),
+        "onset_mae_steps": _error(st.onset, "mae_steps"),
+        "onset_spearman": _error(st.onset, "spearman_rho"),
+        "true_start_std_steps": st.truth.std_steps if st.truth else None,
     }
 
 
-def sweep_rows(levels: list[str], points: list[dict]) -> list[dict]:
+def sweep_rows(levels: list[str], points: list[ProfilePoint]) -> list[SweepRow]:
     """One row per level, method and shot (see the module docstring)."""
     rows = []
     for level, point in zip(levels, points):
         shared = _level_cols(point)
-        gains = {g["shot"]: g for g in point.get("alignment_gain", [])}
-        for m in point["methods"]:
-            gain = gains.get(m["shot"], {})
+        gains = {g.shot: g.difference.diff for g in point.alignment_gain}
+        for m in point.methods:
+            gain = gains.get(m.shot)
             rows.append(
-                {
-                    "level": level,
-                    "dataset": point["dataset"],
-                    "method": m["method"],
-                    "shot": m["shot"],
-                    "accuracy": m["accuracy"]["mean"],
-                    "accuracy_ci95": m["accuracy"]["ci95"],
-                    **_order_cols(m.get("order")),
-                    "alignment_gain": gain.get("mean"),
-                    "alignment_gain_ci95": gain.get("ci95"),
+                SweepRow(
+                    level=level,
+                    dataset=point.dataset,
+                    method=m.method,
+                    shot=m.shot,
+                    accuracy=m.accuracy.mean,
+                    accuracy_ci95=m.accuracy.ci95,
+                    **_order_cols(m.order),
+                    alignment_gain=gain.mean if gain else None,
+                    alignment_gain_ci95=gain.ci95 if gain else None,
                     **shared,
-                }
+                )
             )
     return rows
 
@@ -105,21 +111,22 @@ def spearman(x: list, y: list) -> float | None:
         return float(stats.spearmanr(a, b).statistic)
 
 
-def rank_correlations(points: list[dict]) -> dict:
+def rank_correlations(points: list[ProfilePoint]) -> RankCorrelations:
     """Spearman of the probe's AEM with the level order and with the references."""
-    aem = [p["aem"]["eq10"] for p in points]
+    aem = [p.aem.eq10 for p in points]
     order = list(range(len(points)))
-    out = {"aem_vs_level": spearman(aem, order)}
-    for ref in ("reference_progress", "reference_warp"):
-        out[f"aem_vs_{ref}"] = spearman(aem, [p["aem"][ref] for p in points])
-    out["confident_aem_vs_level"] = spearman([p["aem"]["confident"] for p in points], order)
-    out["within_class_aem_vs_level"] = spearman([p["aem"]["within_class"] for p in points], order)
-    out["aem_range"] = [min(aem), max(aem)] if aem else None
-    return out
+    return RankCorrelations(
+        aem_vs_level=spearman(aem, order),
+        aem_vs_reference_progress=spearman(aem, [p.aem.reference_progress for p in points]),
+        aem_vs_reference_warp=spearman(aem, [p.aem.reference_warp for p in points]),
+        confident_aem_vs_level=spearman([p.aem.confident for p in points], order),
+        within_class_aem_vs_level=spearman([p.aem.within_class for p in points], order),
+        aem_range=(min(aem), max(aem)) if aem else None,
+    )
 
 
 def write_sweep(
-    folder: Path, factor: str, levels: list[str], points: list[dict], formats=("png",)
+    folder: Path, factor: str, levels: list[str], points: list[ProfilePoint], formats=("png",)
 ) -> list[Path]:
     """``sweep.csv``, ``sweep.json`` and the figures; returns the written files."""
     from fsar_bench.analysis.sweep_figures import plot_sweep
@@ -128,16 +135,16 @@ def write_sweep(
     rows = sweep_rows(levels, points)
     csv_path = folder / "sweep.csv"
     with open(csv_path, "w", newline="") as fh:
-        out = csv.DictWriter(fh, fieldnames=list(rows[0]) if rows else ["level"])
+        out = csv.DictWriter(fh, fieldnames=list(rows[0].to_json()) if rows else ["level"])
         out.writeheader()
-        out.writerows(rows)
-    summary = {
-        "factor": factor,
-        "levels": levels,
-        "rank_correlations": rank_correlations(points),
-        "rows": rows,
-        "points": points,
-    }
+        out.writerows(r.to_json() for r in rows)
+    result = SweepResult(
+        factor=factor,
+        levels=tuple(levels),
+        rank_correlations=rank_correlations(points),
+        rows=tuple(rows),
+        points=tuple(points),
+    )
     json_path = folder / "sweep.json"
-    json_path.write_text(json.dumps(summary, indent=1) + "\n")
+    json_path.write_text(json.dumps(result.to_json(), indent=1) + "\n")
     return [csv_path, json_path, *plot_sweep(factor, levels, rows, folder, formats)]

@@ -31,12 +31,42 @@ Two measures make that visible:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from numpy.typing import ArrayLike
 
 from fsar_bench.analysis.aem import aem, mean_pairwise_cosine_distance
+from fsar_bench.results.record import JsonRecord
 
 TAU = 0.5
+
+
+@dataclass(frozen=True, kw_only=True)
+class SubsetAem(JsonRecord):
+    """Both AEM readings of a subset of the videos (``nan`` under 2 videos)."""
+
+    videos: int
+    aem_eq10_as_printed: float
+    mean_pairwise_cosine_distance: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConfidentAem(JsonRecord):
+    """AEM of the correctly and confidently classified videos, beside the others'.
+
+    Attributes:
+        tau: minimum video-level true-class probability. videos, share: the videos kept.
+        aem_eq10_as_printed, mean_pairwise_cosine_distance: both readings of the kept videos.
+        others: the rest.
+    """
+
+    tau: float
+    videos: int
+    share: float
+    aem_eq10_as_printed: float
+    mean_pairwise_cosine_distance: float
+    others: SubsetAem
 
 
 def video_confidence(frame_logits: ArrayLike, labels: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
@@ -58,7 +88,8 @@ def video_confidence(frame_logits: ArrayLike, labels: ArrayLike) -> tuple[np.nda
     return probs.argmax(axis=1) == labels, probs[rows, labels]
 
 
-def _readings(p: np.ndarray) -> dict:
+def _readings(p: np.ndarray) -> dict[str, float]:
+    """Both readings as keyword arguments (``nan`` under 2 videos)."""
     if len(p) < 2:
         return {"aem_eq10_as_printed": float("nan"), "mean_pairwise_cosine_distance": float("nan")}
     return {
@@ -75,7 +106,7 @@ def confident_mask(frame_logits: ArrayLike, labels: ArrayLike, tau: float = TAU)
 
 def confident_aem(
     p: ArrayLike, frame_logits: ArrayLike, labels: ArrayLike, tau: float = TAU
-) -> dict:
+) -> ConfidentAem:
     """AEM of the correctly and confidently classified videos, and of the others.
 
     Args:
@@ -85,18 +116,18 @@ def confident_aem(
         tau: minimum video-level true-class probability.
 
     Returns:
-        ``tau``, ``videos`` kept, ``share`` kept, both AEM readings of the kept videos, and
-        ``others`` (count and both readings of the rest); ``nan`` readings under 2 videos.
+        The kept videos' count, share and both readings, and the others'; ``nan`` readings
+        under 2 videos.
     """
     p = np.asarray(p, dtype=np.float64)
     keep = confident_mask(frame_logits, labels, tau)
-    return {
-        "tau": float(tau),
-        "videos": int(keep.sum()),
-        "share": float(keep.mean()),
+    return ConfidentAem(
+        tau=float(tau),
+        videos=int(keep.sum()),
+        share=float(keep.mean()),
         **_readings(p[keep]),
-        "others": {"videos": int((~keep).sum()), **_readings(p[~keep])},
-    }
+        others=SubsetAem(videos=int((~keep).sum()), **_readings(p[~keep])),
+    )
 
 
 def bootstrap_interval(

@@ -65,7 +65,14 @@ def build(args: argparse.Namespace, out: Path) -> tuple[Trainer, Clips]:
     source = DataSource.resolve(args.dataset, cache_dir=args.cache_dir)
     source.ensure_prepared()
     indexes = source.index(("train",))
-    settings = clip_settings(source.dataset, args.backbone, None, args.frames, args.size, 0)
+    settings = clip_settings(
+        dataset=source.dataset,
+        backbone=args.backbone,
+        weights=None,
+        frames=args.frames,
+        size=args.size,
+        seed=0,
+    )
     clips = Clips(
         source.root,
         {"train": indexes["train"]},

@@ -41,7 +41,14 @@ def data(tmp_path_factory):
 def clips(data, tmp_path, workers: int) -> tuple[Clips, dict]:
     source = DataSource.resolve("synthetic-mid", data_root=data, cache_dir=tmp_path / "cache")
     indexes = source.index()
-    settings = clip_settings(source.dataset, "efficientnet-lite0", None, 4, 64, 0)
+    settings = clip_settings(
+        dataset=source.dataset,
+        backbone="efficientnet-lite0",
+        weights=None,
+        frames=4,
+        size=64,
+        seed=0,
+    )
     return Clips(data, indexes, settings, workers=workers, device=torch.device("cpu")), indexes
 
 

@@ -29,17 +29,17 @@ TA2N = {"ttm": True, "tc": True, "sc": True, "sc_design": "mask", "shots": 1}
 
 def toy_index(n_classes: int = 8, per_class: int = 10) -> SplitIndex:
     videos = [
-        Video(f"c{c}_v{i}", f"class{c}", f"class{c}/c{c}_v{i}", 20)
+        Video(video_id=f"c{c}_v{i}", class_key=f"class{c}", path=f"class{c}/c{c}_v{i}", n_frames=20)
         for c in range(n_classes)
         for i in range(per_class)
     ]
     lst = SplitList(
-        None,
-        "0" * 64,
-        tuple(f"class{c}" for c in range(n_classes)),
-        tuple((v.video_id, v.class_key) for v in videos),
+        path=None,
+        sha256="0" * 64,
+        classes=tuple(f"class{c}" for c in range(n_classes)),
+        videos=tuple((v.video_id, v.class_key) for v in videos),
     )
-    return SplitIndex(lst, videos, [])
+    return SplitIndex(split=lst, videos=videos, missing=[])
 
 
 def fake_run(
@@ -145,24 +145,15 @@ def store(tmp_path_factory):
 
 def write_analysis(folder: Path, datasets: tuple[str, ...]) -> None:
     """``<folder>/<dataset>/aem.json`` as the misalignment analysis writes them."""
+    from conftest import misalignment_report
     from fsar_bench.analysis.start_times import start_time_summary
 
     p = np.random.default_rng(0).random((30, 8))
-    summary = dataclasses.asdict(start_time_summary(p))
     for dataset in datasets:
+        report = misalignment_report(dataset, aem=0.1, ref=None, videos=30, starts=(0,) * 8)
+        report = dataclasses.replace(report, start_times=start_time_summary(p))
         (folder / dataset).mkdir(parents=True)
-        (folder / dataset / "aem.json").write_text(
-            json.dumps(
-                {
-                    "dataset": dataset,
-                    "videos": 30,
-                    "frames_per_video": 8,
-                    "aem_eq10_as_printed": 0.1,
-                    "mean_pairwise_cosine_distance": 0.2,
-                    "start_times": summary,
-                }
-            )
-        )
+        (folder / dataset / "aem.json").write_text(json.dumps(report.to_json()))
 
 
 @pytest.fixture(scope="module")

@@ -112,9 +112,15 @@ def tsne(
     files = _evolution_tsne(folder, source.name, result, probe)
     if summary:
         files += _alignment_files(
-            folder, source, summary, query, episodes, compute.device, probe.pdf
+            folder=folder,
+            source=source,
+            summary=summary,
+            query=query,
+            episodes=episodes,
+            device=compute.device,
+            pdf=probe.pdf,
         )
-    typer.echo(f"{probe_text(result.report['probe'])}\nwrote: " + ", ".join(map(str, files)))
+    typer.echo(f"{probe_text(result.report.probe)}\nwrote: " + ", ".join(map(str, files)))
 
 
 def _run_summary(run: Path, dataset: str):

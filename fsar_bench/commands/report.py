@@ -63,5 +63,13 @@ def report(
         ["fsar-bench report"]
         + [f"{k} {v}" for k, v in options.items() if v is not None and defaults.get(k) != v]
     )
-    files = build_report(runs, out, table_formats, base, analysis, figure_formats, command)
+    files = build_report(
+        runs=runs,
+        out=out,
+        formats=table_formats,
+        baseline=base,
+        analysis=analysis,
+        figure_formats=figure_formats,
+        command=command,
+    )
     typer.echo(f"wrote {len(files)} files under {out} (index: {out / 'report.md'})")

@@ -105,5 +105,6 @@ def sweep(
         points = run_sweep(factor, chosen, source_for, req, update)
     files = write_sweep(options.out / f"sweep-{factor}", factor, chosen, points)
     corr = rank_correlations(points)
-    text = ", ".join(f"{k} {v:.3f}" for k, v in corr.items() if isinstance(v, float))
+    values = corr.to_json().items()
+    text = ", ".join(f"{k} {v:.3f}" for k, v in values if isinstance(v, float))
     typer.echo(profile_text(points) + f"\nSpearman: {text}\nfiles: {files[0].parent}")

@@ -257,7 +257,12 @@ class Clips:
     ) -> Clips:
         """The clips of a run (``req``: its :class:`~fsar_bench.engine.run.RunRequest`)."""
         settings = clip_settings(
-            source.dataset, req.backbone, req.weights, req.frames, req.size, req.seed
+            dataset=source.dataset,
+            backbone=req.backbone,
+            weights=req.weights,
+            frames=req.frames,
+            size=req.size,
+            seed=req.seed,
         )
         return cls(source.root, indexes, settings, workers=req.workers, device=device)
 

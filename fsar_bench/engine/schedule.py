@@ -121,8 +121,8 @@ def make_optimizer(params: list, cfg: TrainConfig, device: torch.device) -> torc
     return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=fused)
 
 
-@dataclass
-class Progress:
+@dataclass(kw_only=True)
+class TrainingState:
     """A training's position, saved in every checkpoint (JSON).
 
     Attributes:
@@ -146,7 +146,7 @@ class Progress:
         return asdict(self)
 
 
-def learning_rate(cfg: TrainConfig, p: Progress) -> float:
+def learning_rate(cfg: TrainConfig, p: TrainingState) -> float:
     """The learning rate of the next optimiser step."""
     if cfg.schedule == "cosine":
         return cfg.lr * 0.5 * (1 + math.cos(math.pi * min(p.step, cfg.episodes) / cfg.episodes))
@@ -156,7 +156,7 @@ def learning_rate(cfg: TrainConfig, p: Progress) -> float:
 
 
 def after_validation(
-    cfg: TrainConfig, p: Progress, acc: float | None, chance: float | None = None
+    cfg: TrainConfig, p: TrainingState, acc: float | None, chance: float | None = None
 ) -> bool:
     """Apply the plateau rule to a validation accuracy; returns whether it is a new best.
 

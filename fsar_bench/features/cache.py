@@ -90,7 +90,7 @@ def read_shard(path: Path) -> dict | None:
     return meta if stored == expected | {v + IDX_SUFFIX for v in expected} else None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class StoreMeta:
     """What a store holds.
 

@@ -42,7 +42,7 @@ is written, so tests can interrupt a run between shards.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from fsar_bench.data.datasets import SPLITS, DatasetInfo
@@ -51,9 +51,8 @@ from fsar_bench.features.backbones import load_backbone, resolve_weights
 from fsar_bench.features.cache import FeatureStore
 from fsar_bench.features.settings import ExtractConfig, settings_key, split_settings, store_dir
 from fsar_bench.features.shards import StoreJob
+from fsar_bench.progress import Progress
 from fsar_bench.runtime import Runtime, pick_device
-
-Progress = Callable[[str, int, int], None]
 
 
 def ensure_features(
@@ -93,13 +92,26 @@ def ensure_features(
     stores: dict[str, FeatureStore] = {}
     model = None
     for split in splits:
-        settings = split_settings(info, variant, split, index[split], Path(root), config, weights)
+        settings = split_settings(
+            info=info,
+            variant=variant,
+            split=split,
+            ix=index[split],
+            root=Path(root),
+            config=config,
+            weights=weights,
+        )
         folder = store_dir(Path(cache), info.name, settings_key(settings))
         if not (folder / "meta.json").is_file():
             if model is None:
                 model = load_backbone(config.backbone, weights, runtime.device)
             job = StoreJob(
-                folder, settings, index[split].videos, Path(root), config, runtime.device
+                folder=folder,
+                settings=settings,
+                videos=index[split].videos,
+                root=Path(root),
+                config=config,
+                device=runtime.device,
             )
             workers = _default_workers() if workers is None else workers
             job.run(model, workers, progress if runtime.is_main else None, runtime)

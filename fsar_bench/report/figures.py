@@ -18,8 +18,10 @@ for a paper column (3.4 in) or page (6.8 in), saved at 300 dpi (PNG by default).
 from __future__ import annotations
 
 import hashlib
+import math
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -28,6 +30,9 @@ from fsar_bench.episodes.manifest import Manifest, load_manifest
 from fsar_bench.report.tables import by_method, method_order
 from fsar_bench.results.store import read_records
 from fsar_bench.results.summary import RunSummary
+
+if TYPE_CHECKING:
+    from fsar_bench.analysis.results import MisalignmentReport
 
 LEVELS = ("none", "low", "mid", "high")  # synthetic presets, increasing misalignment
 DPI = 300
@@ -183,19 +188,16 @@ def plot_misalignment_curve(
         return _save(fig, stem, formats)
 
 
-def plot_start_times(reports: dict[str, dict], folder: Path, formats=("png",)) -> list[Path]:
+def plot_start_times(
+    reports: dict[str, MisalignmentReport], folder: Path, formats=("png",)
+) -> list[Path]:
     """Start-time distributions of the analysed datasets, one figure per frame count ``T``."""
-    from dataclasses import fields
-
     from fsar_bench.analysis.figures import plot_start_times as draw
-    from fsar_bench.analysis.start_times import StartTimeSummary
 
     by_t: dict[int, dict] = {}
     for dataset, report in reports.items():
-        st = report.get("start_times")
-        if st:
-            summary = StartTimeSummary(**{f.name: st[f.name] for f in fields(StartTimeSummary)})
-            by_t.setdefault(len(summary.counts), {})[dataset] = summary
+        summary = report.start_times
+        by_t.setdefault(len(summary.counts), {})[dataset] = summary
     out: list[Path] = []
     for t, summaries in sorted(by_t.items()):
         name = "start_times" if len(by_t) == 1 else f"start_times_{t}frames"
@@ -205,7 +207,11 @@ def plot_start_times(reports: dict[str, dict], folder: Path, formats=("png",)) -
 
 
 def write_figures(
-    df: pd.DataFrame, reports: dict[str, dict], folder: Path, baseline: str, formats=("png",)
+    df: pd.DataFrame,
+    reports: dict[str, MisalignmentReport],
+    folder: Path,
+    baseline: str,
+    formats=("png",),
 ) -> tuple[list[Path], list[str]]:
     """Every figure the results allow; returns the files and a note per figure left out.
 
@@ -239,9 +245,9 @@ def write_figures(
     curve = misalignment_curve(df)
     if curve["level"].nunique() >= 2:
         aem = {
-            d: r["mean_pairwise_cosine_distance"]
+            d: r.mean_pairwise_cosine_distance
             for d, r in reports.items()
-            if isinstance(r.get("mean_pairwise_cosine_distance"), float)
+            if math.isfinite(r.mean_pairwise_cosine_distance)
         }
         files += plot_misalignment_curve(curve, aem, folder / "accuracy_vs_misalignment", formats)
     else:

@@ -184,15 +184,15 @@ def main_table(df: pd.DataFrame) -> Table:
     df = main_runs(df)
     names = {p: m for p, m in published_methods().items() if m in set(df["method"])}
     return _accuracy_table(
-        "main",
-        "Accuracy (%) of few-shot action recognition, mean ± 95% interval over test episodes",
-        df,
-        ["method", "backbone"],
-        lambda r: (r.label, f"{r.backbone} @ {r.size}px"),
-        lambda row: method_order(row[0]),
-        names,
-        MAIN_SOURCES,
-        lambda m, g: [g["backbone"].iloc[0]],
+        name="main",
+        title="Accuracy (%) of few-shot action recognition, mean ± 95% interval over test episodes",
+        df=df,
+        lead=["method", "backbone"],
+        lead_of=lambda r: (r.label, f"{r.backbone} @ {r.size}px"),
+        sort=lambda row: method_order(row[0]),
+        names=names,
+        sources=MAIN_SOURCES,
+        extra=lambda m, g: [g["backbone"].iloc[0]],
     )
 
 
@@ -211,15 +211,15 @@ def ablation_table(df: pd.DataFrame, method: str, ab: Ablation) -> Table | None:
     rank = {tuple(map(_mark, k)): i for i, k in enumerate(ab.published)}  # the paper's order
     by_name = {p: list(map(_mark, k)) for k, p in ab.published.items()}
     return _accuracy_table(
-        ab.name,
-        f"Ablation: {ab.title}; accuracy (%), mean ± 95% interval",
-        df,
-        ["method", *ab.fields],
-        lambda r: (r.label, *map(_mark, r.key)),
-        lambda row: (rank.get(tuple(row[1 : 1 + n]), len(rank)), row),
-        {p: method for k, p in ab.published.items() if k in set(keys)},
-        ((ab.source, ab.table),),
-        lambda m, g: by_name.get(m, ["?"] * n),  # a published row we cannot place
+        name=ab.name,
+        title=f"Ablation: {ab.title}; accuracy (%), mean ± 95% interval",
+        df=df,
+        lead=["method", *ab.fields],
+        lead_of=lambda r: (r.label, *map(_mark, r.key)),
+        sort=lambda row: (rank.get(tuple(row[1 : 1 + n]), len(rank)), row),
+        names={p: method for k, p in ab.published.items() if k in set(keys)},
+        sources=((ab.source, ab.table),),
+        extra=lambda m, g: by_name.get(m, ["?"] * n),  # a published row we cannot place
     )
 
 

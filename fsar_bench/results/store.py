@@ -45,7 +45,7 @@ def versions() -> dict[str, str]:
     }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class RunDir:
     """A run's folder and files."""
 
@@ -60,7 +60,7 @@ class RunDir:
         if cfg_file.is_file() and cfg_file.read_text() != text:
             raise RuntimeError(f"{cfg_file} holds another config for the same run id")
         cfg_file.write_text(text)
-        return cls(path)
+        return cls(path=path)
 
     @property
     def records(self) -> Path:
