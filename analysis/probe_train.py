@@ -8,27 +8,17 @@ Differences for both modes: batch 32 (TSM: 128) and 12 epochs (TSM: 50), for the
 parameter group (TSM exempts BatchNorm from weight decay); random crops of the ``size * 256/224``
 resized frame instead of TSM's multi-scale crops; a quarter of each class scored
 (``score_fraction``: 15 of the 20 videos of a synthetic class train). ``feature-tsm`` defaults
-(``--set probe.optimizer=sgd --set probe.inputs=raw --set probe.every_view=false --set
-probe.width=256 --set probe.hidden=64 --set probe.blocks=2 --set probe.score_fraction=0.5``
-restores the former ones): AdamW, lr 0.01, weight decay 0.05; the inputs are the frame
-differences ``x_t - x_{t-1}`` of the cached features (``inputs="diff"``, TSN's RGB-difference
-idea on frozen features: frame 0 reads zeros, and what never changes, such as a static
-background, is invisible); every epoch reads every cached training view of a train-split video
-(``every_view``); width 64, bottleneck 32; 4 shift blocks (each output sees +-4 frames, i.e. the
-whole 8-frame clip, as every output of TSM ResNet-50 with its 16 shifts does).
+(``docs/probe.md`` gives the ``--set`` options that restore the former ones): AdamW, lr 0.01,
+weight decay 0.05; the inputs are the frame differences ``x_t - x_{t-1}`` of the cached features
+(``inputs="diff"``, TSN's RGB-difference idea on frozen features: frame 0 reads zeros, and what
+never changes, such as a static background, is invisible); every epoch reads every cached
+training view of a train-split video (``every_view``); width 64, bottleneck 32; 4 shift blocks
+(each output sees +-4 frames, i.e. the whole 8-frame clip, as every output of TSM ResNet-50 with
+its 16 shifts does).
 
-Why (synthetic-mid: 100 classes, chance 1%; held-out video accuracy; ``fsar-bench aem
-synthetic`` on one thread, or "scratch": a loop equivalent to :func:`train_probe`, seed 0). The
-former defaults memorised each video's photographs: 52% training and 1.9% held-out accuracy
-(scratch), no video reaching ``p >= 0.5``. The defaults: 79.4% (seed 0) and 77.0% (``--set
-probe.seed=1``), 135 s of training. With 2 blocks: 71.8% and 72.2% (97 s). Each other change
-undone (scratch): raw inputs 11.8%; one view per epoch 18.2% (35 epochs, as many clips as 12
-with every view: 71.6%); half of each class scored 38.2%; SGD lr 0.1, weight decay 1e-4: 74.4%
-(at TSM's lr 0.02, dropout 0.2: 13%). Width 256 / bottleneck 64 reached 80% against 79%
-(dropout 0.2, cosine lr) at 3.3 times the time. Once the primitives are recognised so is their
-order: the twin group is right about as often as the class (80% vs 79%). Start times from this
-probe (first sampled frame with ``p >= 0.5``) follow the true start by about 9 frames (2.1-2.2
-of the 8 sampled steps), Pearson r 0.36-0.42: they mark when the class becomes recognisable.
+Why these defaults: the former ones memorised each video's photographs instead of its
+action; the measurements that chose the new ones (held-out accuracy per change, training time)
+are in ``docs/probe.md``.
 
 Resume. Every epoch draws its clip plans (order, views or frames, crops) from one seeded
 ``numpy.random.Generator`` before any clip is read, and resets the torch seed (dropout), so the

@@ -17,11 +17,10 @@ Two measures make that visible:
   (pooled: every class's pair sum over all classes' pair counts). Over all pairs, as TA2N sums,
   two videos of different classes differ also because their classes become recognisable at
   different moments (a class whose first primitive is distinctive rises early), which is a
-  property of the classes and of the probe, not misalignment. Measured on ``synthetic-none``
-  (no misalignment at all): overall 0.245, within-class 0.130; ``synthetic-duration-mid``:
-  0.264 and 0.225, against a ground-truth rise from 0.001 to 0.095
-  (:mod:`fsar_bench.analysis.reference`): the within-class score moves with the truth, the
-  overall one mostly does not. Its interval resamples classes (a cluster bootstrap).
+  property of the classes and of the probe, not misalignment. On the synthetic levels the
+  within-class score moves with the ground-truth AEM (:mod:`fsar_bench.analysis.reference`)
+  where the overall one mostly does not (measured: ``docs/probe.md``). Its interval resamples
+  classes (a cluster bootstrap).
 * **Bootstrap interval** of the AEM (videos resampled with replacement, percentile 95%), so that
   two datasets' scores are compared with their sampling noise. A resample can hold the same
   video twice; the pair of a video with its own copy counts as a pair at distance 0, which

@@ -9,6 +9,7 @@ Imports are read from the source (``ast``), every kind counted: module level, un
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -293,5 +294,46 @@ def test_no_long_positional_calls_of_our_own_code():
         for line, callee, n in long_positional_calls(
             ast.parse(path.read_text()), set(mods), in_package
         )
+    ]
+    assert not found, found
+
+
+RUN_LOG = re.compile(
+    r"\bstop \d+\b|\bfresh clone\b|\b20\d\d-\d\d-\d\d\b|\b\d+:\d\d wall\b"
+    r"|[Mm]easured\b[^\n]*?\d(?:\.\d+)? ?%",
+)  # a run's log: a stop's number, the clone it ran on, a date, a wall time, a measured share
+
+
+def run_log_lines(text: str, docstrings: bool = True) -> list[str]:
+    """Lines of a module that read like a run's log (``docstrings=False``: outside docstrings)."""
+    lines = text.splitlines()
+    if not docstrings:
+        kinds = ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, kinds) and ast.get_docstring(node, clean=False):
+                body = node.body
+                for k in range(body[0].lineno - 1, body[0].end_lineno):
+                    lines[k] = ""
+    return [f"{k + 1}: {line.strip()}" for k, line in enumerate(lines) if RUN_LOG.search(line)]
+
+
+def test_run_log_finder_finds_planted_lines():
+    log = "fresh " + "clone, st" + "op 22"  # (split, so this file holds no run log itself)
+    note = "x = 1  # measured 43.2 " + "% on 2026" + "-11-29"
+    text = f'"""Docs.\n\n{log}\n"""\n{note}\n'
+    assert run_log_lines(text) == [f"3: {log}", f"5: {note}"]
+    assert run_log_lines(text, docstrings=False) == [f"5: {note}"]
+    assert run_log_lines("stops 2 runs; a stop is 5 frames; 95% interval\n") == []
+
+
+def test_no_run_logs_in_code():
+    """Measurements, dates and machine runs belong in docs/ (the code links there)."""
+    files = [(p, True) for p in modules().values()]
+    files += [(p, True) for p in (ROOT / "benchmarks").glob("*.py")]
+    files += [(p, False) for p in (ROOT / "tests").glob("*.py")]  # test docstrings may say how
+    found = [
+        f"{path.relative_to(ROOT)}:{line}"
+        for path, whole in files
+        for line in run_log_lines(path.read_text(), docstrings=whole)
     ]
     assert not found, found

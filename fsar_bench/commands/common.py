@@ -64,11 +64,10 @@ def tune_cpu() -> None:
 
     * ``OMP_WAIT_POLICY=PASSIVE`` (unless set): idle OpenMP threads sleep instead of spinning.
     * glibc ``mallopt``: freed activation buffers stay in the heap (mmap and trim thresholds
-      1 GiB) instead of going back to the OS, which removed ~1.3 million page faults per 512
-      frames of EfficientNet-Lite0 at 112 px.
+      1 GiB) instead of going back to the OS (page faults per batch of frames).
 
-    Measured on the project's 2-core machine while other processes used about 1.5 cores: forward
-    rate 26 -> 150 frames/s (``benchmarks/bench_extract.py`` applies the same settings).
+    Together they raise the forward rate several times on a shared machine (measured:
+    ``docs/performance.md``; ``benchmarks/bench_extract.py`` applies the same settings).
     """
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     try:

@@ -54,9 +54,9 @@ import numpy as np
 from fsar_bench.data import synthetic_render as render
 from fsar_bench.data.synthetic_config import (  # noqa: F401 (re-exported)
     FACTORS,
+    LEVEL_CONFIGS,
     LEVELS,
     MAX_CLASSES,
-    PRESETS,
     SyntheticConfig,
     config_for,
     factor_config,

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from fsar_bench.data.synthetic_config import LEVELS
 from fsar_bench.episodes.manifest import Manifest, load_manifest
 from fsar_bench.report.tables import by_method, method_order
 from fsar_bench.results.store import read_records
@@ -34,7 +35,6 @@ from fsar_bench.results.summary import RunSummary
 if TYPE_CHECKING:
     from fsar_bench.analysis.results import MisalignmentReport
 
-LEVELS = ("none", "low", "mid", "high")  # synthetic presets, increasing misalignment
 DPI = 300
 
 

@@ -15,9 +15,9 @@ each the variance of a bootstrap of that level (derivation and coverage: docs/st
 
 Accuracies take few values, so ``n`` draws with replacement are one multinomial draw over their
 histogram (exact). Half-width ``c sqrt(V)`` with the Cochran & Cox (1957) critical value ``c =
-(V_T t_{R-1} + V_E t_{E-1} + V_C t_{K-1}) / V``. Simulated coverage (2026-12-06): 93.7-96.5 % at
-``R = 3, 5, 10``; ``R = 2`` is not supported (92.5-97.3 %); the plain two-level percentile
-bootstrap covers 77.7 % at ``R = 3``. ``R = 1``: episode (and class) levels only, and it says so.
+(V_T t_{R-1} + V_E t_{E-1} + V_C t_{K-1}) / V``, whose coverage was checked by simulation
+(``docs/statistics.md``; ``R = 2`` is not supported: too few trainings for the interval to
+cover). ``R = 1``: episode (and class) levels only, and it says so.
 """
 
 from __future__ import annotations
