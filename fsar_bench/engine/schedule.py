@@ -26,7 +26,6 @@ from fsar_bench.errors import require
 
 OPTIMIZERS = ("adam", "sgd")
 SCHEDULES = ("plateau", "cosine", "constant")
-STOP_REASONS = ("plateau", "budget")
 #: Points above chance a validation must reach before a plateau can be counted: about the 95 %
 #: half-width of the quick preset's validation at chance (2,000 5-way episodes of one query per
 #: class: 1.96 * 20 / sqrt(2000) = 0.88 points).
