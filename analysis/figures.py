@@ -20,6 +20,7 @@ import numpy as np
 
 from fsar_bench.analysis.start_times import NEVER, StartTimeSummary
 from fsar_bench.analysis.tsne import plot_tsne, tsne_embed
+from fsar_bench.presentation.figures import save_figure_at
 
 
 def embed(x: np.ndarray, seed: int) -> np.ndarray:
@@ -35,14 +36,6 @@ def embed(x: np.ndarray, seed: int) -> np.ndarray:
     if len(x) and not np.ptp(x, axis=0).any():
         raise ValueError(f"all {len(x)} points are identical; t-SNE is undefined")
     return tsne_embed(x, seed)
-
-
-def _save(fig, path: Path, pdf: bool) -> list[Path]:
-    out = [Path(path)] + ([Path(path).with_suffix(".pdf")] if pdf else [])
-    out[0].parent.mkdir(parents=True, exist_ok=True)
-    for file in out:
-        fig.savefig(file, dpi=300)
-    return out
 
 
 def plot_start_times(
@@ -81,7 +74,7 @@ def plot_start_times(
     threshold = next(iter(summaries.values())).threshold
     ax.set_title(title or f"Action start time (p >= {threshold:g})", fontsize=8)
     ax.legend(fontsize=6, frameon=False)
-    return _save(fig, path, pdf)
+    return save_figure_at(fig, path, pdf)
 
 
 def start_labels(starts: np.ndarray) -> np.ndarray:

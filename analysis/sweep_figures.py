@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from fsar_bench.analysis.sweep_results import SweepRow
+from fsar_bench.presentation.figures import save_figure
 
 
 def _float(values) -> np.ndarray:
@@ -37,13 +38,6 @@ def _by_level(rows: list[SweepRow], levels: list[str]) -> list[SweepRow]:
     for r in rows:
         first.setdefault(r.level, r)
     return [first[lv] for lv in levels if lv in first]
-
-
-def _save(fig, folder: Path, name: str, formats) -> list[Path]:
-    out = [folder / f"{name}.{fmt}" for fmt in formats]
-    for path in out:
-        fig.savefig(path, dpi=200)
-    return out
 
 
 def _accuracy(ax, rows: list[SweepRow], levels: list[str]) -> None:
@@ -136,5 +130,5 @@ def plot_sweep(
         ax.set_xticks(np.arange(len(ticks)), ticks)
         ax.set_xlabel(f"{factor} level")
         ax.set_title(f"synthetic {factor} sweep", fontsize=9)
-        files += _save(fig, folder, name, formats)
+        files += save_figure(fig, folder / name, formats, dpi=200)
     return files

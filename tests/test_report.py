@@ -384,3 +384,17 @@ def test_cli_exit_codes_and_missing_analysis(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "'xls'" in err
     assert cli.main(["report", "--runs", str(tmp_path / "nothing")]) == 2
+
+
+def test_a_figure_stem_keeps_a_dotted_level(tmp_path):
+    """A synthetic level such as 0.5 is part of a figure's name, not a suffix to replace."""
+    from matplotlib.figure import Figure
+
+    from fsar_bench.presentation.figures import save_figure, save_figure_at
+
+    stem = tmp_path / "figs" / "class_gain_synthetic-evolution-0.5_5w1s"
+    files = save_figure(Figure(), stem, ("png", "pdf"))
+    assert [f.name for f in files] == [f"{stem.name}.png", f"{stem.name}.pdf"]
+    assert all(f.is_file() for f in files)
+    at = save_figure_at(Figure(), tmp_path / "start_times.png", pdf=True)
+    assert [f.name for f in at] == ["start_times.png", "start_times.pdf"]

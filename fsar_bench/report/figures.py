@@ -10,16 +10,15 @@
 * :func:`plot_start_times`: the analysis' start-time distributions (TA2N Fig. 2), drawn by
   :func:`fsar_bench.analysis.figures.plot_start_times` from the summaries in ``aem.json``.
 
-Figures are standalone :class:`matplotlib.figure.Figure` objects drawn under a seaborn "paper"
-style inside :func:`matplotlib.rc_context` (no pyplot figures, no global style change), sized
-for a paper column (3.4 in) or page (6.8 in), saved at 300 dpi (PNG by default).
+Figures are drawn in the paper style of :mod:`fsar_bench.presentation.figures` (no pyplot
+figures, no global style change), sized for a paper column (3.4 in) or page (6.8 in), saved at
+300 dpi (PNG by default).
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,34 +27,13 @@ import pandas as pd
 
 from fsar_bench.data.synthetic_config import LEVELS
 from fsar_bench.episodes.manifest import Manifest, load_manifest
+from fsar_bench.presentation.figures import paper_figure, save_figure
 from fsar_bench.report.tables import by_method, method_order
 from fsar_bench.results.store import read_records
 from fsar_bench.results.summary import RunSummary
 
 if TYPE_CHECKING:
     from fsar_bench.analysis.results import MisalignmentReport
-
-DPI = 300
-
-
-@contextmanager
-def _figure(width: float, height: float):
-    """A standalone figure (no pyplot) with seaborn's paper style applied only here."""
-    import matplotlib
-    import seaborn as sns
-    from matplotlib.figure import Figure
-
-    style = {**sns.axes_style("whitegrid"), **sns.plotting_context("paper", font_scale=0.9)}
-    with matplotlib.rc_context(style):
-        yield Figure(figsize=(width, height), layout="constrained")
-
-
-def _save(fig, stem: Path, formats: tuple[str, ...]) -> list[Path]:
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    out = [stem.with_suffix(f".{f}") for f in formats]
-    for path in out:
-        fig.savefig(path, dpi=DPI)
-    return out
 
 
 def find_manifest(summary: RunSummary) -> Manifest:
@@ -114,7 +92,7 @@ def plot_class_gain(
     """
     order = pd.concat(gains.values()).groupby("class")["gain"].mean().sort_values().index
     height = 0.9 + 0.14 * len(order)
-    with _figure(min(6.8, 1.4 + 1.8 * len(gains)), height) as fig:
+    with paper_figure(min(6.8, 1.4 + 1.8 * len(gains)), height) as fig:
         axes = fig.subplots(1, len(gains), sharex=True, sharey=True, squeeze=False)[0]
         for ax, (label, g) in zip(axes, gains.items()):
             g = g.set_index("class").loc[order]
@@ -126,7 +104,7 @@ def plot_class_gain(
         size = axes[0].yaxis.label.get_size()
         fig.supxlabel(f"per-class accuracy gain over {baseline} (percentage points)", size=size)
         fig.suptitle(title)
-        return _save(fig, stem, formats)
+        return save_figure(fig, stem, formats)
 
 
 def misalignment_curve(df: pd.DataFrame) -> pd.DataFrame:
@@ -161,7 +139,7 @@ def plot_misalignment_curve(
     labels = sorted(set(df["label"]), key=method_order)
     colours = dict(zip(labels, sns.color_palette("colorblind", len(labels))))
     ways = sorted(set(df["way"]))
-    with _figure(min(6.8, 0.6 + 2.6 * len(shots)), 2.6) as fig:
+    with paper_figure(min(6.8, 0.6 + 2.6 * len(shots)), 2.6) as fig:
         axes = fig.subplots(1, len(shots), sharey=True, squeeze=False)[0]
         for ax, shot in zip(axes, shots):
             for i, label in enumerate(labels):
@@ -185,7 +163,7 @@ def plot_misalignment_curve(
         axes[0].set_ylabel("accuracy (%), mean ± 95% CI")
         fig.supxlabel("synthetic misalignment level", size=axes[0].yaxis.label.get_size())
         fig.legend(*axes[0].get_legend_handles_labels(), loc="outside right upper")
-        return _save(fig, stem, formats)
+        return save_figure(fig, stem, formats)
 
 
 def plot_start_times(
@@ -202,7 +180,7 @@ def plot_start_times(
     for t, summaries in sorted(by_t.items()):
         name = "start_times" if len(by_t) == 1 else f"start_times_{t}frames"
         for fmt in formats:
-            out += draw(summaries, (folder / name).with_suffix(f".{fmt}"))
+            out += draw(summaries, folder / f"{name}.{fmt}")
     return out
 
 
@@ -237,7 +215,7 @@ def write_figures(
             continue
         stem = folder / f"class_gain_{dataset}_{way}w{shot}s"
         data = pd.concat(gains, names=["method"]).reset_index(0)
-        data.to_csv(stem.with_suffix(".csv"), index=False)
+        data.to_csv(stem.parent / f"{stem.name}.csv", index=False)
         title = f"Per-class gain over {baseline}: {dataset}, {way}-way {shot}-shot"
         files += plot_class_gain(gains, baseline, title, stem, formats)
     if not files and not skipped:
