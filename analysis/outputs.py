@@ -24,9 +24,9 @@ from fsar_bench.analysis.misalignment import (
 from fsar_bench.analysis.probe import Probe, ensure_probe
 from fsar_bench.analysis.probe_config import ProbeConfig
 from fsar_bench.analysis.reference import ground_truth_records
-from fsar_bench.data.source import DataSource
 from fsar_bench.features.settings import ExtractConfig
 from fsar_bench.progress import Progress
+from fsar_bench.source import DataSource
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -56,10 +56,10 @@ from fsar_bench.analysis.probe_models import build_model
 from fsar_bench.analysis.probe_train import ProbeRun, cached_scores, trained_record
 from fsar_bench.data.datasets import SPLITS
 from fsar_bench.data.index import SplitIndex, Video
-from fsar_bench.data.source import DataSource
 from fsar_bench.errors import FsarError
 from fsar_bench.features.settings import ExtractConfig
 from fsar_bench.progress import Progress
+from fsar_bench.source import DataSource
 
 PROBE_FORMAT = 1
 

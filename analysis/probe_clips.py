@@ -34,13 +34,13 @@ from torch import Tensor
 from fsar_bench.data.datasets import SPLITS
 from fsar_bench.data.index import SplitIndex, Video
 from fsar_bench.data.sampling import test_indices, train_indices
-from fsar_bench.data.source import DataSource
 from fsar_bench.errors import FsarError
 from fsar_bench.features.cache import FeatureStore
 from fsar_bench.features.settings import ExtractConfig
 from fsar_bench.features.views import load_views, plan_views
 from fsar_bench.progress import Progress
 from fsar_bench.runtime import Runtime
+from fsar_bench.source import DataSource
 
 # (split, video id, view or -1 for the test clip)
 FeaturePlan = tuple[str, str, int]

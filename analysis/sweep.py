@@ -27,11 +27,11 @@ from pathlib import Path
 from fsar_bench.analysis.outputs import MeasureRequest
 from fsar_bench.analysis.profile import GAIN_SETS, profile_row, run_order_sensitivity
 from fsar_bench.analysis.sweep_results import ProfilePoint
-from fsar_bench.data.source import DataSource
 from fsar_bench.engine.run import RunRequest
 from fsar_bench.errors import FsarError
 from fsar_bench.progress import Progress
 from fsar_bench.results.store import config_hash
+from fsar_bench.source import DataSource
 
 PROFILE_FILE = "profile.json"
 

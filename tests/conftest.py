@@ -77,7 +77,7 @@ def extract_features(
     """Feature stores of ``info`` at ``root`` through its :class:`DataSource` (as commands do)."""
     from pathlib import Path
 
-    from fsar_bench.data.source import DataSource
+    from fsar_bench.source import DataSource
 
     source = DataSource(
         dataset=info, root=Path(root), cache=Path(cache), variant=variant, missing=missing

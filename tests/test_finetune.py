@@ -13,13 +13,13 @@ import torch
 
 from fsar_bench.cli import main
 from fsar_bench.data.datasets import resolve_dataset
-from fsar_bench.data.source import DataSource
 from fsar_bench.data.synthetic import generate, preset
 from fsar_bench.engine.finetune import PLANS, Clips, clip_settings, flips
 from fsar_bench.engine.presets import FINETUNE, train_config
 from fsar_bench.engine.train import Trainer
 from fsar_bench.methods import METHODS
 from fsar_bench.results.summary import Setting
+from fsar_bench.source import DataSource
 
 
 @pytest.fixture(scope="module")

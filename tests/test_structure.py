@@ -92,7 +92,7 @@ def test_imports_resolve_the_package_dir_mapping():
     mods = modules()
     assert "fsar_bench.methods.ta2n" in mods and "fsar_bench.analysis.probe" in mods
     found = imports("fsar_bench.analysis.probe", mods["fsar_bench.analysis.probe"], set(mods))
-    assert "fsar_bench.analysis.probe_train" in found and "fsar_bench.data.source" in found
+    assert "fsar_bench.analysis.probe_train" in found and "fsar_bench.source" in found
 
 
 def import_graph() -> dict[str, set[str]]:

@@ -15,7 +15,6 @@ from distributions import make_distribution
 
 from fsar_bench.cli import main
 from fsar_bench.data.datasets import DATASETS
-from fsar_bench.data.source import DataSource
 from fsar_bench.data.synthetic import generate, preset
 from fsar_bench.data.user import find_dataset, folder_dataset
 from fsar_bench.engine.inputs import manifest_for
@@ -23,6 +22,7 @@ from fsar_bench.episodes.manifest import EpisodeSpec
 from fsar_bench.errors import FsarError
 from fsar_bench.report.text import listing
 from fsar_bench.results.summary import load_summaries
+from fsar_bench.source import DataSource
 
 
 def split_folder(root: Path, lines: dict[str, str]) -> Path:

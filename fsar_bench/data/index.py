@@ -270,7 +270,7 @@ def load_index(
 ) -> dict[str, SplitIndex]:
     """:func:`read_index` with the missing-video policy applied to ``splits``.
 
-    Commands and the engine use :class:`fsar_bench.data.source.DataSource`, which memoises the
+    Commands and the engine use :class:`fsar_bench.source.DataSource`, which memoises the
     index; this is the same for library users holding the loose values.
     """
     if missing not in ("error", "skip"):

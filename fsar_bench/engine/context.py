@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from fsar_bench.data.index import SplitIndex
-from fsar_bench.data.source import DataSource
 from fsar_bench.engine.finetune import Clips
 from fsar_bench.engine.inputs import usable
 from fsar_bench.engine.request import RunRequest
@@ -21,6 +20,7 @@ from fsar_bench.features.cache import FeatureStore
 from fsar_bench.features.settings import ExtractConfig
 from fsar_bench.progress import Progress
 from fsar_bench.runtime import Runtime
+from fsar_bench.source import DataSource
 
 
 @dataclass(frozen=True, kw_only=True)

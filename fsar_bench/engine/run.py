@@ -25,7 +25,6 @@ import time
 import numpy as np
 import torch
 
-from fsar_bench.data.source import DataSource
 from fsar_bench.engine.cells import Cell, checkpoint_folder, plan
 from fsar_bench.engine.context import RunContext, open_context
 from fsar_bench.engine.evaluate import evaluate
@@ -38,6 +37,7 @@ from fsar_bench.results.stats import CONVENTION, mean_ci
 from fsar_bench.results.store import RunDir, accuracies, versions
 from fsar_bench.results.summary import RunSummary, read_summary, write_summary
 from fsar_bench.runtime import Runtime
+from fsar_bench.source import DataSource
 
 __all__ = ["RunRequest", "run_benchmark", "run_cell", "summarize_accuracy"]
 

@@ -70,7 +70,7 @@ def ensure_features(
 ) -> dict[str, FeatureStore]:
     """Extract what is missing (resuming interrupted runs) and return one store per split.
 
-    Use :meth:`fsar_bench.data.source.DataSource.features`, which passes its own values.
+    Use :meth:`fsar_bench.source.DataSource.features`, which passes its own values.
 
     Args:
         info, root, cache: the dataset, its data folder and the cache folder.

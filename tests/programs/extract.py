@@ -6,9 +6,9 @@ Usage: ``extract.py DATA_ROOT CACHE``. Run by ``tests/test_distributed.py`` unde
 import sys
 from pathlib import Path
 
-from fsar_bench.data.source import DataSource
 from fsar_bench.features.settings import ExtractConfig
 from fsar_bench.runtime import init_runtime
+from fsar_bench.source import DataSource
 
 root, cache = Path(sys.argv[1]), Path(sys.argv[2])
 runtime = init_runtime("cpu")
