@@ -6,7 +6,7 @@ import math
 
 from fsar_bench.analysis.probe_config import ProbeSummary
 from fsar_bench.analysis.results import GroundTruthCheck, MisalignmentReport
-from fsar_bench.report.text import table
+from fsar_bench.presentation.text import table
 
 
 def fmt(x: float | None, spec: str = ".4f") -> str:

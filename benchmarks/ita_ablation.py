@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fsar_bench.report.text import table
+from fsar_bench.presentation.text import table
 from fsar_bench.results.stats import paired_difference
 
 REFERENCE = {"loss": "ce"}  # cross-entropy, 512 hidden units: Fig. 7's dashed line

@@ -276,7 +276,7 @@ def test_runs_of_one_method_in_one_cell_are_told_apart(tmp_path):
 
 
 def test_latex_and_markdown_escaping():
-    from fsar_bench.report.render import Table, latex_escape, to_markdown
+    from fsar_bench.presentation.tables import Table, latex_escape, to_markdown
 
     assert latex_escape("a_b & 5% #1 {x} 2 ± 1 ✓") == (
         r"a\_b \& 5\% \#1 \{x\} 2 $\pm$ 1 $\checkmark$"
@@ -369,7 +369,7 @@ def test_older_summaries_without_stop_reason_still_read(tmp_path, store):
 def test_cli_exit_codes_and_missing_analysis(tmp_path, capsys):
     from fsar_bench import cli
     from fsar_bench.commands.report import TABLE_FORMATS
-    from fsar_bench.report.render import RENDER
+    from fsar_bench.presentation.tables import RENDER
 
     assert TABLE_FORMATS == tuple(RENDER)
 

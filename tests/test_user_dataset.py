@@ -20,7 +20,7 @@ from fsar_bench.data.user import find_dataset, folder_dataset
 from fsar_bench.engine.inputs import manifest_for
 from fsar_bench.episodes.manifest import EpisodeSpec
 from fsar_bench.errors import FsarError
-from fsar_bench.report.text import listing
+from fsar_bench.presentation.text import listing
 from fsar_bench.results.summary import load_summaries
 from fsar_bench.source import DataSource
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fsar_bench.report.text import table
+from fsar_bench.presentation.text import table
 from fsar_bench.results.stats import paired_difference
 from fsar_bench.results.summary import RunSummary
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from fsar_bench.analysis.results import MisalignmentReport, read_report
 from fsar_bench.analysis.sweep_results import AemReadings, MethodProfile, ProfilePoint, StepSpread
 from fsar_bench.errors import FsarError
-from fsar_bench.report.render import Table
+from fsar_bench.presentation.tables import Table
 from fsar_bench.report.tables import dataset_order, reference
 from fsar_bench.results.stats import Interval, PairedDifference
 
@@ -187,7 +187,7 @@ def profile_table(points: dict[str, ProfilePoint], sort: bool = True) -> Table |
 
 def profile_text(points: list[ProfilePoint]) -> str:
     """The profile table of ``points`` as plain text (transposed: one column per dataset)."""
-    from fsar_bench.report.text import table
+    from fsar_bench.presentation.text import table
 
     t = profile_table({p.dataset: p for p in points}, sort=False)
     if t is None:

@@ -32,7 +32,7 @@ from importlib import resources
 import pandas as pd
 
 from fsar_bench.methods import METHODS, Ablation
-from fsar_bench.report.render import Table
+from fsar_bench.presentation.tables import Table
 from fsar_bench.report.runs import ablation_key, in_ablation, main_runs, variant_labels
 
 MAIN_SOURCES = (("TA2N", "Table 2"), ("OTAM", "Table 1"), ("ITA+circle loss", "Table 4"))
