@@ -16,7 +16,7 @@ import typer
 
 from fsar_bench.errors import FsarError
 
-TABLE_FORMATS = ("md", "tex", "csv")  # fsar_bench.presentation.tables.RENDER (not imported: --help)
+TABLE_FORMATS = ("md", "tex", "csv")  # presentation.tables.RENDER (not imported: --help)
 FIGURE_FORMATS = ("png", "pdf", "svg")
 
 
