@@ -98,11 +98,11 @@ def misalignment_report(
     ``aem``, confident ``aem / 2`` (share 0.8), within class ``aem / 3``, the references
     ``ref`` (progress) and ``ref / 2`` (warp) unless ``None``; start-time and onset counts per
     step, the rest of the ``videos`` never start."""
-    from fsar_bench.analysis.probe_config import ProbeSummary
-    from fsar_bench.analysis.reference import AemReferences, ReferenceAem
-    from fsar_bench.analysis.results import MisalignmentReport, OnsetReport, WithinClassAem
-    from fsar_bench.analysis.start_times import StartTimeSummary
-    from fsar_bench.analysis.uncertainty import ConfidentAem, SubsetAem
+    from fsar_bench.analysis.measures.reference import AemReferences, ReferenceAem
+    from fsar_bench.analysis.measures.results import MisalignmentReport, OnsetReport, WithinClassAem
+    from fsar_bench.analysis.measures.start_times import StartTimeSummary
+    from fsar_bench.analysis.measures.uncertainty import ConfidentAem, SubsetAem
+    from fsar_bench.analysis.probe.config import ProbeSummary
 
     nan = float("nan")
 

@@ -12,14 +12,14 @@ import numpy as np
 import pytest
 import torch
 
-from fsar_bench.analysis.alignment import alignment_points, method_from_run
-from fsar_bench.analysis.figures import (
+from fsar_bench.analysis.measures.alignment import alignment_points, method_from_run
+from fsar_bench.analysis.measures.figures import (
     plot_alignment_tsne,
     plot_evolution_tsne,
     plot_start_times,
     start_labels,
 )
-from fsar_bench.analysis.misalignment import (
+from fsar_bench.analysis.measures.misalignment import (
     analyse,
     evolution,
     ground_truth_check,
@@ -27,9 +27,9 @@ from fsar_bench.analysis.misalignment import (
     write_per_class_csv,
     write_start_times_csv,
 )
-from fsar_bench.analysis.probe import Probe, ProbeConfig, ProbeVideo
-from fsar_bench.analysis.results import MisalignmentReport
-from fsar_bench.analysis.start_times import NEVER, start_time_summary
+from fsar_bench.analysis.measures.results import MisalignmentReport
+from fsar_bench.analysis.measures.start_times import NEVER, start_time_summary
+from fsar_bench.analysis.probe.trained import Probe, ProbeConfig, ProbeVideo
 from fsar_bench.episodes.manifest import EpisodeSpec, Manifest
 from fsar_bench.errors import FsarError
 from fsar_bench.methods.base import EpisodeOutput, FewShotMethod
@@ -293,9 +293,9 @@ def test_method_from_run_needs_extras_and_a_fitting_checkpoint(tmp_path):
 
 def test_analyse_adds_references_confident_aem_and_onset():
     """With ground-truth records: references, confident subset, onset check and its ceiling."""
-    from fsar_bench.analysis.onset import confidence_onset
-    from fsar_bench.analysis.reference import aem_readings, progress_vectors
-    from fsar_bench.analysis.uncertainty import aem_within_class, confident_aem
+    from fsar_bench.analysis.measures.onset import confidence_onset
+    from fsar_bench.analysis.measures.reference import aem_readings, progress_vectors
+    from fsar_bench.analysis.measures.uncertainty import aem_within_class, confident_aem
 
     rng = np.random.default_rng(3)
     logits = rng.normal(0, 2, size=(10, 4, 3)).astype(np.float32)

@@ -12,10 +12,10 @@ import torch
 from scipy import stats
 
 from conftest import write_frames
-from fsar_bench.analysis.probe import ProbeConfig, ProbeVideo, assign_videos
-from fsar_bench.analysis.probe_clips import FeatureClips, FrameClips, allowed_views
-from fsar_bench.analysis.probe_models import FeatureProbe, build_model
-from fsar_bench.analysis.probe_train import ProbeRun, epoch_plans, score_probe, train_probe
+from fsar_bench.analysis.probe.clips import FeatureClips, FrameClips, allowed_views
+from fsar_bench.analysis.probe.models import FeatureProbe, build_model
+from fsar_bench.analysis.probe.train import ProbeRun, epoch_plans, score_probe, train_probe
+from fsar_bench.analysis.probe.trained import ProbeConfig, ProbeVideo, assign_videos
 from fsar_bench.data.index import Video
 from fsar_bench.errors import FsarError
 from fsar_bench.features.cache import (

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from fsar_bench.analysis.reference import (
+from fsar_bench.analysis.measures.reference import (
     aem_readings,
     per_video_distance,
     progress_vectors,

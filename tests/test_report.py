@@ -146,7 +146,7 @@ def store(tmp_path_factory):
 def write_analysis(folder: Path, datasets: tuple[str, ...]) -> None:
     """``<folder>/<dataset>/aem.json`` as the misalignment analysis writes them."""
     from conftest import misalignment_report
-    from fsar_bench.analysis.start_times import start_time_summary
+    from fsar_bench.analysis.measures.start_times import start_time_summary
 
     p = np.random.default_rng(0).random((30, 8))
     for dataset in datasets:

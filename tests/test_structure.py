@@ -90,9 +90,11 @@ def test_cycle_finder_finds_a_planted_cycle():
 
 def test_imports_resolve_the_package_dir_mapping():
     mods = modules()
-    assert "fsar_bench.methods.ta2n" in mods and "fsar_bench.analysis.probe" in mods
-    found = imports("fsar_bench.analysis.probe", mods["fsar_bench.analysis.probe"], set(mods))
-    assert "fsar_bench.analysis.probe_train" in found and "fsar_bench.source" in found
+    assert "fsar_bench.methods.ta2n" in mods and "fsar_bench.analysis.probe.trained" in mods
+    found = imports(
+        "fsar_bench.analysis.probe.trained", mods["fsar_bench.analysis.probe.trained"], set(mods)
+    )
+    assert "fsar_bench.analysis.probe.train" in found and "fsar_bench.source" in found
 
 
 def import_graph() -> dict[str, set[str]]:

@@ -15,10 +15,10 @@ import torch
 from test_order import setup
 
 from conftest import misalignment_report as report
-from fsar_bench.analysis import profile as pf
-from fsar_bench.analysis import sweep as sw
-from fsar_bench.analysis.sweep_results import MethodProfile
-from fsar_bench.analysis.sweep_table import rank_correlations, sweep_rows
+from fsar_bench.analysis.sweep import points as sw
+from fsar_bench.analysis.sweep import profile as pf
+from fsar_bench.analysis.sweep.results import MethodProfile
+from fsar_bench.analysis.sweep.table import rank_correlations, sweep_rows
 from fsar_bench.cli import main
 from fsar_bench.errors import FsarError
 from fsar_bench.methods import create_method
@@ -320,7 +320,7 @@ def test_profile_point_runs_everything_then_reuses_it(tmp_path, monkeypatch):
         raise AssertionError("a finished point was recomputed")
 
     monkeypatch.setattr("fsar_bench.engine.run.run_benchmark", refuse)
-    monkeypatch.setattr("fsar_bench.analysis.outputs.measure", refuse)
+    monkeypatch.setattr("fsar_bench.analysis.measures.outputs.measure", refuse)
     assert main(args) == 0
     assert json.loads((tmp_path / "out" / "synthetic-mid" / "profile.json").read_text()) == point
 

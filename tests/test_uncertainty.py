@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from fsar_bench.analysis.aem import aem
-from fsar_bench.analysis.uncertainty import (
+from fsar_bench.analysis.measures.aem import aem
+from fsar_bench.analysis.measures.uncertainty import (
     aem_within_class,
     bootstrap_interval,
     confident_aem,

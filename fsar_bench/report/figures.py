@@ -8,7 +8,7 @@
   ``synthetic-none/low/mid/high``, one line per method, one panel per shot; the measured AEM of
   a preset is added to its tick label when the analysis has scored it.
 * :func:`plot_start_times`: the analysis' start-time distributions (TA2N Fig. 2), drawn by
-  :func:`fsar_bench.analysis.figures.plot_start_times` from the summaries in ``aem.json``.
+  :func:`fsar_bench.analysis.measures.figures.plot_start_times` from the summaries in ``aem.json``.
 
 Figures are drawn in the paper style of :mod:`fsar_bench.presentation.figures` (no pyplot
 figures, no global style change), sized for a paper column (3.4 in) or page (6.8 in), saved at
@@ -33,7 +33,7 @@ from fsar_bench.results.store import read_records
 from fsar_bench.results.summary import RunSummary
 
 if TYPE_CHECKING:
-    from fsar_bench.analysis.results import MisalignmentReport
+    from fsar_bench.analysis.measures.results import MisalignmentReport
 
 
 def find_manifest(summary: RunSummary) -> Manifest:
@@ -170,7 +170,7 @@ def plot_start_times(
     reports: dict[str, MisalignmentReport], folder: Path, formats=("png",)
 ) -> list[Path]:
     """Start-time distributions of the analysed datasets, one figure per frame count ``T``."""
-    from fsar_bench.analysis.figures import plot_start_times as draw
+    from fsar_bench.analysis.measures.figures import plot_start_times as draw
 
     by_t: dict[int, dict] = {}
     for dataset, report in reports.items():

@@ -7,8 +7,8 @@ import json
 import math
 from pathlib import Path
 
-from fsar_bench.analysis.results import MisalignmentReport, read_report
-from fsar_bench.analysis.sweep_results import AemReadings, MethodProfile, ProfilePoint, StepSpread
+from fsar_bench.analysis.measures.results import MisalignmentReport, read_report
+from fsar_bench.analysis.sweep.results import AemReadings, MethodProfile, ProfilePoint, StepSpread
 from fsar_bench.errors import FsarError
 from fsar_bench.presentation.tables import Table
 from fsar_bench.report.tables import dataset_order, reference

@@ -117,7 +117,8 @@ class AlignmentGain(JsonRecord):
 
 @dataclass(frozen=True, kw_only=True)
 class ProfilePoint(JsonRecord):
-    """One dataset's misalignment profile (``profile.json``; :mod:`fsar_bench.analysis.profile`).
+    """One dataset's misalignment profile (``profile.json``;
+    :mod:`fsar_bench.analysis.sweep.profile`).
 
     Attributes:
         key: hash of the request that produced it (``""`` before it is written).
@@ -141,7 +142,7 @@ class ProfilePoint(JsonRecord):
 @dataclass(frozen=True, kw_only=True)
 class SweepRow(JsonRecord):
     """One row of ``sweep.csv``: a level, method and shot (see
-    :mod:`fsar_bench.analysis.sweep_table`); the AEM and start columns are the level's."""
+    :mod:`fsar_bench.analysis.sweep.table`); the AEM and start columns are the level's."""
 
     level: str
     dataset: str

@@ -2,8 +2,9 @@
 
 TA2N (Li et al., AAAI 2022, supplementary) defines a video's *start time* as the frame index
 ``t`` with ``p_t >= 0.5`` and ``p_1 .. p_{t-1} < 0.5``, where ``p`` is the video's evolution
-vector (true-class probability per frame, see :func:`fsar_bench.analysis.aem.evolution_vectors`).
-That is simply the first frame that reaches the threshold; later drops below it do not matter.
+vector (true-class probability per frame, see
+:func:`fsar_bench.analysis.measures.aem.evolution_vectors`). That is simply the first frame that
+reaches the threshold; later drops below it do not matter.
 
 Conventions here:
 

@@ -1,4 +1,4 @@
-"""Training and scoring loops of the probes (see :mod:`fsar_bench.analysis.probe`).
+"""Training and scoring loops of the probes (see :mod:`fsar_bench.analysis.probe.trained`).
 
 Training. Kept from TSM's recipe (``scripts/train_tsm_kinetics_rgb_8f.sh``): cross-entropy on
 the average of the per-frame logits (TSN consensus), dropout 0.5, gradient norm clipped at 20,
@@ -44,8 +44,8 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from fsar_bench.analysis.probe_clips import FeatureClips, FrameClips
-from fsar_bench.analysis.probe_config import ProbeConfig, ProbeVideo
+from fsar_bench.analysis.probe.clips import FeatureClips, FrameClips
+from fsar_bench.analysis.probe.config import ProbeConfig, ProbeVideo
 from fsar_bench.engine import checkpoint as ck
 from fsar_bench.progress import Progress
 
@@ -128,7 +128,7 @@ class ProbeRun:
     """A probe network, the clips it reads and where it runs.
 
     Attributes:
-        model: the network (:func:`~fsar_bench.analysis.probe_models.build_model`).
+        model: the network (:func:`~fsar_bench.analysis.probe.models.build_model`).
         clips: its inputs. device: where it trains and scores.
         workers: decoding processes (0: in this process).
         progress: ``progress(stage, done, total)``.

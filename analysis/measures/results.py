@@ -1,6 +1,6 @@
 """The typed misalignment report of one dataset: :class:`MisalignmentReport` is ``aem.json``.
 
-:func:`fsar_bench.analysis.misalignment.analyse` builds it, ``aem.json`` is its
+:func:`fsar_bench.analysis.measures.misalignment.analyse` builds it, ``aem.json`` is its
 :meth:`~fsar_bench.results.record.JsonRecord.to_json`, and :func:`read_report` reads a written
 one back (the report, the profile and the text renderers read it by attribute, never by key).
 Parts written by older versions that lack the later measures (bootstrap interval, confident
@@ -13,10 +13,10 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from fsar_bench.analysis.probe_config import ProbeSummary
-from fsar_bench.analysis.reference import AemReferences
-from fsar_bench.analysis.start_times import StartTimeSummary
-from fsar_bench.analysis.uncertainty import ConfidentAem
+from fsar_bench.analysis.measures.reference import AemReferences
+from fsar_bench.analysis.measures.start_times import StartTimeSummary
+from fsar_bench.analysis.measures.uncertainty import ConfidentAem
+from fsar_bench.analysis.probe.config import ProbeSummary
 from fsar_bench.errors import FsarError
 from fsar_bench.results.record import JsonRecord, absent_when_none, json_name
 
@@ -59,7 +59,7 @@ class PublishedAem(JsonRecord):
 @dataclass(frozen=True, kw_only=True)
 class GroundTruthCheck(JsonRecord):
     """Estimated against true start frames
-    (:func:`~fsar_bench.analysis.misalignment.ground_truth_check`).
+    (:func:`~fsar_bench.analysis.measures.misalignment.ground_truth_check`).
 
     Attributes:
         videos, never_reached, compared: counts (compared = videos - never_reached).
@@ -87,8 +87,8 @@ class GroundTruthCheck(JsonRecord):
 
 @dataclass(frozen=True, kw_only=True)
 class OnsetReport(JsonRecord):
-    """The label-free confidence onset (:mod:`fsar_bench.analysis.onset`): its distribution and,
-    on synthetic data, its check against the truth and the step-level ceilings."""
+    """The label-free confidence onset (:mod:`fsar_bench.analysis.measures.onset`): its distribution
+    and, on synthetic data, its check against the truth and the step-level ceilings."""
 
     estimator: str
     counts: tuple[int, ...]

@@ -4,8 +4,8 @@ A **point** (:func:`profile_point`) is one dataset measured completely: every re
 trained and evaluated through :func:`~fsar_bench.engine.run.run_benchmark` (identical episode
 specs on every dataset of a sweep: the same request, only the dataset changes), OTAM with
 ``matching=mean`` as well when OTAM is requested (the alignment gain), the probe's analyses
-(:func:`~fsar_bench.analysis.outputs.measure`: ``aem.json`` and the start-time files), and the
-order sensitivity of every trained run. It is written to ``OUT/<dataset>/profile.json`` with
+(:func:`~fsar_bench.analysis.measures.outputs.measure`: ``aem.json`` and the start-time files), and
+the order sensitivity of every trained run. It is written to ``OUT/<dataset>/profile.json`` with
 the hash of everything that produced it; a later call with the same request reads it back
 without touching a model (and each part is reused on its own too: finished runs from the
 results store, the probe from the cache).
@@ -24,9 +24,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fsar_bench.analysis.outputs import MeasureRequest
-from fsar_bench.analysis.profile import GAIN_SETS, profile_row, run_order_sensitivity
-from fsar_bench.analysis.sweep_results import ProfilePoint
+from fsar_bench.analysis.measures.outputs import MeasureRequest
+from fsar_bench.analysis.sweep.profile import GAIN_SETS, profile_row, run_order_sensitivity
+from fsar_bench.analysis.sweep.results import ProfilePoint
 from fsar_bench.engine.run import RunRequest
 from fsar_bench.errors import FsarError
 from fsar_bench.progress import Progress
@@ -77,7 +77,7 @@ def profile_point(
     source: DataSource, req: PointRequest, progress: Progress | None = None
 ) -> ProfilePoint:
     """Measure one dataset completely (see the module docstring), or read it back."""
-    from fsar_bench.analysis import outputs
+    from fsar_bench.analysis.measures import outputs
     from fsar_bench.engine.run import run_benchmark
 
     folder = req.out / source.name

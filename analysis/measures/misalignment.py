@@ -1,22 +1,22 @@
 """Misalignment measures from a probe's per-frame probabilities (TA2N supplementary, Figs. 2, 3).
 
-Pipeline (see :mod:`fsar_bench.analysis.probe` for the probe):
+Pipeline (see :mod:`fsar_bench.analysis.probe.trained` for the probe):
 
 1. per-frame logits ``[V, T, K]`` -> softmax over classes ``P [V, K, T]`` -> evolution vectors
    ``p [V, T]``, the row of each video's true class;
 2. start times: the first sampled frame with ``p_t >= 0.5``; videos that never reach it are a
-   bucket of their own (:mod:`fsar_bench.analysis.start_times`);
-3. AEM, both readings (:mod:`fsar_bench.analysis.aem`): Eq. (10) as printed (``M = 2 v (v-1)``,
-   at most 0.5 for probabilities) and the mean pairwise cosine distance (twice that; the reading
-   consistent with the published SSv2 value 0.6260 > 0.5); overall and per class;
+   bucket of their own (:mod:`fsar_bench.analysis.measures.start_times`);
+3. AEM, both readings (:mod:`fsar_bench.analysis.measures.aem`): Eq. (10) as printed (``M = 2 v
+   (v-1)``, at most 0.5 for probabilities) and the mean pairwise cosine distance (twice that; the
+   reading consistent with the published SSv2 value 0.6260 > 0.5); overall and per class;
 4. the published value (TA2N Table 1, ``fsar_bench/data/reference/published_aem.csv``) when the
    dataset matches through the registry (its "SSv2" is the alias of ``ssv2-full``);
 5. on synthetic datasets, estimated start frames against the generator's true ``start_frame``;
 6. beside them: the AEM of the correctly and confidently classified videos, the AEM over
-   same-class pairs only, bootstrap intervals (:mod:`fsar_bench.analysis.uncertainty`), the
-   label-free confidence onset (:mod:`fsar_bench.analysis.onset`) and, on synthetic datasets,
-   its check against the truth, the step-level ceiling (``oracle``) and the ground-truth AEM
-   references (:mod:`fsar_bench.analysis.reference`), also on the confident subset.
+   same-class pairs only, bootstrap intervals (:mod:`fsar_bench.analysis.measures.uncertainty`), the
+   label-free confidence onset (:mod:`fsar_bench.analysis.measures.onset`) and, on synthetic
+   datasets, its check against the truth, the step-level ceiling (``oracle``) and the ground-truth
+   AEM references (:mod:`fsar_bench.analysis.measures.reference`), also on the confident subset.
 
 Ground-truth comparison. A start step ``t`` (index into the ``T`` sampled frames) is mapped to
 the video frame it was sampled from (the clip's stored frame indices), then compared with the
@@ -37,16 +37,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from fsar_bench.analysis.aem import (
+from fsar_bench.analysis.measures.aem import (
     aem,
     aem_per_class,
     evolution_vectors,
     mean_pairwise_cosine_distance,
 )
-from fsar_bench.analysis.onset import confidence_onset, oracle_steps
-from fsar_bench.analysis.probe import Probe
-from fsar_bench.analysis.reference import reference_report
-from fsar_bench.analysis.results import (
+from fsar_bench.analysis.measures.onset import confidence_onset, oracle_steps
+from fsar_bench.analysis.measures.reference import reference_report
+from fsar_bench.analysis.measures.results import (
     ClassAem,
     GroundTruthCheck,
     MisalignmentReport,
@@ -54,15 +53,16 @@ from fsar_bench.analysis.results import (
     PublishedAem,
     WithinClassAem,
 )
-from fsar_bench.analysis.start_times import NEVER, start_time_summary, start_times
-from fsar_bench.analysis.tsm import class_probabilities
-from fsar_bench.analysis.uncertainty import (
+from fsar_bench.analysis.measures.start_times import NEVER, start_time_summary, start_times
+from fsar_bench.analysis.measures.uncertainty import (
     aem_within_class,
     bootstrap_interval,
     confident_aem,
     confident_mask,
     within_class_interval,
 )
+from fsar_bench.analysis.probe.trained import Probe
+from fsar_bench.analysis.probe.tsm import class_probabilities
 from fsar_bench.data.datasets import DATASETS
 from fsar_bench.errors import FsarError
 
@@ -75,7 +75,8 @@ class Misalignment:
 
     Attributes:
         p: ``[V, T]`` evolution vectors of the scored videos.
-        starts: ``[V]`` start steps (0-based), :data:`~fsar_bench.analysis.start_times.NEVER`
+        starts: ``[V]`` start steps (0-based),
+        :data:`~fsar_bench.analysis.measures.start_times.NEVER`
             where ``p`` never reaches the threshold.
         report: the numbers (``aem.json``): AEM both readings, per class, published, start
             times, ground truth.

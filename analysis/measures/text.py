@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import math
 
-from fsar_bench.analysis.probe_config import ProbeSummary
-from fsar_bench.analysis.results import GroundTruthCheck, MisalignmentReport
+from fsar_bench.analysis.measures.results import GroundTruthCheck, MisalignmentReport
+from fsar_bench.analysis.probe.config import ProbeSummary
 from fsar_bench.presentation.text import table
 
 

@@ -8,11 +8,11 @@ Modes (the name is written into every output):
 
 * ``feature-tsm`` (default, CPU-affordable): **not the full TSM**. A learned per-frame 1x1
   reduction, residual temporal-shift blocks and a per-frame linear classifier
-  (:class:`~fsar_bench.analysis.probe_models.FeatureProbe` around
-  :class:`~fsar_bench.analysis.tsm.FeatureTSMProbe`) trained on frozen, cached backbone maps
+  (:class:`~fsar_bench.analysis.probe.models.FeatureProbe` around
+  :class:`~fsar_bench.analysis.probe.tsm.FeatureTSMProbe`) trained on frozen, cached backbone maps
   (``fsar-bench extract``'s stores, shared with ``run``).
 * ``tsm-resnet50``: the full TSM: ResNet-50 with residual shift
-  (:func:`~fsar_bench.analysis.tsm.tsm_resnet50`) fine-tuned end to end on decoded frames from
+  (:func:`~fsar_bench.analysis.probe.tsm.tsm_resnet50`) fine-tuned end to end on decoded frames from
   ImageNet weights; one random frame per TSN segment in training, segment centres at test. Meant
   for a GPU.
 
@@ -26,7 +26,7 @@ The published analysis does not say how the authors split; "a general recogniser
 (every video trains, every video of ``score_splits`` is scored) and every output says so.
 
 Training (recipe, differences from TSM's, the measurements behind the ``feature-tsm`` defaults,
-resume): :mod:`fsar_bench.analysis.probe_train`.
+resume): :mod:`fsar_bench.analysis.probe.train`.
 
 Flips: ``flip="auto"`` follows TSM (no flips for Something-Something, whose classes name
 directions) and also disables them for the synthetic datasets (left/right primitives).
@@ -50,10 +50,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from fsar_bench.analysis.probe_clips import feature_inputs, frame_inputs
-from fsar_bench.analysis.probe_config import MODES, ProbeConfig, ProbeSummary, ProbeVideo
-from fsar_bench.analysis.probe_models import build_model
-from fsar_bench.analysis.probe_train import ProbeRun, cached_scores, trained_record
+from fsar_bench.analysis.probe.clips import feature_inputs, frame_inputs
+from fsar_bench.analysis.probe.config import MODES, ProbeConfig, ProbeSummary, ProbeVideo
+from fsar_bench.analysis.probe.models import build_model
+from fsar_bench.analysis.probe.train import ProbeRun, cached_scores, trained_record
 from fsar_bench.data.datasets import SPLITS
 from fsar_bench.data.index import SplitIndex, Video
 from fsar_bench.errors import FsarError

@@ -1,4 +1,4 @@
-"""Table, rank correlations and files of a single-factor sweep (:mod:`~.analysis.sweep`).
+"""Table, rank correlations and files of a single-factor sweep (:mod:`~.analysis.sweep.points`).
 
 Files under ``OUT/sweep-<factor>/``:
 
@@ -8,7 +8,7 @@ Files under ``OUT/sweep-<factor>/``:
   ground-truth references, and start-time errors against the truth (TA2N rule, onset);
 * ``sweep.json``: the same rows, the rank correlations and the levels' full points;
 * figures (``sweep_accuracy``, ``sweep_aem``, ``sweep_order``, ``sweep_start_error``:
-  :mod:`fsar_bench.analysis.sweep_figures`).
+  :mod:`fsar_bench.analysis.sweep.figures`).
 
 Rank correlations (Spearman, ``scipy.stats.spearmanr``; ``None`` when either side is constant or
 fewer than three levels): the probe's AEM with the level's position in the order given (the user
@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fsar_bench.analysis.sweep_results import (
+from fsar_bench.analysis.sweep.results import (
     OrderSensitivity,
     ProfilePoint,
     RankCorrelations,
@@ -129,7 +129,7 @@ def write_sweep(
     folder: Path, factor: str, levels: list[str], points: list[ProfilePoint], formats=("png",)
 ) -> list[Path]:
     """``sweep.csv``, ``sweep.json`` and the figures; returns the written files."""
-    from fsar_bench.analysis.sweep_figures import plot_sweep
+    from fsar_bench.analysis.sweep.figures import plot_sweep
 
     folder.mkdir(parents=True, exist_ok=True)
     rows = sweep_rows(levels, points)

@@ -1,7 +1,7 @@
 """The misalignment analyses as library calls: measure a dataset, write the files.
 
 :func:`measure` trains (or loads) the dataset's probe and computes every measure
-(:func:`fsar_bench.analysis.misalignment.analyse`); the writers put them under
+(:func:`fsar_bench.analysis.measures.misalignment.analyse`); the writers put them under
 ``OUT/<dataset>/``: ``aem.json``, ``aem_per_class.csv``, ``start_times.csv`` / ``.png``,
 ``tsne_evolution.png`` and, from a finished run, ``tsne_alignment_before/after.png``.
 """
@@ -14,16 +14,16 @@ from pathlib import Path
 
 import torch
 
-from fsar_bench.analysis.misalignment import (
+from fsar_bench.analysis.measures.misalignment import (
     Misalignment,
     analyse,
     true_starts,
     write_per_class_csv,
     write_start_times_csv,
 )
-from fsar_bench.analysis.probe import Probe, ensure_probe
-from fsar_bench.analysis.probe_config import ProbeConfig
-from fsar_bench.analysis.reference import ground_truth_records
+from fsar_bench.analysis.measures.reference import ground_truth_records
+from fsar_bench.analysis.probe.config import ProbeConfig
+from fsar_bench.analysis.probe.trained import Probe, ensure_probe
 from fsar_bench.features.settings import ExtractConfig
 from fsar_bench.progress import Progress
 from fsar_bench.source import DataSource
@@ -78,7 +78,7 @@ def write_start_files(
     folder: Path, dataset: str, probe: Probe, result: Misalignment, pdf: bool
 ) -> list[Path]:
     """``start_times.csv`` and the start-time histogram (TA2N Fig. 2)."""
-    from fsar_bench.analysis.figures import plot_start_times
+    from fsar_bench.analysis.measures.figures import plot_start_times
 
     csv_file = write_start_times_csv(folder / "start_times.csv", probe, result)
     title = f"Start time: {dataset} ({probe.config.mode})"
@@ -92,7 +92,7 @@ def write_evolution_tsne(
     folder: Path, dataset: str, result: Misalignment, seed: int, pdf: bool
 ) -> list[Path]:
     """t-SNE of the evolution vectors (TA2N Fig. 3); raises ``ValueError`` on too few videos."""
-    from fsar_bench.analysis.figures import plot_evolution_tsne
+    from fsar_bench.analysis.measures.figures import plot_evolution_tsne
 
     title = f"{dataset}: evolution vectors ({len(result.p)} videos)"
     return plot_evolution_tsne(

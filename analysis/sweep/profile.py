@@ -5,17 +5,18 @@ table of ``fsar-bench report``):
 
 * **start-time spread**: standard deviation (in sampled steps) of the start steps of the videos
   that have one, and the share that never start, for TA2N's rule (first sampled frame with
-  ``p >= 0.5``, :mod:`fsar_bench.analysis.start_times`) and for the label-free confidence onset
-  (:mod:`fsar_bench.analysis.onset`); on synthetic data also of the true start steps (the
-  first sampled frame at or after the true start) and each estimator's error against them.
+  ``p >= 0.5``, :mod:`fsar_bench.analysis.measures.start_times`) and for the label-free confidence
+  onset (:mod:`fsar_bench.analysis.measures.onset`); on synthetic data also of the true start steps
+  (the first sampled frame at or after the true start) and each estimator's error against them.
 * **AEM, both readings**: Eq. (10) as printed with its bootstrap interval; the uncertainty-
   separated readings (the correctly and confidently classified videos, same-class pairs only,
-  :mod:`fsar_bench.analysis.uncertainty`) and, on synthetic data, the ground-truth references
-  (:mod:`fsar_bench.analysis.reference`: ``progress``, per-frame true progress, and ``warp``).
+  :mod:`fsar_bench.analysis.measures.uncertainty`) and, on synthetic data, the ground-truth
+  references (:mod:`fsar_bench.analysis.measures.reference`: ``progress``, per-frame true progress,
+  and ``warp``).
 * **order sensitivity**: every trained method of the point re-evaluated from its run folder
-  (:func:`~fsar_bench.analysis.alignment.method_from_run`: its recorded config and checkpoint)
-  on its own test manifest with each query's frames reversed and shuffled
-  (:mod:`fsar_bench.analysis.order`), paired episode by episode with the unperturbed
+  (:func:`~fsar_bench.analysis.measures.alignment.method_from_run`: its recorded config and
+  checkpoint) on its own test manifest with each query's frames reversed and shuffled
+  (:mod:`fsar_bench.analysis.measures.order`), paired episode by episode with the unperturbed
   evaluation of the same weights: ``perturbed - original`` (percentage points, 95% interval of
   the mean per-episode difference, :func:`fsar_bench.results.stats.paired_difference`).
 * **alignment gain**: OTAM minus OTAM with its order-blind ``mean`` matching
@@ -33,9 +34,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from fsar_bench.analysis.order import MODES, perturb_queries
-from fsar_bench.analysis.results import GroundTruthCheck, MisalignmentReport
-from fsar_bench.analysis.sweep_results import (
+from fsar_bench.analysis.measures.order import MODES, perturb_queries
+from fsar_bench.analysis.measures.results import GroundTruthCheck, MisalignmentReport
+from fsar_bench.analysis.sweep.results import (
     AemReadings,
     AlignmentGain,
     MethodProfile,
@@ -58,7 +59,8 @@ def order_accuracies(method, manifest, load, *, device, seed: int = 0) -> dict[s
 
     Args:
         method: a trained method. manifest: its test episodes. load: ``load(ids) -> [V, T, ...]``.
-        device: where to evaluate. seed: the shuffle seed (:func:`~fsar_bench.analysis.order.
+        device: where to evaluate. seed: the shuffle seed
+        (:func:`~fsar_bench.analysis.measures.order.
             frame_order`).
 
     Returns:
@@ -90,7 +92,7 @@ def run_order_sensitivity(
     summary: RunSummary, cache: Path, device: torch.device | str
 ) -> OrderSensitivity:
     """:func:`order_sensitivity` of a finished run, rebuilt from its folder and checkpoint."""
-    from fsar_bench.analysis.alignment import method_from_run
+    from fsar_bench.analysis.measures.alignment import method_from_run
     from fsar_bench.engine.inputs import feature_loader
     from fsar_bench.episodes.manifest import load_manifest
     from fsar_bench.features.cache import FeatureStore
@@ -195,10 +197,11 @@ def profile_row(
     """One dataset's profile (see the module docstring).
 
     Args:
-        report: the dataset's ``aem.json`` (:func:`fsar_bench.analysis.misalignment.analyse`).
-        summaries: its trained runs (one per method and shot).
-        orders: :func:`order_sensitivity` per run folder (``summary.dir``).
-        blind: OTAM runs with ``matching=mean`` on the same manifests (the alignment gain).
+        report: the dataset's ``aem.json``
+        (:func:`fsar_bench.analysis.measures.misalignment.analyse`). summaries: its trained runs
+        (one per method and shot). orders: :func:`order_sensitivity` per run folder
+        (``summary.dir``). blind: OTAM runs with ``matching=mean`` on the same manifests (the
+        alignment gain).
     """
     methods = tuple(
         MethodProfile(

@@ -12,13 +12,14 @@ Two measures make that visible:
   contrast. What it assumes: confident videos are a fair sample of the dataset's misalignment.
   They need not be (a probe may recognise the well-aligned videos more easily), so the share
   kept must be read beside it; on the synthetic levels the ground-truth AEM of the same subset
-  (:mod:`fsar_bench.analysis.reference`) shows how far the selection itself moves the truth.
+  (:mod:`fsar_bench.analysis.measures.reference`) shows how far the selection itself moves the
+  truth.
 * **Within-class AEM**: Eq. (10) over the ordered pairs of videos *of the same class* only
   (pooled: every class's pair sum over all classes' pair counts). Over all pairs, as TA2N sums,
   two videos of different classes differ also because their classes become recognisable at
   different moments (a class whose first primitive is distinctive rises early), which is a
   property of the classes and of the probe, not misalignment. On the synthetic levels the
-  within-class score moves with the ground-truth AEM (:mod:`fsar_bench.analysis.reference`)
+  within-class score moves with the ground-truth AEM (:mod:`fsar_bench.analysis.measures.reference`)
   where the overall one mostly does not (measured: ``docs/probe.md``). Its interval resamples
   classes (a cluster bootstrap).
 * **Bootstrap interval** of the AEM (videos resampled with replacement, percentile 95%), so that
@@ -35,7 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
-from fsar_bench.analysis.aem import aem, mean_pairwise_cosine_distance
+from fsar_bench.analysis.measures.aem import aem, mean_pairwise_cosine_distance
 from fsar_bench.results.record import JsonRecord
 
 TAU = 0.5

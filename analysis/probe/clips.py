@@ -1,5 +1,5 @@
-"""Inputs of the two probe modes (see :mod:`fsar_bench.analysis.probe`; the networks are in
-:mod:`fsar_bench.analysis.probe_models`).
+"""Inputs of the two probe modes (see :mod:`fsar_bench.analysis.probe.trained`; the networks are in
+:mod:`fsar_bench.analysis.probe.models`).
 
 A *plan* says which clip of a video the probe reads: a small picklable tuple drawn once per
 epoch from the trainer's ``numpy.random.Generator`` (never inside a ``Dataset``), so a resumed

@@ -1,7 +1,8 @@
 """Ground-truth references for the AEM (TA2N supplementary Eq. 10) on the synthetic datasets.
 
 The probe's evolution vector of a video is its true-class probability at each of the ``T``
-sampled frames (:mod:`fsar_bench.analysis.aem`). The synthetic generator records what that vector
+sampled frames (:mod:`fsar_bench.analysis.measures.aem`). The synthetic generator records what that
+vector
 is meant to measure: the action's true progress per frame (``ground_truth.jsonl``, ``progress``:
 ``warp(u)`` in ``[0, 1]`` inside the action, ``None`` outside). Two reference vectors per video:
 
@@ -40,7 +41,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import ArrayLike
 
-from fsar_bench.analysis.aem import aem, mean_pairwise_cosine_distance
+from fsar_bench.analysis.measures.aem import aem, mean_pairwise_cosine_distance
 from fsar_bench.errors import FsarError
 from fsar_bench.results.record import JsonRecord, absent_when_none
 
@@ -61,7 +62,7 @@ class ReferenceReadings(JsonRecord):
 class ReferenceAem(JsonRecord):
     """One ground-truth reference: its readings, how the probe tracks it per video
     (``tracking_spearman``) and, for ``progress``, its readings on the probe's confident
-    subset (:mod:`fsar_bench.analysis.uncertainty`)."""
+    subset (:mod:`fsar_bench.analysis.measures.uncertainty`)."""
 
     videos: int
     dropped: int

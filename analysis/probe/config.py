@@ -1,4 +1,4 @@
-"""Settings of the TSM probes (see :mod:`fsar_bench.analysis.probe`): what is hashed into a
+"""Settings of the TSM probes (see :mod:`fsar_bench.analysis.probe.trained`): what is hashed into a
 probe's folder key, the videos it knows, and the summary of a trained probe (``aem.json``'s
 ``probe``)."""
 

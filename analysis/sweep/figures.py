@@ -1,4 +1,4 @@
-"""Figures of a single-factor sweep, from :func:`fsar_bench.analysis.sweep_table.sweep_rows`.
+"""Figures of a single-factor sweep, from :func:`fsar_bench.analysis.sweep.table.sweep_rows`.
 
 Standalone :class:`matplotlib.figure.Figure` objects (Agg), 200 dpi; the x axis is the level in
 the order given (categorical):
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fsar_bench.analysis.sweep_results import SweepRow
+from fsar_bench.analysis.sweep.results import SweepRow
 from fsar_bench.presentation.figures import save_figure
 
 
