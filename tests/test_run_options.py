@@ -37,6 +37,8 @@ NON_DEFAULT = {
     "device": ("cpu", lambda s, r: r.device, "cpu"),
     "finetune": (None, lambda s, r: r.finetune, True),  # a flag: no value
     "workers": ("2", lambda s, r: r.workers, 2),
+    "trainings": ("3", lambda s, r: r.trainings, 3),
+    "ci": ("classes", None, None),  # printed tables only (checked below)
 }
 
 
@@ -56,7 +58,11 @@ def test_every_option_of_run_reaches_the_request(tmp_path, monkeypatch):
         return []
 
     monkeypatch.setattr(engine, "run_benchmark", fake)
-    monkeypatch.setattr("fsar_bench.report.console.run_tables", lambda s, b: f"baseline={b}")
+    tables = {}
+    monkeypatch.setattr(
+        "fsar_bench.report.console.run_tables",
+        lambda s, b, i: tables.update(baseline=b, ci=i.ci) or "",
+    )
     monkeypatch.chdir(tmp_path)
     args = ["run"]
     for name, (value, _, _) in NON_DEFAULT.items():
@@ -65,6 +71,7 @@ def test_every_option_of_run_reaches_the_request(tmp_path, monkeypatch):
     for name, (_, get, want) in NON_DEFAULT.items():
         if get is not None:
             assert get(seen["source"], seen["req"]) == want, name
+    assert tables == {"baseline": "otam", "ci": "classes"}
 
 
 def test_bad_options_are_one_line_errors(tmp_path, capsys):
@@ -85,6 +92,8 @@ def test_bad_options_are_one_line_errors(tmp_path, capsys):
         ["--methods", "fsar_bench.methods.otam:OTAMConfig"],
         ["--dataset", "./no/such/folder"],
         ["--dataset", "synthetc"],
+        ["--ci", "trainings"],
+        ["--trainings", "0"],
     ):
         assert main(["run", "--cache-dir", str(tmp_path), *bad]) == 2, bad
         err = capsys.readouterr().err.strip()

@@ -6,6 +6,7 @@ from fsar_bench.commands.common import progress
 from fsar_bench.commands.options import command
 from fsar_bench.options.common import ComputeOptions, DataOptions
 from fsar_bench.options.features import FeatureOptions
+from fsar_bench.options.intervals import IntervalOptions
 from fsar_bench.options.run import RunOptions
 
 
@@ -16,6 +17,7 @@ def run(
     features: FeatureOptions,
     compute: ComputeOptions,
     data: DataOptions,
+    intervals: IntervalOptions,
 ) -> None:
     """Train and evaluate methods on identical episodes; print accuracy and paired differences."""
     import typer
@@ -36,5 +38,5 @@ def run(
     finally:
         runtime.close()
     if runtime.is_main:
-        typer.echo(run_tables(summaries, base))
+        typer.echo(run_tables(summaries, base, intervals))
         typer.echo(f"\nresults: {req.runs / source.name}")

@@ -11,9 +11,9 @@ the preset's ``train`` values, the preset's values in the method's registry entr
   ``min_delta = 1`` point the learning rate is divided by 10, once, and the next plateau stops
   the training (it converged at the small rate); 20,000 episodes are the maximum budget, which
   the plateau rule is meant to beat (``stop_reason`` in every summary says which stopped it).
-  TA2N (``train_presets``): ``E = 4``, validation every 250 episodes on 500 episodes, ``min_delta
-  = 2``, at most 6,000 episodes (its episodes cost far more than the pooled methods'; see
-  ``docs/presets.md``).
+  TA2N (``train_presets``): ``E = 4``, validation every 500 episodes on 1,000 episodes,
+  ``min_delta = 2``, at most 10,000 episodes (its episodes cost far more than the pooled
+  methods'; see ``docs/presets.md``).
 * ``paper``: the papers' / official code's optimiser recipes and fixed budgets (no plateau
   rule; meant for a GPU).
 

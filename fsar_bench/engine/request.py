@@ -11,6 +11,7 @@ from fsar_bench.engine.schedule import TrainConfig
 from fsar_bench.engine.select import parse_select
 from fsar_bench.errors import FsarError, require
 from fsar_bench.methods import METHODS, MethodInfo
+from fsar_bench.seeds import SEED_MAX
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -34,6 +35,10 @@ class RunRequest:
         runs: the results store. device: where training and evaluation run.
         finetune: train the backbone with the method on decoded clips (:mod:`fsar_bench.engine.
             finetune`); workers: their decoding processes (``None``: cores - 1).
+        trainings: trainings per cell, with training seeds ``train.seed + 0 .. trainings - 1``
+            on the cell's one test manifest (:func:`fsar_bench.engine.cells.plan`). Recorded in
+            each summary's ``training``, never in the hashed run config: training ``i`` is the
+            run that ``--set train.seed=<train.seed + i>`` makes.
     """
 
     methods: tuple[str, ...] = ("protonet", "otam", "trn", "ta2n")
@@ -54,6 +59,7 @@ class RunRequest:
     device: str = "cpu"
     finetune: bool = False
     workers: int | None = None
+    trainings: int = 1
 
     @property
     def recipe(self) -> str:
@@ -68,6 +74,7 @@ class RunRequest:
             (self.seed >= 0, "seed must be >= 0"),
             (self.episodes is None or self.episodes >= 1, "episodes must be >= 1"),
             (self.frames >= 1, "frames must be >= 1"),
+            (self.trainings >= 1, "trainings must be >= 1"),
         )
         require(checks, "run")
         parse_select(self.select)
@@ -98,7 +105,7 @@ def check_request(req: RunRequest) -> dict[tuple[str, int], Resolved]:
             f"{spatial[0]} reads spatial maps; pooled-only features serve only "
             "pooled methods (protonet, otam, trn...)"
         )
-    return {
+    resolved = {
         (info.name, shot): Resolved(
             info=info,
             method_config=method_settings(info, req.recipe, req.sets, shot=shot),
@@ -107,3 +114,10 @@ def check_request(req: RunRequest) -> dict[tuple[str, int], Resolved]:
         for shot in req.shots
         for info in infos
     }
+    last = max(r.train.seed for r in resolved.values()) + req.trainings - 1
+    if last > SEED_MAX:
+        raise FsarError(
+            f"--trainings {req.trainings}: training seed {last} is above {SEED_MAX}; "
+            "lower train.seed or --trainings"
+        )
+    return resolved
