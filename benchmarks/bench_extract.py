@@ -41,12 +41,12 @@ if "--no-tune" not in sys.argv:
 
 import torch  # noqa: E402
 
-from fsar_bench.data.source import DataSource  # noqa: E402
 from fsar_bench.features.backbones import load_backbone, resolve_weights  # noqa: E402
 from fsar_bench.features.settings import ExtractConfig  # noqa: E402
 from fsar_bench.features.shards import encode  # noqa: E402
 from fsar_bench.features.views import load_views, plan_views  # noqa: E402
 from fsar_bench.runtime import Runtime, pick_device  # noqa: E402
+from fsar_bench.source import DataSource  # noqa: E402
 
 
 def make_data(root: Path, videos_per_class: int) -> None:

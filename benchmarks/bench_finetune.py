@@ -42,13 +42,13 @@ tune_cpu()  # the process settings of every fsar-bench command; before torch is 
 
 import torch  # noqa: E402
 
-from fsar_bench.data.source import DataSource  # noqa: E402
 from fsar_bench.engine.finetune import Clips, clip_settings  # noqa: E402
 from fsar_bench.engine.presets import method_settings, train_config  # noqa: E402
 from fsar_bench.engine.train import Trainer  # noqa: E402
 from fsar_bench.methods import METHODS  # noqa: E402
 from fsar_bench.methods.base import gather_state  # noqa: E402
 from fsar_bench.results.summary import Setting  # noqa: E402
+from fsar_bench.source import DataSource  # noqa: E402
 
 
 def rate(fn: Callable[[], None], seconds: float) -> float:
@@ -65,7 +65,14 @@ def build(args: argparse.Namespace, out: Path) -> tuple[Trainer, Clips]:
     source = DataSource.resolve(args.dataset, cache_dir=args.cache_dir)
     source.ensure_prepared()
     indexes = source.index(("train",))
-    settings = clip_settings(source.dataset, args.backbone, None, args.frames, args.size, 0)
+    settings = clip_settings(
+        dataset=source.dataset,
+        backbone=args.backbone,
+        weights=None,
+        frames=args.frames,
+        size=args.size,
+        seed=0,
+    )
     clips = Clips(
         source.root,
         {"train": indexes["train"]},

@@ -35,7 +35,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from fsar_bench.data.source import DataSource
 from fsar_bench.engine.inputs import usable
 from fsar_bench.engine.presets import method_settings
 from fsar_bench.engine.train import TrainConfig, TrainData, Trainer, draw_training_episode
@@ -43,6 +42,7 @@ from fsar_bench.features.bank import FeatureBank
 from fsar_bench.features.settings import ExtractConfig
 from fsar_bench.methods import METHODS, create_method
 from fsar_bench.methods.base import gather_state
+from fsar_bench.source import DataSource
 
 
 def rate(fn: Callable[[], int], seconds: float) -> float:

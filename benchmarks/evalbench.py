@@ -31,7 +31,7 @@ def synthetic_manifest(
 ) -> Manifest:
     """``episodes`` 5-way episodes over ``classes * per_class`` videos, in video id order."""
     videos = [
-        Video(video_id(c, i, per_class), f"k{c}", "-", 8)
+        Video(video_id=video_id(c, i, per_class), class_key=f"k{c}", path="-", n_frames=8)
         for c in range(classes)
         for i in range(per_class)
     ]
@@ -42,7 +42,7 @@ def synthetic_manifest(
         videos=tuple((v.video_id, v.class_key) for v in videos),
     )
     spec = EpisodeSpec(dataset="bench", shot=shot, query=query, episodes=episodes, seed=seed)
-    return parse_manifest(build_manifest(SplitIndex(split, videos, []), spec))
+    return parse_manifest(build_manifest(SplitIndex(split=split, videos=videos, missing=[]), spec))
 
 
 def video_id(c: int, i: int, per_class: int) -> str:

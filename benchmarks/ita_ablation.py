@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fsar_bench.report.text import table
+from fsar_bench.presentation.text import table
 from fsar_bench.results.stats import paired_difference
 
 REFERENCE = {"loss": "ce"}  # cross-entropy, 512 hidden units: Fig. 7's dashed line
@@ -70,9 +70,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def run_variant(args: argparse.Namespace, ita: dict[str, str]):
     """Train and evaluate ``ita`` with the method overrides ``ita``; returns the run summary."""
-    from fsar_bench.data.source import DataSource
     from fsar_bench.engine.run import RunRequest, run_benchmark
     from fsar_bench.runtime import pick_device
+    from fsar_bench.source import DataSource
 
     source = DataSource.resolve(args.dataset, data_root=args.data_root, cache_dir=args.cache_dir)
     train = {

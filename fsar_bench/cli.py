@@ -1,7 +1,7 @@
 """The ``fsar-bench`` command line: a thin layer over the library.
 
 Every command lives in :mod:`fsar_bench.commands` and only parses options, builds the one
-:class:`~fsar_bench.data.source.DataSource` it needs and calls library functions. Start-up is
+:class:`~fsar_bench.source.DataSource` it needs and calls library functions. Start-up is
 fast: ``--help`` and ``ls`` import neither torch nor numpy; each command imports what it needs
 when it runs. User errors print one line (what, where, how to fix) and exit 2.
 """

@@ -69,7 +69,7 @@ def load(path: str) -> Any:
     return obj
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Listed(Generic[E]):
     """One row of :meth:`Registry.catalog`.
 
@@ -206,12 +206,18 @@ class Registry(Generic[E]):
 
     def catalog(self) -> list[Listed[E]]:
         """Rows for a listing: built-ins, families, then plugins; imports no plugin module."""
-        rows = [Listed(n, BUILT_IN, self._entries[n]) for n in sorted(self._entries)]
-        for f in self._families:
-            rows.append(Listed(f.prefix + f.placeholder, _family_origin(f), None, f.title))
-        for name, plugin in sorted(self._discover().items()):
-            rows.append(Listed(name, plugin.origin, self._loaded.get(name), plugin.value))
-        return rows
+        rows = [Listed(name=n, origin=BUILT_IN, entry=e) for n, e in sorted(self._entries.items())]
+        rows += [
+            Listed(
+                name=f.prefix + f.placeholder, origin=_family_origin(f), entry=None, about=f.title
+            )
+            for f in self._families
+        ]
+        plugins = sorted(self._discover().items())
+        return rows + [
+            Listed(name=n, origin=p.origin, entry=self._loaded.get(n), about=p.value)
+            for n, p in plugins
+        ]
 
     def _discover(self) -> dict[str, _Plugin]:
         """Plugin name -> entry point, from the installed metadata (checked for collisions)."""

@@ -101,7 +101,7 @@ register(
                 "centre": "true",
                 "scale": "0.3",
                 "learn_scale": "true",
-                "kshot_align": "false",  # measured: +28 points at 5-shot (ta2n_config docstring)
+                "kshot_align": "false",  # the k-shot branch does not transfer (docs/presets.md)
             }
         },
         train_presets={

@@ -127,7 +127,7 @@ class ITA(FewShotMethod):
             "support_labels": support_labels,
             "prototypes": prototypes,
         }
-        return EpisodeOutput(self.logit_scale(scores), extras)
+        return EpisodeOutput(logits=self.logit_scale(scores), extras=extras)
 
     def loss(self, output: EpisodeOutput, query_labels: Tensor) -> Tensor:
         """Circle loss (mean over episodes) or cross-entropy; ``query_labels [E, Q]``."""

@@ -246,4 +246,4 @@ class OTAM(FewShotMethod):
         extras = {"frame_similarity": sim, "support_distance": dist}
         if cfg.return_alignment:
             extras["alignment"] = alignment(1 - sim, **kwargs)
-        return EpisodeOutput(class_mean(-dist, support_labels, n_way), extras)
+        return EpisodeOutput(logits=class_mean(-dist, support_labels, n_way), extras=extras)

@@ -168,10 +168,10 @@ class ProtoNet(FewShotMethod):
                     )[:, :, 0],
                 }
             )
-            return EpisodeOutput(self.logit_scale(scores), extras)
+            return EpisodeOutput(logits=self.logit_scale(scores), extras=extras)
         q = query["embedding"]
         scores, prototypes = prototype_logits(
             q, support["embedding"], support_labels, n_way, self.config.metric
         )
         extras = {"query_embedding": q, "prototypes": prototypes}
-        return EpisodeOutput(self.logit_scale(scores), extras)
+        return EpisodeOutput(logits=self.logit_scale(scores), extras=extras)

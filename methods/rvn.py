@@ -137,7 +137,7 @@ class RVN(FewShotMethod):
             self.relate((classes[episode[i : i + step]] + rows[i : i + step, None]).flatten(0, 1))
             for i in range(0, len(rows), step)
         ]  # pairs in (episode, query, class) order
-        return EpisodeOutput(torch.cat(scores).reshape(e, n_query, n_way))
+        return EpisodeOutput(logits=torch.cat(scores).reshape(e, n_query, n_way))
 
     def loss(self, output: EpisodeOutput, query_labels: Tensor) -> Tensor:
         """MSE between scores ``[E, Q, N]`` and one-hot ``query_labels [E, Q]``."""

@@ -187,7 +187,7 @@ class TA2N(SCStage, FewShotMethod):
             extras["query_embedding_before"] = query["input_pooled"]
             before = group_by_label(support["input_pooled"], support_labels, n_way)
             extras["prototype_before"] = before.mean(2)
-        return EpisodeOutput(self.logit_scale(-dist), extras)
+        return EpisodeOutput(logits=self.logit_scale(-dist), extras=extras)
 
     def _prototypes(
         self, support: VideoState, labels: Tensor, n_way: int, extras: dict[str, Tensor]

@@ -31,37 +31,34 @@ Differences from the official code (default = official behaviour unless said):
   call. Official: per episode summed CE divided by 16, gradients accumulated over 16 episodes
   (``accumulate_episodes``), SGD lr 1e-3 without momentum (paper: momentum 0.9 and lr decay),
   100,020 episodes, 5 queries per class in training.
-* Short budgets: with the default init the TC and k-shot attention logits are tiny (std ~0.16
-  on EfficientNet-Lite0 features), so both attentions start uniform: k-shot prototypes start as
-  temporal averages and TC's residual as a temporal constant. On frozen features the quick
-  preset's few hundred episodes do not get TA2N out of that state (measured; see the README).
+* Short budgets: with the default init the TC and k-shot attention logits are tiny, so both
+  attentions start uniform: k-shot prototypes start as temporal averages and TC's residual as a
+  temporal constant; on frozen features the quick preset's few hundred episodes do not get TA2N
+  out of that state.
 * ``centre`` (not in the paper or code; off by default) and ``scale`` / ``learn_scale`` (no
   multiplier by default): on frozen cached features the official distance collapses. At
-  initialisation the logits carry no class information yet but spread by ~1, so the loss is
-  above ``ln N``; the cheapest descent direction adds one vector to every embedding (every
-  cosine -> 1, logits equal, loss exactly ``ln N``). The projections (``reduce_channels``, the
-  k-shot and TC value maps) do this for free because their inputs share a large mean
-  (EfficientNet-Lite0 maps: non-negative, 39% of the energy on the mean direction; 31% of the
-  first Adam step's change of the ``reduce`` output is one vector shared by all videos), and
-  the uniform attentions' temporal averages add to it. Measured on synthetic-mid (5-way
-  5-shot, Adam 1e-3): the cosine between classes' aligned prototypes goes 0.82 -> 0.98 in three
-  steps, the logit spread 1.17 -> 0.16, also with SGD, lr 1e-4 (slower), no dropout, a frozen
-  ``reduce`` or a zero TC value map. ``centre=True`` subtracts, per query and frame, the mean
-  of the ``N`` aligned prototypes from both sides before the cosine: a vector shared by all
-  embeddings cannot move a logit, so the collapse direction has zero gradient. Centred cosines
-  spread about 3x wider (cross-class cosine about ``-1/(N-1)`` instead of 0.82), hence
-  ``scale=0.3`` (learned) restores the official initial logit spread; a learned scale without
-  centring still collapses.
+  initialisation the logits carry no class information yet but spread, so the loss is above
+  ``ln N``; the cheapest descent direction adds one vector to every embedding (every cosine ->
+  1, logits equal, loss exactly ``ln N``). The projections (``reduce_channels``, the k-shot and
+  TC value maps) do this for free because their inputs share a large mean (non-negative
+  backbone maps), and the uniform attentions' temporal averages add to it. ``centre=True``
+  subtracts, per query and frame, the mean of the ``N`` aligned prototypes from both sides
+  before the cosine: a vector shared by all embeddings cannot move a logit, so the collapse
+  direction has zero gradient. Centred cosines spread wider (cross-class cosine about
+  ``-1/(N-1)``), hence ``scale=0.3`` (learned) restores the official initial logit spread; a
+  learned scale without centring still collapses.
 * ``kshot_align=False`` in the quick preset (official: on). On frozen features the k-shot
   branch (``insupport_align``: prototypes from attention over ``W_vm``-projected maps, queries
-  replaced by ``W_vm Q``) fits the training classes without transferring: with it, TA2N's
-  5-shot tests far below its own 1-shot (synthetic-none 57.6 against 85.5 %; mid 31.0 against
-  37.7 %) and below its all-stages-off ablation (mid 41.1 %). Averaging the shots instead (the
-  same network otherwise, quick preset, 1,500 episodes) gives 59.4 ± 1.3 % on mid, paired
-  +28.4 ± 1.6 points over the k-shot branch and +18.4 ± 1.7 over the ablation, on the same
-  1,000 test episodes.
+  replaced by ``W_vm Q``) fits the training classes without transferring: with it TA2N's 5-shot
+  tests below its own 1-shot and below its all-stages-off ablation; averaging the shots does
+  not.
 * Conv1d(kernel 1) projections are ``nn.Linear`` (same map and init distribution); parameter
   names differ from the official checkpoint.
+
+The measurements behind the short-budget, ``centre`` and ``kshot_align`` items (energy on the
+mean direction, the collapse in three Adam steps, the 5-shot accuracies with and without the
+k-shot branch), with their date, commit and machine, are in ``docs/presets.md`` ("TA2N on
+frozen features").
 """
 
 from __future__ import annotations

@@ -12,8 +12,8 @@ spatial taps read zero padding, and a general convolution multiplies those zeros
 at most ``2 x 2`` every (input, output) position pair is within one tap, so the spatial part of
 the kernel is a dense matrix and the convolution is ``[B*T, 3 * H*W * C] @ [3 * H*W * C, H*W *
 O]``: one GEMM over the three temporal taps. Same map, same autograd, about half the work and
-twice as fast on a CPU, forward and backward (``benchmarks/bench_ta2n.py``). Larger maps keep
-``F.conv3d`` (slower as a dense product at ``3 x 3``, measured).
+faster on a CPU, forward and backward (``benchmarks/bench_ta2n.py``). Larger maps keep
+``F.conv3d`` (slower as a dense product at ``3 x 3``). Timings: ``docs/performance.md``.
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ def dense_weight(conv: nn.Conv3d, h: int, w: int) -> Tensor:
     """:func:`dense_spatial_weight` of ``conv.weight``, kept between calls without autograd.
 
     Evaluation scores thousands of chunks with the same weights; rebuilding the matrix (a gather
-    of the whole kernel) cost about 7 % of TA2N's ``compare``. The kept matrix is rebuilt when
+    of the whole kernel) was a visible share of TA2N's ``compare``. The kept matrix is rebuilt when
     the weight changes: an optimiser step or ``load_state_dict`` bumps its version counter.
     With autograd on, the matrix is built from the weight each call, so gradients reach it.
     """
@@ -139,9 +139,8 @@ def max_pool_floor(x: Tensor, kernel: tuple[int, int, int]) -> Tensor:
     Identical to ``nn.MaxPool3d(kernel)`` whenever every axis is at least its kernel; an axis
     shorter than its kernel (where the official net would fail) is pooled over its full length.
     Without autograd the same maxima come from ``torch.maximum`` of strided views, one axis at a
-    time (``max_pool3d`` also computes argmax indices on the CPU: about 5x slower; pooling axis
-    by axis writes each intermediate once and shrinks it, 1.5x faster than one maximum over all
-    of a window's views on the offset net's channels-last maps).
+    time (``max_pool3d`` also computes argmax indices on the CPU; pooling axis by axis writes each
+    intermediate once and shrinks it; timings: ``docs/performance.md``).
     """
     k = tuple(min(k, s) for k, s in zip(kernel, x.shape[-3:]))
     if x.requires_grad and torch.is_grad_enabled():

@@ -134,4 +134,4 @@ class TRNPlusPlus(FewShotMethod):
         q = query["embedding"]
         scores, prototypes = prototype_logits(q, support["embedding"], support_labels, n_way)
         extras = {"query_embedding": q, "prototypes": prototypes}
-        return EpisodeOutput(self.logit_scale(scores), extras)
+        return EpisodeOutput(logits=self.logit_scale(scores), extras=extras)

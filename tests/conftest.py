@@ -42,7 +42,12 @@ def toy_index(n_classes: int = 8, per_class: int = 12, frames: int = 20, grow: b
     from fsar_bench.data.splits import SplitList
 
     videos = [
-        Video(f"c{c}_v{i}", f"class{c}", f"class{c}/c{c}_v{i}", frames + (i if grow else 0))
+        Video(
+            video_id=f"c{c}_v{i}",
+            class_key=f"class{c}",
+            path=f"class{c}/c{c}_v{i}",
+            n_frames=frames + (i if grow else 0),
+        )
         for c in range(n_classes)
         for i in range(per_class)
     ]
@@ -52,7 +57,7 @@ def toy_index(n_classes: int = 8, per_class: int = 12, frames: int = 20, grow: b
         classes=tuple(f"class{c}" for c in range(n_classes)),
         videos=tuple((v.video_id, v.class_key) for v in videos),
     )
-    return SplitIndex(split, videos, [])
+    return SplitIndex(split=split, videos=videos, missing=[])
 
 
 def make_dataset(root: Path, per_split: int = 4, frames: int = 6) -> Path:
@@ -72,7 +77,7 @@ def extract_features(
     """Feature stores of ``info`` at ``root`` through its :class:`DataSource` (as commands do)."""
     from pathlib import Path
 
-    from fsar_bench.data.source import DataSource
+    from fsar_bench.source import DataSource
 
     source = DataSource(
         dataset=info, root=Path(root), cache=Path(cache), variant=variant, missing=missing
@@ -128,3 +133,85 @@ def profiled(reference, zygote, tmp_path_factory):
 def bench(zygote, tmp_path):
     """An empty working folder of the fault suite, run through the fork server."""
     return _faultkit().Bench(tmp_path / "bench", zygote)
+
+
+def misalignment_report(
+    dataset: str = "d",
+    aem: float = 0.2,
+    ref: float | None = 0.01,
+    *,
+    starts: tuple[int, ...] = (3, 1, 0, 0),
+    onset: tuple[int, ...] = (2, 2, 1, 0),
+    videos: int = 10,
+):
+    """An ``aem.json`` report (:class:`MisalignmentReport`) with chosen readings: Eq. (10)
+    ``aem``, confident ``aem / 2`` (share 0.8), within class ``aem / 3``, the references
+    ``ref`` (progress) and ``ref / 2`` (warp) unless ``None``; start-time and onset counts per
+    step, the rest of the ``videos`` never start."""
+    from fsar_bench.analysis.measures.reference import AemReferences, ReferenceAem
+    from fsar_bench.analysis.measures.results import MisalignmentReport, OnsetReport, WithinClassAem
+    from fsar_bench.analysis.measures.start_times import StartTimeSummary
+    from fsar_bench.analysis.measures.uncertainty import ConfidentAem, SubsetAem
+    from fsar_bench.analysis.probe.config import ProbeSummary
+
+    nan = float("nan")
+
+    def reference(value: float) -> ReferenceAem:
+        return ReferenceAem(
+            videos=videos,
+            dropped=0,
+            aem_eq10_as_printed=value,
+            mean_pairwise_cosine_distance=2 * value,
+            tracking_spearman=nan,
+        )
+
+    return MisalignmentReport(
+        dataset=dataset,
+        videos=videos,
+        frames_per_video=len(starts),
+        aem_eq10_as_printed=aem,
+        mean_pairwise_cosine_distance=2 * aem,
+        aem_interval_95=(aem - 0.01, aem + 0.01),
+        aem_confident=ConfidentAem(
+            tau=0.5,
+            videos=8,
+            share=0.8,
+            aem_eq10_as_printed=aem / 2,
+            mean_pairwise_cosine_distance=aem,
+            others=SubsetAem(videos=2, aem_eq10_as_printed=nan, mean_pairwise_cosine_distance=nan),
+        ),
+        aem_within_class=WithinClassAem(
+            aem_eq10_as_printed=aem / 3, interval_95=(0, 1), confident=nan
+        ),
+        published=None,
+        per_class=(),
+        start_times=StartTimeSummary(
+            threshold=0.5,
+            n_videos=videos,
+            counts=starts,
+            never=videos - sum(starts),
+            mean=nan,
+            median=nan,
+        ),
+        onset=OnsetReport(estimator="test", counts=onset, never=videos - sum(onset)),
+        probe=ProbeSummary(
+            mode="feature-tsm",
+            description="test probe",
+            folder="probe",
+            classes=5,
+            trained_videos=20,
+            scored_videos=videos,
+            scored_videos_seen_in_training=0,
+            videos_note="test probe, held-out videos",
+            accuracy_video=0.9,
+            accuracy_frame=0.8,
+            epochs=1,
+            optimizer_lr_weight_decay=("adamw", 0.01, 0.05),
+            train_seconds=1.0,
+        ),
+        aem_reference=None
+        if ref is None
+        else AemReferences(
+            progress=reference(ref), progress_after_one=reference(ref), warp=reference(ref / 2)
+        ),
+    )

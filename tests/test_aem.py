@@ -7,13 +7,13 @@ import math
 import numpy as np
 import pytest
 
-from fsar_bench.analysis.aem import (
+from fsar_bench.analysis.measures.aem import (
     aem,
     aem_per_class,
     evolution_vectors,
     mean_pairwise_cosine_distance,
 )
-from fsar_bench.analysis.tsne import effective_perplexity, plot_tsne, tsne_embed
+from fsar_bench.analysis.measures.tsne import effective_perplexity, plot_tsne, tsne_embed
 
 
 def aem_double_loop(p: np.ndarray) -> float:

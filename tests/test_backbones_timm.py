@@ -119,7 +119,9 @@ def test_the_cache_key_holds_the_model_name_and_the_weight_hash(data, tmp_path):
     def key(backbone: str, path: Path) -> str:
         config = ExtractConfig(backbone=backbone, frames=3, size=64)
         weights = resolve_weights(backbone, path)
-        settings = split_settings(INFO, "", "test", index, data, config, weights)
+        settings = split_settings(
+            info=INFO, variant="", split="test", ix=index, root=data, config=config, weights=weights
+        )
         assert settings["backbone"] == BACKBONES.get(backbone).name  # kept whole, with its tag
         return settings_key(settings)
 

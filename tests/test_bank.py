@@ -33,7 +33,14 @@ def fake_store(folder, n: int, views: int, maps: bool = True, per_shard: int = 3
             tensors[v] = (10 * torch.randn(*shape, generator=g)).half()
             tensors[v + "#idx"] = torch.zeros(shape[: 1 + bool(views)], dtype=torch.int32)
             shards[v] = shard_name(k // per_shard)
-        write_shard(folder, k // per_shard, tensors, chunk, {}, "test")
+        write_shard(
+            folder=folder,
+            k=k // per_shard,
+            tensors=tensors,
+            videos=chunk,
+            failed={},
+            compute="test",
+        )
     settings = {
         "dataset": "toy",
         "split": "train" if views else "val",

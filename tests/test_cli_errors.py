@@ -88,6 +88,6 @@ def test_episodes_errors(data, tmp_path, capsys, extra, message, monkeypatch):
 
 def test_a_split_without_classes_says_so():
     index = toy_index(3, 2)
-    empty = SplitIndex(index.split, [], list(index.split.videos))
+    empty = SplitIndex(split=index.split, videos=[], missing=list(index.split.videos))
     with pytest.raises(FsarError, match="has 0 classes with videos; few-shot episodes need"):
         build_manifest(empty, EpisodeSpec(dataset="ssv2-full", split="val"))

@@ -3,34 +3,16 @@ one process's."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
 
 from conftest import make_dataset
-
-EXTRACT = """
-import sys
-from pathlib import Path
-from fsar_bench.data.source import DataSource
-from fsar_bench.features.settings import ExtractConfig
-from fsar_bench.runtime import init_runtime
-
-root, cache = Path(sys.argv[1]), Path(sys.argv[2])
-runtime = init_runtime("cpu")
-source = DataSource.resolve("synthetic-mid", data_root=root, cache_dir=cache)
-config = ExtractConfig(frames=3, size=64, views=2, shard_videos=2)
-stores = source.features(config, runtime=runtime, workers=0)
-names = sorted(s.folder.name for s in stores.values())
-sys.stdout.write(f"rank {runtime.rank} of {runtime.world} {names}\\n")  # one write (shared pipe)
-sys.stdout.flush()
-"""
+from programs.toy import VIEWS, D, H, T, toy_train_data, toy_trainer
 
 
 def torchrun(script: Path, *args, nproc: int = 2) -> str:
@@ -57,8 +39,7 @@ def files(folder: Path) -> dict[str, bytes]:
 @pytest.mark.slow
 def test_two_process_extraction_is_byte_identical_and_resumes(tmp_path):
     root = make_dataset(tmp_path / "data", per_split=6)
-    script = tmp_path / "extract.py"
-    script.write_text(textwrap.dedent(EXTRACT))
+    script = PROGRAMS / "extract.py"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}  # torchrun's default per process
     one = subprocess.run(
         [sys.executable, str(script), root, tmp_path / "one"],
@@ -82,73 +63,7 @@ def test_two_process_extraction_is_byte_identical_and_resumes(tmp_path):
 
 
 # --- evaluation and DDP training on toy features ----------------------------------------------
-TESTS = Path(__file__).resolve().parent
-T, D, H, VIEWS = 4, 8, 2, 2
-
-
-def toy_eval_data(spatial: bool):
-    """A 45-episode 2-shot manifest of 7 toy classes and its features (class centre + noise)."""
-    import torch
-
-    from conftest import toy_index
-    from fsar_bench.episodes.manifest import EpisodeSpec, build_manifest, parse_manifest
-
-    index = toy_index(n_classes=7, per_class=8, frames=T, grow=False)
-    spec = EpisodeSpec(dataset="toy", shot=2, query=2, episodes=45, frames=T)
-    manifest = parse_manifest(build_manifest(index, spec))
-    g = torch.Generator().manual_seed(0)
-    shape = (T, D, H, H) if spatial else (T, D)
-    centres, feats = {}, {}
-    for vid, info in sorted(manifest.videos.items()):
-        if info["class"] not in centres:
-            centres[info["class"]] = torch.randn(shape, generator=g)
-        feats[vid] = centres[info["class"]] + torch.randn(shape, generator=g)
-    return manifest, lambda ids: torch.stack([feats[v] for v in ids])
-
-
-def toy_train_data():
-    """8 toy training classes x 6 videos, ``VIEWS`` cached views each: ``TrainData`` for 5-way
-    1-shot episodes with no validation."""
-    import torch
-
-    from conftest import toy_index
-    from fsar_bench.engine.train import TrainData
-
-    index = toy_index(n_classes=8, per_class=6, frames=T, grow=False)
-    g = torch.Generator().manual_seed(1)
-    feats = {v.video_id: torch.randn(VIEWS, T, D, generator=g) for v in index.videos}
-
-    def load(ids, views):
-        return torch.stack([feats[v][w] for v, w in zip(ids, views)])
-
-    return TrainData(index=index, views=VIEWS, load=load, val_manifest=None, val_load=None)
-
-
-EVALUATE = """
-import hashlib, json, sys
-from pathlib import Path
-sys.path.insert(0, {tests!r})
-import torch
-from safetensors.torch import save_file
-from test_distributed import D, toy_eval_data
-from fsar_bench.engine.evaluate import evaluate
-from fsar_bench.methods import create_method
-from fsar_bench.runtime import init_runtime
-
-out = Path(sys.argv[1])
-runtime = init_runtime("cpu")
-manifest, load = toy_eval_data(spatial=True)
-torch.manual_seed(0)
-method = create_method("ta2n", D, reduce_channels=4)
-# blocks of 20 episodes, chunks of 4: 5 + 5 + 2 chunks, so the ranks' last rounds are uneven;
-# embedding batches of 7 videos, dealt out to the ranks too
-result = evaluate(method, manifest, load, device=runtime.device, records=out / "episodes.jsonl",
-                  keep_extras=True, chunk=4, block=20, embed_batch=7, runtime=runtime)
-n, digest = len(result.records), hashlib.sha256(json.dumps(result.records).encode()).hexdigest()
-sys.stdout.write(f"rank {{runtime.rank}} of {{runtime.world}} {{n}} {{digest}}\\n")  # one write
-if runtime.is_main and len(sys.argv) > 2:
-    save_file({{k: v.contiguous() for k, v in result.extras.items()}}, sys.argv[2])
-"""
+PROGRAMS = Path(__file__).resolve().parent / "programs"  # the torchrun programs
 
 
 def python(script: Path, *args) -> str:
@@ -167,8 +82,7 @@ def python(script: Path, *args) -> str:
 
 @pytest.mark.slow
 def test_two_process_evaluation_is_byte_identical_and_resumes(tmp_path):
-    script = tmp_path / "evaluate.py"
-    script.write_text(textwrap.dedent(EVALUATE.format(tests=str(TESTS))))
+    script = PROGRAMS / "evaluate.py"
     one, two = tmp_path / "one", tmp_path / "two"
     single = python(script, one, one / "extras.safetensors")
     double = torchrun(script, two, two / "extras.safetensors")
@@ -185,33 +99,6 @@ def test_two_process_evaluation_is_byte_identical_and_resumes(tmp_path):
     assert (two / "episodes.jsonl").read_bytes() == records
 
 
-STEP = """
-import json, sys
-from pathlib import Path
-sys.path.insert(0, {tests!r})
-import torch
-from safetensors.torch import save_file
-from test_distributed import D, toy_train_data
-from fsar_bench.engine.train import TrainConfig, Trainer
-from fsar_bench.methods import create_method
-from fsar_bench.runtime import init_runtime
-
-out = Path(sys.argv[1])
-runtime = init_runtime("cpu")
-torch.manual_seed(0)
-method = create_method("otam", D)
-cfg = TrainConfig(optimizer="sgd", momentum=0.0, lr=0.5, batch=2, query=2, seed=3)
-trainer = Trainer(method, cfg, toy_train_data(), out_dir=out / "ckpt", runtime=runtime)
-ids, views = trainer.draw_batch(2)
-loss = trainer.backward(ids, views)
-grads = {{"grad/" + n: p.grad.clone() for n, p in method.named_parameters()}}
-trainer.opt.step()
-params = {{"param/" + n: p.detach().clone() for n, p in method.named_parameters()}}
-save_file(grads | params, str(out / f"rank{{runtime.rank}}.safetensors"))
-(out / f"rank{{runtime.rank}}.json").write_text(json.dumps({{"ids": ids, "views": views}}))
-"""
-
-
 @pytest.mark.slow
 def test_one_ddp_step_is_the_one_process_step_on_the_union_of_the_ranks_episodes(tmp_path):
     """Oracle: two ranks of 2 episodes each, one SGD step, against the mean loss of the same 4
@@ -224,8 +111,7 @@ def test_one_ddp_step_is_the_one_process_step_on_the_union_of_the_ranks_episodes
     from fsar_bench.engine.train import draw_training_episode, episode_rng
     from fsar_bench.methods import create_method
 
-    script = tmp_path / "step.py"
-    script.write_text(textwrap.dedent(STEP.format(tests=str(TESTS))))
+    script = PROGRAMS / "ddp_step.py"
     torchrun(script, tmp_path)
     ranks = [load_file(str(tmp_path / f"rank{r}.safetensors")) for r in (0, 1)]
     drawn = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
@@ -259,66 +145,12 @@ def test_one_ddp_step_is_the_one_process_step_on_the_union_of_the_ranks_episodes
         torch.testing.assert_close(ranks[0]["param/" + n], want, rtol=1e-5, atol=1e-6)
 
 
-def toy_trainer(out: Path, runtime=None):
-    """TRN++ (dropout and its own frame-subset generator) on :func:`toy_train_data`, validated on
-    a 6-episode manifest of the same classes (training view 0), 12 episodes, 1 per rank and step."""
-    import json
-
-    import torch
-
-    from fsar_bench.engine.train import TrainConfig, Trainer
-    from fsar_bench.episodes.manifest import EpisodeSpec, Manifest, build_manifest
-    from fsar_bench.methods import create_method
-
-    data = toy_train_data()
-    spec = EpisodeSpec(dataset="toy", split="val", episodes=6, seed=1, frames=T)
-    val = Manifest(spec=spec, data=json.loads(build_manifest(data.index, spec)), sha256="v")
-    data = dataclasses.replace(
-        data, val_manifest=val, val_load=lambda ids: data.load(ids, [0] * len(ids))
-    )
-    torch.manual_seed(0)
-    method = create_method("trn", D, num_frames=T)
-    cfg = TrainConfig(episodes=12, batch=1, lr=1e-2, val_every=4, val_episodes=6)
-    return Trainer(method, cfg, data, out_dir=out, runtime=runtime)
-
-
-TRAIN = """
-import json, sys
-from pathlib import Path
-sys.path.insert(0, {tests!r})
-from test_distributed import toy_trainer
-from fsar_bench.runtime import init_runtime
-
-out, mode = Path(sys.argv[1]), sys.argv[2]
-runtime = init_runtime("cpu")
-trainer = toy_trainer(out, runtime)
-
-
-class Stop(Exception):
-    pass
-
-
-def stop(step, total, loss, val):
-    if mode == "stop" and step >= 6:  # between the checkpoints at 4 and 8
-        raise Stop
-
-
-try:
-    trainer.fit(progress=stop)
-except Stop:
-    sys.stdout.write(f"rank {{runtime.rank}} stopped at {{trainer.state.step}}\\n")  # one write
-if runtime.is_main:
-    (out / "history.json").write_text(json.dumps(trainer.history))
-"""
-
-
 @pytest.mark.slow
 def test_ddp_training_resumes_every_ranks_generator_exactly(tmp_path):
     from fsar_bench.engine.checkpoint import load_checkpoint
     from fsar_bench.errors import FsarError
 
-    script = tmp_path / "train.py"
-    script.write_text(textwrap.dedent(TRAIN.format(tests=str(TESTS))))
+    script = PROGRAMS / "train.py"
     full, broken = tmp_path / "full", tmp_path / "broken"
     torchrun(script, full, "full")
     out = torchrun(script, broken, "stop")

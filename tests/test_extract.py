@@ -65,7 +65,7 @@ def test_killed_extraction_resumes_to_the_same_bytes(tmp_path):
     folder = tmp_path / "c" / ref.folder.relative_to(tmp_path / "ref")
     code = (
         "from pathlib import Path\n"
-        "from fsar_bench.data.source import DataSource\n"
+        "from fsar_bench.source import DataSource\n"
         "from fsar_bench.features.settings import ExtractConfig\n"
         f"DataSource.resolve({INFO.name!r}, data_root=Path({str(root)!r}), "
         f"cache_dir=Path({str(tmp_path / 'c')!r})).features("
@@ -170,7 +170,7 @@ def test_real_ssv2_sample_extracts_offline(tmp_path):
 def test_extract_generates_a_missing_synthetic_dataset_first(tmp_path, monkeypatch):
     """``extract --dataset synthetic-X`` on a fresh cache makes the data, as ``run`` does."""
     from fsar_bench.cli import main
-    from fsar_bench.data.source import DataSource
+    from fsar_bench.source import DataSource
 
     made = []
 

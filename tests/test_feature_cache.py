@@ -83,7 +83,11 @@ def test_round_trip_train_views(extracted):
 def _key(root: Path, split: str, config: ExtractConfig) -> str:
     ix = load_index(INFO, root, root.parent / "cache")[split]
     weights = resolve_weights(config.backbone, random_init=config.random_init)
-    return settings_key(split_settings(INFO, "", split, ix, root, config, weights))
+    return settings_key(
+        split_settings(
+            info=INFO, variant="", split=split, ix=ix, root=root, config=config, weights=weights
+        )
+    )
 
 
 def test_key_changes_with_every_setting_that_changes_numbers(tmp_path):

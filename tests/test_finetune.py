@@ -13,13 +13,13 @@ import torch
 
 from fsar_bench.cli import main
 from fsar_bench.data.datasets import resolve_dataset
-from fsar_bench.data.source import DataSource
 from fsar_bench.data.synthetic import generate, preset
 from fsar_bench.engine.finetune import PLANS, Clips, clip_settings, flips
 from fsar_bench.engine.presets import FINETUNE, train_config
 from fsar_bench.engine.train import Trainer
 from fsar_bench.methods import METHODS
 from fsar_bench.results.summary import Setting
+from fsar_bench.source import DataSource
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +41,14 @@ def data(tmp_path_factory):
 def clips(data, tmp_path, workers: int) -> tuple[Clips, dict]:
     source = DataSource.resolve("synthetic-mid", data_root=data, cache_dir=tmp_path / "cache")
     indexes = source.index()
-    settings = clip_settings(source.dataset, "efficientnet-lite0", None, 4, 64, 0)
+    settings = clip_settings(
+        dataset=source.dataset,
+        backbone="efficientnet-lite0",
+        weights=None,
+        frames=4,
+        size=64,
+        seed=0,
+    )
     return Clips(data, indexes, settings, workers=workers, device=torch.device("cpu")), indexes
 
 

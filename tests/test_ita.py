@@ -97,7 +97,7 @@ def test_circle_loss_hand_worked_two_anchors() -> None:
     s = torch.tensor([[unit(30), unit(120)]])
     labels = torch.tensor([[0, 1]])
     extras = {"query_embedding": q, "support_embedding": s, "support_labels": labels}
-    got = method.loss(EpisodeOutput(torch.zeros(1, 2, 2), extras), labels)
+    got = method.loss(EpisodeOutput(logits=torch.zeros(1, 2, 2), extras=extras), labels)
 
     def anchor(s_p: float, s_n: float) -> float:
         a_p, a_n = max(1 + m - s_p, 0.0), max(s_n + m, 0.0)

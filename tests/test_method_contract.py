@@ -1,23 +1,41 @@
-"""Contract tests over every registered method (timm-style): shapes, equivariance, determinism."""
+"""Contract tests over every registered method (timm-style): shapes, equivariance, determinism.
+
+The methods are collected by :func:`loaded_names`, which loads every entry's class and config:
+a registered entry that does not load (a typo in its ``"module:Class"``, a module that fails to
+import) fails the collection of this file with the entry named, never a skip.
+"""
 
 from __future__ import annotations
+
+import dataclasses
 
 import pytest
 import torch
 
-from fsar_bench.methods import METHODS, create_method
-from fsar_bench.registry import load
+from fsar_bench.methods import METHODS, MethodInfo, create_method
+from fsar_bench.registry import Registry, load
 
 FRAMES, DIM, CHANNELS, SIZE = 8, 16, 16, 3
 
 
+def loaded_names(registry: Registry[MethodInfo]) -> list[str]:
+    """Every registered name, after loading each entry's class and config; raises, naming each
+    entry that does not load, instead of leaving it to a skip."""
+    broken = []
+    for name in registry.names():
+        try:
+            info = registry.get(name)
+            load(info.factory), load(info.config)
+        except Exception as err:  # any failure to load is the entry's fault
+            broken.append(f"{name} ({type(err).__name__}: {err})")
+    if broken:
+        raise RuntimeError(f"registered methods that do not load: {'; '.join(broken)}")
+    return registry.names()
+
+
 def build(name: str):
-    """The method with default config at tiny sizes; skip if its module is not written yet."""
+    """The method with default config at tiny sizes."""
     info = METHODS.get(name)
-    try:
-        load(info.factory), load(info.config)
-    except (ImportError, AttributeError, SyntaxError) as err:
-        pytest.skip(f"{name}: {info.factory} does not import yet ({err})")
     torch.manual_seed(0)  # parameter init only
     model = create_method(name, CHANNELS if info.input_kind == "spatial" else DIM)
     return model, info.input_kind
@@ -39,7 +57,24 @@ def episodes(kind: str, n_way: int, shots: int, n_episodes: int = 2, n_query: in
     return support, labels, query
 
 
-NAMES = METHODS.names()
+NAMES = loaded_names(METHODS)  # at collection: an entry that does not load fails this file
+
+
+def test_an_entry_that_does_not_load_fails_the_collection() -> None:
+    registry: Registry[MethodInfo] = Registry("method", entry_type=MethodInfo)
+    good = METHODS.get("protonet")
+    registry.register(good)
+    assert loaded_names(registry) == ["protonet"]
+    typo = dataclasses.replace(
+        good, name="typo", aliases=(), factory="fsar_bench.methods.protonet:ProtoNett"
+    )
+    registry.register(typo)
+    with pytest.raises(RuntimeError, match=r"do not load: typo \(AttributeError"):
+        loaded_names(registry)
+    gone = dataclasses.replace(good, name="gone", aliases=(), factory="fsar_bench.methods.nope:X")
+    registry.register(gone)
+    with pytest.raises(RuntimeError, match=r"gone \(ModuleNotFoundError.*; typo "):
+        loaded_names(registry)
 
 
 @pytest.mark.parametrize("shots", [1, 3])
@@ -115,8 +150,4 @@ def test_embed_state_leads_with_videos(name: str) -> None:
 def test_every_registered_method_declares_its_input_kind() -> None:
     for info in METHODS:
         assert info.input_kind in ("pooled", "spatial")
-        try:
-            cls = load(info.factory)
-        except (ImportError, AttributeError, SyntaxError):
-            continue  # reported by the parametrised tests as a skip
-        assert cls.input_kind == info.input_kind
+        assert load(info.factory).input_kind == info.input_kind

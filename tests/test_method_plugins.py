@@ -21,7 +21,7 @@ from fsar_bench.data.synthetic import generate, preset
 from fsar_bench.engine.presets import method_settings
 from fsar_bench.errors import FsarError
 from fsar_bench.methods import METHODS, MethodInfo, create_method
-from fsar_bench.report.text import listing
+from fsar_bench.presentation.text import listing
 from fsar_bench.results.summary import load_summaries
 
 PLUGIN = '''

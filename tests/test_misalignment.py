@@ -4,6 +4,7 @@ Fig. 8 points from method extras, figures."""
 from __future__ import annotations
 
 import csv
+import json
 import math
 from pathlib import Path
 
@@ -11,14 +12,14 @@ import numpy as np
 import pytest
 import torch
 
-from fsar_bench.analysis.alignment import alignment_points, method_from_run
-from fsar_bench.analysis.figures import (
+from fsar_bench.analysis.measures.alignment import alignment_points, method_from_run
+from fsar_bench.analysis.measures.figures import (
     plot_alignment_tsne,
     plot_evolution_tsne,
     plot_start_times,
     start_labels,
 )
-from fsar_bench.analysis.misalignment import (
+from fsar_bench.analysis.measures.misalignment import (
     analyse,
     evolution,
     ground_truth_check,
@@ -26,8 +27,9 @@ from fsar_bench.analysis.misalignment import (
     write_per_class_csv,
     write_start_times_csv,
 )
-from fsar_bench.analysis.probe import Probe, ProbeConfig, ProbeVideo
-from fsar_bench.analysis.start_times import NEVER, start_time_summary
+from fsar_bench.analysis.measures.results import MisalignmentReport
+from fsar_bench.analysis.measures.start_times import NEVER, start_time_summary
+from fsar_bench.analysis.probe.trained import Probe, ProbeConfig, ProbeVideo
 from fsar_bench.episodes.manifest import EpisodeSpec, Manifest
 from fsar_bench.errors import FsarError
 from fsar_bench.methods.base import EpisodeOutput, FewShotMethod
@@ -55,16 +57,16 @@ def fake_probe(logits: np.ndarray, labels: list[int], n_classes: int) -> Probe:
     v, t = logits.shape[:2]
     indices = np.tile(np.arange(t) * 3 + 1, (v, 1))  # frame k*3 + 1 sampled at step k
     return Probe(
-        Path("probe"),
-        ProbeConfig(),
-        "test probe",
-        classes,
-        scored,
-        scored,
-        logits,
-        indices,
-        ["test clip"] * v,
-        {"seconds": 1.0, "history": []},
+        folder=Path("probe"),
+        config=ProbeConfig(),
+        description="test probe",
+        classes=classes,
+        videos=scored,
+        scored=scored,
+        frame_logits=logits,
+        indices=indices,
+        clips=["test clip"] * v,
+        record={"seconds": 1.0, "history": []},
     )
 
 
@@ -77,10 +79,10 @@ def test_evolution_is_the_softmax_row_of_the_true_class():
 
 
 def test_published_values_match_through_the_registry():
-    assert published_aem("ucf101")["value"] == pytest.approx(0.1653)
-    assert published_aem("hmdb51")["value"] == pytest.approx(0.3697)
+    assert published_aem("ucf101").value == pytest.approx(0.1653)
+    assert published_aem("hmdb51").value == pytest.approx(0.3697)
     ssv2 = published_aem("ssv2-full")  # the paper's "ssv2" is the registry alias of ssv2-full
-    assert ssv2["value"] == pytest.approx(0.626) and ssv2["published_as"] == "ssv2"
+    assert ssv2.value == pytest.approx(0.626) and ssv2.published_as == "ssv2"
     assert published_aem("ssv2-small") is None and published_aem("synthetic-mid") is None
 
 
@@ -90,24 +92,20 @@ def test_ground_truth_hand_worked():
     true = np.array([3, 8, 5, 2])  # true frames; true steps = sampled frames before: 1, 2, 2, 1
     gt = ground_truth_check(starts, indices, true)
     # compared: frames 4 vs 3, 8 vs 8, 0 vs 2 -> errors +1, 0, -2; steps 1-1, 2-2, 0-1
-    assert (gt["videos"], gt["never_reached"], gt["compared"]) == (4, 1, 3)
-    assert gt["mae_frames"] == pytest.approx(1.0) and gt["mean_error_frames"] == pytest.approx(
-        -1 / 3
-    )
-    assert gt["mae_steps"] == pytest.approx(1 / 3) and gt["exact_step_fraction"] == pytest.approx(
-        2 / 3
-    )
-    assert gt["pearson_r"] == pytest.approx(np.corrcoef([4, 8, 0], [3, 8, 2])[0, 1])
-    assert gt["spearman_rho"] == pytest.approx(1.0)
-    assert gt["true_step_counts"] == [0, 2, 2, 0, 0]
+    assert (gt.videos, gt.never_reached, gt.compared) == (4, 1, 3)
+    assert gt.mae_frames == pytest.approx(1.0) and gt.mean_error_frames == pytest.approx(-1 / 3)
+    assert gt.mae_steps == pytest.approx(1 / 3) and gt.exact_step_fraction == pytest.approx(2 / 3)
+    assert gt.pearson_r == pytest.approx(np.corrcoef([4, 8, 0], [3, 8, 2])[0, 1])
+    assert gt.spearman_rho == pytest.approx(1.0)
+    assert gt.true_step_counts == (0, 2, 2, 0, 0)
 
 
 def test_ground_truth_without_spread_has_no_correlation():
     indices = np.array([[0, 4, 8]] * 3)
     gt = ground_truth_check(np.array([0, 0, 0]), indices, np.array([0, 0, 0]))
-    assert math.isnan(gt["pearson_r"]) and gt["mae_frames"] == 0 and gt["exact_step_fraction"] == 1
+    assert math.isnan(gt.pearson_r) and gt.mae_frames == 0 and gt.exact_step_fraction == 1
     none = ground_truth_check(np.array([NEVER] * 3), indices, np.array([0, 1, 2]))
-    assert none["compared"] == 0 and math.isnan(none["mae_frames"])
+    assert none.compared == 0 and math.isnan(none.mae_frames)
 
 
 def test_analyse_reports_both_readings_per_class_and_start_times():
@@ -120,19 +118,16 @@ def test_analyse_reports_both_readings_per_class_and_start_times():
     u = p / np.linalg.norm(p, axis=1, keepdims=True)
     pair_mean = (1 - u @ u.T)[~np.eye(12, dtype=bool)].mean()  # slow obvious reading
     r = result.report
-    assert r["mean_pairwise_cosine_distance"] == pytest.approx(pair_mean, rel=1e-10)
-    assert r["aem_eq10_as_printed"] == pytest.approx(pair_mean / 2, rel=1e-10)
-    assert r["published"]["value"] == pytest.approx(0.1653)
+    assert r.mean_pairwise_cosine_distance == pytest.approx(pair_mean, rel=1e-10)
+    assert r.aem_eq10_as_printed == pytest.approx(pair_mean / 2, rel=1e-10)
+    assert r.published.value == pytest.approx(0.1653)
     cls0 = u[np.array(labels) == 0]
     m0 = (1 - cls0 @ cls0.T)[~np.eye(4, dtype=bool)].mean()
-    assert r["per_class"][0] == {
-        "class": "class0",
-        "videos": 4,
-        "aem": pytest.approx(m0 / 2),
-        "mean_cosine_distance": pytest.approx(m0),
-    }
-    assert tuple(r["start_times"]["counts"]) == start_time_summary(p).counts
-    assert r["ground_truth"]["videos"] == 12 and "not seen in training" in r["probe"]["videos_note"]
+    cls = r.per_class[0]
+    assert (cls.class_key, cls.videos) == ("class0", 4)
+    assert cls.aem == pytest.approx(m0 / 2) and cls.mean_cosine_distance == pytest.approx(m0)
+    assert r.start_times == start_time_summary(p)
+    assert r.ground_truth.videos == 12 and "not seen in training" in r.probe.videos_note
 
 
 def test_start_times_csv_maps_steps_to_frames_and_keeps_never(tmp_path):
@@ -197,7 +192,7 @@ class StubMethod(FewShotMethod):
             "query_embedding_after": query["x"][:, :, None].expand(e, q, n_way, t, c),
             "prototype_after": support["x"][:, None, :n_way].expand(e, q, n_way, t, c),
         }
-        return EpisodeOutput(torch.zeros(e, q, n_way), extras)
+        return EpisodeOutput(logits=torch.zeros(e, q, n_way), extras=extras)
 
 
 @pytest.mark.parametrize("chunk", [1, 50])
@@ -298,9 +293,9 @@ def test_method_from_run_needs_extras_and_a_fitting_checkpoint(tmp_path):
 
 def test_analyse_adds_references_confident_aem_and_onset():
     """With ground-truth records: references, confident subset, onset check and its ceiling."""
-    from fsar_bench.analysis.onset import confidence_onset
-    from fsar_bench.analysis.reference import aem_readings, progress_vectors
-    from fsar_bench.analysis.uncertainty import aem_within_class, confident_aem
+    from fsar_bench.analysis.measures.onset import confidence_onset
+    from fsar_bench.analysis.measures.reference import aem_readings, progress_vectors
+    from fsar_bench.analysis.measures.uncertainty import aem_within_class, confident_aem
 
     rng = np.random.default_rng(3)
     logits = rng.normal(0, 2, size=(10, 4, 3)).astype(np.float32)
@@ -317,16 +312,18 @@ def test_analyse_adds_references_confident_aem_and_onset():
             {"start_frame": int(s), "duration": int(12 - s), "progress": progress, "warp": warp}
         )
     r = analyse(probe, "synthetic-duration-mid", truth=starts, records=records).report
+    written = json.loads(json.dumps(r.to_json(), allow_nan=False))  # strict JSON
+    assert MisalignmentReport.from_json(written).to_json() == written  # reads back whole
     p = evolution(logits, np.array(labels))
     ref = aem_readings(progress_vectors(records, probe.indices))
-    assert r["aem_reference"]["progress"]["aem_eq10_as_printed"] == ref["aem_eq10_as_printed"]
-    assert r["aem_reference"]["warp"]["aem_eq10_as_printed"] == pytest.approx(0, abs=1e-12)
-    assert r["aem_confident"] == confident_aem(p, logits, np.array(labels))
-    assert r["aem_within_class"]["aem_eq10_as_printed"] == aem_within_class(p, np.array(labels))
-    low, high = r["aem_interval_95"]
-    assert low <= r["aem_eq10_as_printed"] <= high
+    assert r.aem_reference.progress.aem_eq10_as_printed == ref.aem_eq10_as_printed
+    assert r.aem_reference.warp.aem_eq10_as_printed == pytest.approx(0, abs=1e-12)
+    assert r.aem_confident == confident_aem(p, logits, np.array(labels))
+    assert r.aem_within_class.aem_eq10_as_printed == aem_within_class(p, np.array(labels))
+    low, high = r.aem_interval_95
+    assert low <= r.aem_eq10_as_printed <= high
     onset = confidence_onset(logits)
-    assert r["onset"]["ground_truth"] == ground_truth_check(onset, probe.indices, starts)
-    oracle = r["onset"]["oracle_ground_truth"]  # first sampled frame at or after the start
-    assert oracle["never_reached"] == 0 and oracle["mean_error_frames"] >= 0
-    assert oracle["mae_frames"] == pytest.approx(np.mean([1, 2, 2, 1, 1, 2, 0, 1, 1, 2]))
+    assert r.onset.ground_truth == ground_truth_check(onset, probe.indices, starts)
+    oracle = r.onset.oracle_ground_truth  # first sampled frame at or after the start
+    assert oracle.never_reached == 0 and oracle.mean_error_frames >= 0
+    assert oracle.mae_frames == pytest.approx(np.mean([1, 2, 2, 1, 1, 2, 0, 1, 1, 2]))

@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from fsar_bench.analysis.onset import confidence, confidence_onset, oracle_steps
-from fsar_bench.analysis.start_times import NEVER
+from fsar_bench.analysis.measures.onset import confidence, confidence_onset, oracle_steps
+from fsar_bench.analysis.measures.start_times import NEVER
 
 
 def slow_negentropy(logits: np.ndarray) -> np.ndarray:

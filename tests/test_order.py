@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from conftest import toy_index
-from fsar_bench.analysis.order import frame_order, perturb_queries
+from fsar_bench.analysis.measures.order import frame_order, perturb_queries
 from fsar_bench.engine.evaluate import evaluate
 from fsar_bench.episodes.manifest import EpisodeSpec, Manifest, build_manifest
 from fsar_bench.methods import create_method

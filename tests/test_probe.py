@@ -12,10 +12,10 @@ import torch
 from scipy import stats
 
 from conftest import write_frames
-from fsar_bench.analysis.probe import ProbeConfig, ProbeVideo, assign_videos
-from fsar_bench.analysis.probe_clips import FeatureClips, FrameClips, allowed_views
-from fsar_bench.analysis.probe_models import FeatureProbe, build_model
-from fsar_bench.analysis.probe_train import epoch_plans, score_probe, train_probe
+from fsar_bench.analysis.probe.clips import FeatureClips, FrameClips, allowed_views
+from fsar_bench.analysis.probe.models import FeatureProbe, build_model
+from fsar_bench.analysis.probe.train import ProbeRun, epoch_plans, score_probe, train_probe
+from fsar_bench.analysis.probe.trained import ProbeConfig, ProbeVideo, assign_videos
 from fsar_bench.data.index import Video
 from fsar_bench.errors import FsarError
 from fsar_bench.features.cache import (
@@ -38,7 +38,9 @@ def write_store(folder: Path, split: str, feats: dict, idx: dict, views: int = 0
     folder.mkdir(parents=True)
     tensors = {v: f.half() for v, f in feats.items()}
     tensors.update({v + IDX_SUFFIX: torch.as_tensor(i).int() for v, i in idx.items()})
-    write_shard(folder, 0, tensors, list(feats), {}, "cpu test")
+    write_shard(
+        folder=folder, k=0, tensors=tensors, videos=list(feats), failed={}, compute="cpu test"
+    )
     settings = {
         "dataset": "toy",
         "split": split,
@@ -50,7 +52,7 @@ def write_store(folder: Path, split: str, feats: dict, idx: dict, views: int = 0
         "flip": True,
         "sampling": "trx",
     }
-    meta = StoreMeta(folder.name, settings, C, (1, 1))
+    meta = StoreMeta(key=folder.name, settings=settings, channels=C, map_size=(1, 1))
     write_json(
         folder / "meta.json",
         {
@@ -78,7 +80,9 @@ def toy_videos(n_classes: int = 4, per_class: int = 10, seed: int = 0):
             feats[vid] = torch.from_numpy(x)[..., None, None]  # [T, C, 1, 1]
             idx[vid] = np.arange(T) * 2
             starts[vid] = start
-            videos.append(Video(vid, f"class{c}", f"frames/{vid}", 2 * T))
+            videos.append(
+                Video(video_id=vid, class_key=f"class{c}", path=f"frames/{vid}", n_frames=2 * T)
+            )
     return feats, idx, starts, videos
 
 
@@ -115,9 +119,8 @@ def _train(toy, folder: Path, config: ProbeConfig | None = None, progress=None):
     model = build_model(config, toy.clips, len(toy.classes))
     trained = [v for v in toy.videos if not v.scored]
     folder.mkdir(parents=True, exist_ok=True)
-    record = train_probe(
-        model, toy.clips, trained, config, folder, torch.device("cpu"), 0, progress
-    )
+    run = ProbeRun(model=model, clips=toy.clips, device=torch.device("cpu"), progress=progress)
+    record = train_probe(run, trained, config, folder)
     return model, record
 
 
@@ -128,9 +131,12 @@ def _same_weights(a: torch.nn.Module, b: torch.nn.Module) -> bool:
 
 def test_assignment_holds_out_a_seeded_half_per_class():
     videos = [
-        Video(f"{s}{c}_{k}", f"{s}{c}", "p", 9) for s in "tv" for c in range(3) for k in range(5)
+        Video(video_id=f"{s}{c}_{k}", class_key=f"{s}{c}", path="p", n_frames=9)
+        for s in "tv"
+        for c in range(3)
+        for k in range(5)
     ]
-    lonely = [Video("lonely", "solo", "p", 9)]
+    lonely = [Video(video_id="lonely", class_key="solo", path="p", n_frames=9)]
     index = {
         "train": SimpleNamespace(videos=videos[:15]),
         "val": SimpleNamespace(videos=videos[15:]),
@@ -200,7 +206,7 @@ def test_probe_learns_classes_and_start_times_of_held_out_videos(toy):
     config = replace(toy.config, epochs=60)
     model, _ = _train(toy, toy.tmp / "long", config)
     scored = [v for v in toy.videos if v.scored]
-    out = score_probe(model, toy.clips, scored, torch.device("cpu"))
+    out = score_probe(ProbeRun(model=model, clips=toy.clips, device=torch.device("cpu")), scored)
     logits = torch.from_numpy(out["frame_logits"])  # [V, T, K]
     labels = torch.tensor([v.label for v in scored])
     assert (logits.mean(1).argmax(-1) == labels).float().mean() >= 0.9
@@ -214,7 +220,9 @@ def test_probe_learns_classes_and_start_times_of_held_out_videos(toy):
 
 def test_allowed_views_drop_the_flipped_ones_and_check_indices(tmp_path):
     cfg = ExtractConfig(frames=T, views=4, seed=0, flip=True)
-    videos = [Video(f"v{k}", "a", f"p{k}", 30 + k) for k in range(6)]
+    videos = [
+        Video(video_id=f"v{k}", class_key="a", path=f"p{k}", n_frames=30 + k) for k in range(6)
+    ]
     plans = {v.video_id: plan_views(v, cfg, train=True) for v in videos}  # [V, T], [V, 3]
     feats = {v: torch.zeros(4, T, C, 1, 1) for v in plans}
     store = write_store(
@@ -284,7 +292,10 @@ def test_difference_inputs_equal_a_raw_probe_fed_explicit_differences():
 def test_frame_clips_follow_tsm_sampling(tmp_path):
     for k in range(2):
         write_frames(tmp_path / "frames" / f"v{k}", 12, size=40, seed=k)
-    videos = {f"v{k}": Video(f"v{k}", "a", f"frames/v{k}", 12) for k in range(2)}
+    videos = {
+        f"v{k}": Video(video_id=f"v{k}", class_key="a", path=f"frames/v{k}", n_frames=12)
+        for k in range(2)
+    }
     clips = FrameClips(tmp_path, videos, frames=4, size=32, flip=False)
     vid, idx, crop = clips.plan("test", "v0", None)
     assert idx.tolist() == [1, 4, 7, 10] and crop.tolist() == [-1, -1, 0]  # segment centres
@@ -300,7 +311,10 @@ def test_frame_clips_follow_tsm_sampling(tmp_path):
 def test_tsm_resnet50_mode_trains_and_scores(tmp_path):
     for k in range(4):
         write_frames(tmp_path / "frames" / f"v{k}", 6, size=36, seed=k)
-    videos = {f"v{k}": Video(f"v{k}", f"c{k % 2}", f"frames/v{k}", 6) for k in range(4)}
+    videos = {
+        f"v{k}": Video(video_id=f"v{k}", class_key=f"c{k % 2}", path=f"frames/v{k}", n_frames=6)
+        for k in range(4)
+    }
     index = {
         "train": SimpleNamespace(videos=list(videos.values())),
         "val": SimpleNamespace(videos=[]),
@@ -312,10 +326,9 @@ def test_tsm_resnet50_mode_trains_and_scores(tmp_path):
     classes, pv = assign_videos(index, lambda s, v: True, config)
     clips = FrameClips(tmp_path, videos, frames=2, size=32, flip=True)
     model = build_model(config, clips, len(classes))
-    record = train_probe(
-        model, clips, [v for v in pv if not v.scored], config, tmp_path, torch.device("cpu")
-    )
-    out = score_probe(model, clips, [v for v in pv if v.scored], torch.device("cpu"))
+    run = ProbeRun(model=model, clips=clips, device=torch.device("cpu"))
+    record = train_probe(run, [v for v in pv if not v.scored], config, tmp_path)
+    out = score_probe(run, [v for v in pv if v.scored])
     assert len(record["history"]) == 1 and np.isfinite(record["history"][0]["loss"])
     assert out["frame_logits"].shape == (2, 2, 2) and out["indices"].tolist() == [[1, 4]] * 2
 

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from fsar_bench.analysis.reference import (
+from fsar_bench.analysis.measures.reference import (
     aem_readings,
     per_video_distance,
     progress_vectors,
@@ -58,17 +58,17 @@ def test_reference_aem_matches_the_slow_loop_and_drops_empty_rows() -> None:
     indices = np.array([[1, 3, 5, 7]] * 4)  # the last action (frame 0 only) is never sampled
     g = progress_vectors(records, indices)
     r = aem_readings(g)
-    assert (r["videos"], r["dropped"]) == (3, 1)
-    assert r["aem_eq10_as_printed"] == pytest.approx(slow_aem(g[:3]), rel=1e-12)
-    assert r["mean_pairwise_cosine_distance"] == pytest.approx(2 * slow_aem(g[:3]), rel=1e-12)
-    assert math.isnan(aem_readings(g[2:])["aem_eq10_as_printed"])  # one usable row: no pair
+    assert (r.videos, r.dropped) == (3, 1)
+    assert r.aem_eq10_as_printed == pytest.approx(slow_aem(g[:3]), rel=1e-12)
+    assert r.mean_pairwise_cosine_distance == pytest.approx(2 * slow_aem(g[:3]), rel=1e-12)
+    assert math.isnan(aem_readings(g[2:]).aem_eq10_as_printed)  # one usable row: no pair
 
 
 def test_aligned_videos_have_zero_reference_aem() -> None:
     records = [record(0, 8) for _ in range(5)]
     indices = np.tile([1, 3, 5, 7], (5, 1))
-    assert aem_readings(progress_vectors(records, indices))["aem_eq10_as_printed"] == 0.0
-    assert aem_readings(warp_vectors(records, 4))["aem_eq10_as_printed"] == 0.0
+    assert aem_readings(progress_vectors(records, indices)).aem_eq10_as_printed == 0.0
+    assert aem_readings(warp_vectors(records, 4)).aem_eq10_as_printed == 0.0
 
 
 def test_warp_vectors_interpolate_the_knots() -> None:
@@ -97,10 +97,10 @@ def test_single_factor_references_on_generated_records() -> None:
         indices = np.tile([1, 5, 9, 13, 17, 21, 25, 30], (12, 1))
         probe_p = progress_vectors(records, indices) + 0.01  # a probe that reads the truth
         found[factor] = reference_report(records, indices, probe_p)
-    assert found["spatial"]["progress"]["aem_eq10_as_printed"] == pytest.approx(0, abs=1e-12)
-    assert found["spatial"]["warp"]["aem_eq10_as_printed"] == pytest.approx(0, abs=1e-12)
-    assert found["duration"]["warp"]["aem_eq10_as_printed"] == pytest.approx(0, abs=1e-12)
-    assert found["duration"]["progress"]["aem_eq10_as_printed"] > 0.01
-    assert found["evolution"]["warp"]["aem_eq10_as_printed"] > 0.001
-    assert found["evolution"]["progress"]["tracking_spearman"] > 0.9
-    assert math.isnan(found["spatial"]["progress"]["tracking_spearman"])  # nothing to track
+    assert found["spatial"].progress.aem_eq10_as_printed == pytest.approx(0, abs=1e-12)
+    assert found["spatial"].warp.aem_eq10_as_printed == pytest.approx(0, abs=1e-12)
+    assert found["duration"].warp.aem_eq10_as_printed == pytest.approx(0, abs=1e-12)
+    assert found["duration"].progress.aem_eq10_as_printed > 0.01
+    assert found["evolution"].warp.aem_eq10_as_printed > 0.001
+    assert found["evolution"].progress.tracking_spearman > 0.9
+    assert math.isnan(found["spatial"].progress.tracking_spearman)  # nothing to track

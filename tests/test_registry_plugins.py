@@ -13,7 +13,7 @@ import pytest
 
 from fsar_bench.errors import FsarError
 from fsar_bench.features import BACKBONES
-from fsar_bench.report.text import listing
+from fsar_bench.presentation.text import listing
 
 PLUGIN = """
 from fsar_bench.features import BackboneInfo

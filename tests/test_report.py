@@ -29,17 +29,17 @@ TA2N = {"ttm": True, "tc": True, "sc": True, "sc_design": "mask", "shots": 1}
 
 def toy_index(n_classes: int = 8, per_class: int = 10) -> SplitIndex:
     videos = [
-        Video(f"c{c}_v{i}", f"class{c}", f"class{c}/c{c}_v{i}", 20)
+        Video(video_id=f"c{c}_v{i}", class_key=f"class{c}", path=f"class{c}/c{c}_v{i}", n_frames=20)
         for c in range(n_classes)
         for i in range(per_class)
     ]
     lst = SplitList(
-        None,
-        "0" * 64,
-        tuple(f"class{c}" for c in range(n_classes)),
-        tuple((v.video_id, v.class_key) for v in videos),
+        path=None,
+        sha256="0" * 64,
+        classes=tuple(f"class{c}" for c in range(n_classes)),
+        videos=tuple((v.video_id, v.class_key) for v in videos),
     )
-    return SplitIndex(lst, videos, [])
+    return SplitIndex(split=lst, videos=videos, missing=[])
 
 
 def fake_run(
@@ -148,24 +148,15 @@ def store(tmp_path_factory):
 
 def write_analysis(folder: Path, datasets: tuple[str, ...]) -> None:
     """``<folder>/<dataset>/aem.json`` as the misalignment analysis writes them."""
-    from fsar_bench.analysis.start_times import start_time_summary
+    from conftest import misalignment_report
+    from fsar_bench.analysis.measures.start_times import start_time_summary
 
     p = np.random.default_rng(0).random((30, 8))
-    summary = dataclasses.asdict(start_time_summary(p))
     for dataset in datasets:
+        report = misalignment_report(dataset, aem=0.1, ref=None, videos=30, starts=(0,) * 8)
+        report = dataclasses.replace(report, start_times=start_time_summary(p))
         (folder / dataset).mkdir(parents=True)
-        (folder / dataset / "aem.json").write_text(
-            json.dumps(
-                {
-                    "dataset": dataset,
-                    "videos": 30,
-                    "frames_per_video": 8,
-                    "aem_eq10_as_printed": 0.1,
-                    "mean_pairwise_cosine_distance": 0.2,
-                    "start_times": summary,
-                }
-            )
-        )
+        (folder / dataset / "aem.json").write_text(json.dumps(report.to_json()))
 
 
 @pytest.fixture(scope="module")
@@ -291,7 +282,7 @@ def test_runs_of_one_method_in_one_cell_are_told_apart(tmp_path):
 
 
 def test_latex_and_markdown_escaping():
-    from fsar_bench.report.render import Table, latex_escape, to_markdown
+    from fsar_bench.presentation.tables import Table, latex_escape, to_markdown
 
     assert latex_escape("a_b & 5% #1 {x} 2 ± 1 ✓") == (
         r"a\_b \& 5\% \#1 \{x\} 2 $\pm$ 1 $\checkmark$"
@@ -384,7 +375,7 @@ def test_older_summaries_without_stop_reason_still_read(tmp_path, store):
 def test_cli_exit_codes_and_missing_analysis(tmp_path, capsys):
     from fsar_bench import cli
     from fsar_bench.commands.report import TABLE_FORMATS
-    from fsar_bench.report.render import RENDER
+    from fsar_bench.presentation.tables import RENDER
 
     assert TABLE_FORMATS == tuple(RENDER)
 
@@ -399,3 +390,17 @@ def test_cli_exit_codes_and_missing_analysis(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "'xls'" in err
     assert cli.main(["report", "--runs", str(tmp_path / "nothing")]) == 2
+
+
+def test_a_figure_stem_keeps_a_dotted_level(tmp_path):
+    """A synthetic level such as 0.5 is part of a figure's name, not a suffix to replace."""
+    from matplotlib.figure import Figure
+
+    from fsar_bench.presentation.figures import save_figure, save_figure_at
+
+    stem = tmp_path / "figs" / "class_gain_synthetic-evolution-0.5_5w1s"
+    files = save_figure(Figure(), stem, ("png", "pdf"))
+    assert [f.name for f in files] == [f"{stem.name}.png", f"{stem.name}.pdf"]
+    assert all(f.is_file() for f in files)
+    at = save_figure_at(Figure(), tmp_path / "start_times.png", pdf=True)
+    assert [f.name for f in at] == ["start_times.png", "start_times.pdf"]

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from fsar_bench.analysis.start_times import NEVER, start_time_summary, start_times
+from fsar_bench.analysis.measures.start_times import NEVER, start_time_summary, start_times
 
 
 def start_times_loop(p: np.ndarray, threshold: float) -> list[int]:

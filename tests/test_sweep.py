@@ -4,6 +4,7 @@ table and reuse, the command-line plumbing and its one-line errors."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -13,12 +14,16 @@ import pytest
 import torch
 from test_order import setup
 
-from fsar_bench.analysis import profile as pf
-from fsar_bench.analysis import sweep as sw
-from fsar_bench.analysis.sweep_table import rank_correlations, sweep_rows
+from conftest import misalignment_report as report
+from fsar_bench.analysis.sweep import points as sw
+from fsar_bench.analysis.sweep import profile as pf
+from fsar_bench.analysis.sweep.results import MethodProfile
+from fsar_bench.analysis.sweep.table import rank_correlations, sweep_rows
 from fsar_bench.cli import main
+from fsar_bench.errors import FsarError
 from fsar_bench.methods import create_method
 from fsar_bench.report.misalignment import profile_table
+from fsar_bench.results.stats import Interval
 from fsar_bench.results.summary import RunSummary, Setting
 
 
@@ -70,27 +75,11 @@ def summary(folder: Path, method: str, correct: list[int], manifest: str = "m1",
     )
 
 
-def report(dataset: str = "d", aem: float = 0.2, ref: float | None = 0.01) -> dict:
-    """An ``aem.json``-shaped report with the fields the profile reads."""
-    out = {
-        "dataset": dataset,
-        "videos": 10,
-        "frames_per_video": 4,
-        "aem_eq10_as_printed": aem,
-        "mean_pairwise_cosine_distance": 2 * aem,
-        "aem_interval_95": [aem - 0.01, aem + 0.01],
-        "aem_confident": {"aem_eq10_as_printed": aem / 2, "share": 0.8},
-        "aem_within_class": {"aem_eq10_as_printed": aem / 3, "interval_95": [0, 1]},
-        "probe": {"accuracy_video": 0.9},
-        "start_times": {"counts": [3, 1, 0, 0], "never": 6},
-        "onset": {"counts": [2, 2, 1, 0], "never": 5},
-    }
-    if ref is not None:
-        out["aem_reference"] = {
-            "progress": {"aem_eq10_as_printed": ref},
-            "warp": {"aem_eq10_as_printed": ref / 2},
-        }
-    return out
+def method(name: str, mean: float, shot: int = 1) -> MethodProfile:
+    """A trained run of a point, accuracy ``mean`` +- 2 points."""
+    return MethodProfile(
+        method=name, shot=shot, dir=name, accuracy=Interval(mean=mean, ci95=2.0, n=10)
+    )
 
 
 def test_alignment_gain_and_spread_match_a_hand_computation(tmp_path):
@@ -99,15 +88,16 @@ def test_alignment_gain_and_spread_match_a_hand_computation(tmp_path):
     blind = summary(tmp_path / "b", "otam", blind_c, matching="mean")
     proto = summary(tmp_path / "p", "protonet", [1, 1, 1, 1, 1, 1])
     row = pf.profile_row(report(), [otam, proto], {}, [blind])
-    (gain,) = row["alignment_gain"]
+    (gain,) = row.alignment_gain
     mean, ci = hand_interval([20.0 * (a - b) for a, b in zip(otam_c, blind_c)])
-    assert gain["mean"] == pytest.approx(mean) and gain["ci95"] == pytest.approx(ci)
-    assert (gain["wins"], gain["losses"], gain["n"]) == (2, 1, 6)
-    ta2n = row["start_spread"]["ta2n"]  # steps 0, 0, 0, 1 and six that never start
+    diff = gain.difference
+    assert diff.diff.mean == pytest.approx(mean) and diff.diff.ci95 == pytest.approx(ci)
+    assert (diff.wins, diff.losses, diff.diff.n) == (2, 1, 6)
+    rule = row.start_spread.ta2n_rule  # steps 0, 0, 0, 1 and six that never start
     m, sd = 0.25, math.sqrt(((3 * 0.25**2) + 0.75**2) / 3)
-    assert ta2n["mean_steps"] == pytest.approx(m) and ta2n["std_steps"] == pytest.approx(sd)
-    assert ta2n["never_share"] == pytest.approx(0.6) and row["start_spread"]["truth"] is None
-    assert [m["method"] for m in row["methods"]] == ["otam", "protonet"]
+    assert rule.mean_steps == pytest.approx(m) and rule.std_steps == pytest.approx(sd)
+    assert rule.never_share == pytest.approx(0.6) and row.start_spread.truth is None
+    assert [m.method for m in row.methods] == ["otam", "protonet"]
     other = summary(tmp_path / "x", "otam", blind_c, manifest="m2")
     with pytest.raises(Exception, match="one test manifest"):
         pf.alignment_gain(otam, other)
@@ -122,33 +112,31 @@ def test_order_sensitivity_pairs_each_order_with_the_original():
     for mode in ("reverse", "shuffle"):
         diffs = [a - b for a, b in zip(accs[mode], accs["original"])]
         mean, ci = hand_interval(diffs)
-        assert out[mode]["minus_original"]["mean"] == pytest.approx(mean)
-        assert out[mode]["minus_original"]["ci95"] == pytest.approx(ci)
-    assert out["original"]["mean"] == pytest.approx(np.mean(accs["original"]))
+        change = getattr(out, mode).minus_original
+        assert change.diff.mean == pytest.approx(mean) and change.diff.ci95 == pytest.approx(ci)
+    assert out.original.mean == pytest.approx(np.mean(accs["original"]))
     proto = create_method("protonet", 8)  # order-blind: no change at all
     same = pf.order_sensitivity(pf.order_accuracies(proto, manifest, load, device="cpu"))
-    assert same["reverse"]["minus_original"]["mean"] == 0.0
-    assert same["shuffle"]["minus_original"]["wins"] == 0
+    assert same.reverse.minus_original.diff.mean == 0.0
+    assert same.shuffle.minus_original.wins == 0
 
 
 def test_sweep_rows_and_rank_correlations():
+    methods = (method("otam", 50.0), method("protonet", 40.0))
     points = [
-        pf.profile_row(report(f"l{k}", aem=a, ref=r), [], {}, [])
+        dataclasses.replace(
+            pf.profile_row(report(f"l{k}", aem=a, ref=r), [], {}, []), methods=methods
+        )
         for k, (a, r) in enumerate([(0.20, 0.01), (0.25, 0.03), (0.24, 0.02), (0.3, 0.05)])
     ]
-    for p in points:
-        p["methods"] = [
-            {"method": m, "shot": 1, "accuracy": {"mean": acc, "ci95": 2}}
-            for m, acc in (("otam", 50), ("protonet", 40))
-        ]
     rows = sweep_rows(["none", "low", "mid", "high"], points)
-    assert len(rows) == 8 and rows[2]["level"] == "low" and rows[3]["method"] == "protonet"
-    assert rows[2]["aem_eq10"] == 0.25 and rows[2]["aem_reference_progress"] == 0.03
+    assert len(rows) == 8 and rows[2].level == "low" and rows[3].method == "protonet"
+    assert rows[2].aem_eq10 == 0.25 and rows[2].aem_reference_progress == 0.03
     corr = rank_correlations(points)
     # ranks of the AEM 1, 3, 2, 4 against 1, 2, 3, 4: rho = 1 - 6 * 2 / (4 * 15) = 0.8
-    assert corr["aem_vs_level"] == pytest.approx(0.8)
-    assert corr["aem_vs_reference_progress"] == pytest.approx(1.0)
-    table = profile_table({p["dataset"]: p for p in points})
+    assert corr.aem_vs_level == pytest.approx(0.8)
+    assert corr.aem_vs_reference_progress == pytest.approx(1.0)
+    table = profile_table({p.dataset: p for p in points})
     assert len(table.rows) == 4 and "otam 1-shot acc" in table.header
     assert table.rows[0][table.header.index("AEM truth (progress)")] == "0.0100"
 
@@ -158,11 +146,7 @@ def fake_point(calls: list):
         calls.append((source.name, req))
         k = len(calls)
         row = pf.profile_row(report(source.name, aem=0.1 * k, ref=0.01 * k), [], {}, [])
-        row["methods"] = [
-            {"method": m, "shot": 1, "accuracy": {"mean": 10.0 * k, "ci95": 1.0}}
-            for m in req.run.methods
-        ]
-        return row
+        return dataclasses.replace(row, methods=tuple(method(m, 10.0 * k) for m in req.run.methods))
 
     return point
 
@@ -336,7 +320,7 @@ def test_profile_point_runs_everything_then_reuses_it(tmp_path, monkeypatch):
         raise AssertionError("a finished point was recomputed")
 
     monkeypatch.setattr("fsar_bench.engine.run.run_benchmark", refuse)
-    monkeypatch.setattr("fsar_bench.analysis.outputs.measure", refuse)
+    monkeypatch.setattr("fsar_bench.analysis.measures.outputs.measure", refuse)
     assert main(args) == 0
     assert json.loads((tmp_path / "out" / "synthetic-mid" / "profile.json").read_text()) == point
 
@@ -349,7 +333,7 @@ def test_report_has_one_profile_row_per_dataset(tmp_path):
     for k, name in enumerate(("synthetic-none", "synthetic-high", "ssv2-full")):
         point = pf.profile_row(report(name, aem=0.2 + k / 10, ref=None), [], {}, [])
         (tmp_path / "analysis" / name).mkdir(parents=True)
-        (tmp_path / "analysis" / name / "profile.json").write_text(json.dumps(point))
+        (tmp_path / "analysis" / name / "profile.json").write_text(json.dumps(point.to_json()))
     args = [
         "report",
         "--runs",
@@ -365,3 +349,19 @@ def test_report_has_one_profile_row_per_dataset(tmp_path):
     assert len(rows) == 3 and rows[0].startswith("| ssv2-full |")  # the report's dataset order
     assert "| 0.4000 [0.3900, 0.4100] |" in rows[0]
     assert "profile table" not in (tmp_path / "out" / "report.md").read_text()
+
+
+def test_profile_json_names_the_start_rule_and_reads_files_written_before(tmp_path):
+    from fsar_bench.report.misalignment import read_profile
+
+    point = dataclasses.replace(pf.profile_row(report(), [], {}, []), methods=(method("otam", 50),))
+    written = point.to_json()
+    assert "ta2n_rule" in written["start_spread"] and "ta2n" not in written["start_spread"]
+    spread = written["start_spread"]
+    old = {**written, "start_spread": {"ta2n": spread["ta2n_rule"], **spread}}
+    del old["start_spread"]["ta2n_rule"]  # a profile.json of an earlier version
+    (tmp_path / "profile.json").write_text(json.dumps(old))
+    assert read_profile(tmp_path / "profile.json").to_json() == written
+    (tmp_path / "bad.json").write_text(json.dumps({**written, "aem": None}))
+    with pytest.raises(FsarError, match="bad.json: not a profile.json of fsar-bench"):
+        read_profile(tmp_path / "bad.json")

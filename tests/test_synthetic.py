@@ -15,7 +15,7 @@ from PIL import Image
 from fsar_bench.data import synthetic_render as render
 from fsar_bench.data.splits import read_split
 from fsar_bench.data.synthetic import (
-    PRESETS,
+    LEVEL_CONFIGS,
     SPLITS,
     design_classes,
     generate,
@@ -144,7 +144,7 @@ def test_none_preset_has_no_misalignment(tmp_path: Path) -> None:
 
 
 def test_presets_are_ordered_low_to_high() -> None:
-    configs = [PRESETS[name] for name in ("none", "low", "mid", "high")]
+    configs = [LEVEL_CONFIGS[name] for name in ("none", "low", "mid", "high")]
     shortest = [c.duration[0] for c in configs]
     spread = [c.duration[1] - c.duration[0] for c in configs]
     assert shortest == sorted(shortest, reverse=True) and len(set(shortest)) == 4
@@ -152,7 +152,7 @@ def test_presets_are_ordered_low_to_high() -> None:
     for knob in ("warp_sigma", "offset"):
         values = [getattr(c, knob) for c in configs]
         assert values == sorted(values) and len(set(values)) == 4 and values[0] == 0
-    assert preset("mid") == PRESETS["mid"] and PRESETS["mid"].preset == "mid"
+    assert preset("mid") == LEVEL_CONFIGS["mid"] and LEVEL_CONFIGS["mid"].preset == "mid"
 
 
 @pytest.mark.parametrize(

@@ -12,8 +12,8 @@ from fsar_bench.data import paths
 from fsar_bench.data.datasets import DATASETS, resolve_dataset
 from fsar_bench.data.synthetic import (
     FACTORS,
+    LEVEL_CONFIGS,
     LEVELS,
-    PRESETS,
     SPLITS,
     config_for,
     factor_config,
@@ -31,9 +31,9 @@ MISALIGNMENT_FIELDS = ("duration", "warp_sigma", "offset")
 @pytest.mark.parametrize("level", LEVELS)
 def test_named_level_moves_one_factor_only(factor: str, level: str) -> None:
     config = factor_config(factor, level)
-    none = PRESETS["none"]
+    none = LEVEL_CONFIGS["none"]
     for name in MISALIGNMENT_FIELDS:
-        want = getattr(PRESETS[level] if name == FIELD[factor] else none, name)
+        want = getattr(LEVEL_CONFIGS[level] if name == FIELD[factor] else none, name)
         assert getattr(config, name) == want, name
     others = {f.name for f in dataclasses.fields(config)} - {*MISALIGNMENT_FIELDS, "preset"}
     assert all(getattr(config, f) == getattr(none, f) for f in others)
@@ -68,7 +68,7 @@ def test_names_are_canonical(factor: str, level: object, name: str) -> None:
 def test_resolve_builds_single_factor_datasets() -> None:
     info = resolve_dataset(" Synthetic-Evolution-0.5 ")
     assert info.name == "synthetic-evolution-mid" and info.is_synthetic
-    assert config_for(info.synthetic_preset).warp_sigma == PRESETS["mid"].warp_sigma
+    assert config_for(info.synthetic_preset).warp_sigma == LEVEL_CONFIGS["mid"].warp_sigma
     assert "evolution misalignment only" in info.title
     assert resolve_dataset("synthetic-spatial-none") is DATASETS.get("synthetic-none")
     assert resolve_dataset("synthetic") is DATASETS.get("synthetic-mid")

@@ -349,7 +349,7 @@ def test_loss_is_summed_over_queries_and_averaged_over_episodes():
     logits = torch.randn(3, 4, 5)
     labels = torch.randint(0, 5, (3, 4))
     want = sum(F.cross_entropy(logits[i], labels[i], reduction="sum") for i in range(3)) / 3
-    torch.testing.assert_close(m.loss(EpisodeOutput(logits), labels), want)
+    torch.testing.assert_close(m.loss(EpisodeOutput(logits=logits), labels), want)
 
 
 def test_shots_config_restricts_the_state():

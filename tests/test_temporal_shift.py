@@ -8,8 +8,8 @@ from torch import nn
 from torchvision.models import resnet50
 from torchvision.models.resnet import Bottleneck
 
-from fsar_bench.analysis.temporal_shift import TemporalShift, temporal_shift
-from fsar_bench.analysis.tsm import (
+from fsar_bench.analysis.probe.temporal_shift import TemporalShift, temporal_shift
+from fsar_bench.analysis.probe.tsm import (
     FeatureTSMProbe,
     class_probabilities,
     tsm_resnet50,

@@ -11,7 +11,7 @@ from fsar_bench.data.index import SplitIndex, Video
 from fsar_bench.data.splits import SplitList
 from fsar_bench.engine.checkpoint import load_checkpoint
 from fsar_bench.engine.evaluate import accuracies, evaluate, read_records
-from fsar_bench.engine.schedule import Progress, after_validation, learning_rate
+from fsar_bench.engine.schedule import TrainingState, after_validation, learning_rate
 from fsar_bench.engine.train import (
     TrainConfig,
     TrainData,
@@ -28,17 +28,17 @@ T, D, VIEWS = 4, 8, 2
 
 def split(prefix: str, n_classes: int, per_class: int) -> SplitIndex:
     videos = [
-        Video(f"{prefix}{c}_{i}", f"{prefix}{c}", "x", T)
+        Video(video_id=f"{prefix}{c}_{i}", class_key=f"{prefix}{c}", path="x", n_frames=T)
         for c in range(n_classes)
         for i in range(per_class)
     ]
     lst = SplitList(
-        None,
-        prefix * 64,
-        tuple(f"{prefix}{c}" for c in range(n_classes)),
-        tuple((v.video_id, v.class_key) for v in videos),
+        path=None,
+        sha256=prefix * 64,
+        classes=tuple(f"{prefix}{c}" for c in range(n_classes)),
+        videos=tuple((v.video_id, v.class_key) for v in videos),
     )
-    return SplitIndex(lst, videos, [])
+    return SplitIndex(split=lst, videos=videos, missing=[])
 
 
 def features(index: SplitIndex, seed: int) -> dict[str, torch.Tensor]:
@@ -198,7 +198,7 @@ def test_reduce_on_plateau_drops_the_rate_then_stops(toy, tmp_path):
 
 def test_plateau_rule_oracle():
     cfg = TrainConfig(episodes=100, patience=2, min_delta=1.0, schedule="plateau", lr_drops=1)
-    p = Progress()
+    p = TrainingState()
     seen = []
     accs = [30, 30.5, 31.2, 31.0, 31.9, 32.3, 32.0, 40, 40.5, 40]
     for step, acc in zip(range(10, 101, 10), accs):
@@ -225,7 +225,7 @@ def test_plateau_rule_oracle():
 def test_no_plateau_is_counted_while_validation_stays_at_chance():
     """TRN++ on synthetic-high stayed at 19.6-20.4 % (5-way) and was stopped as 'converged'."""
     cfg = TrainConfig(episodes=100, patience=2, min_delta=1.0, schedule="plateau", lr_drops=1)
-    at_chance, p = Progress(), Progress()
+    at_chance, p = TrainingState(), TrainingState()
     for step, acc in zip(range(10, 101, 10), [19.6, 20.4, 19.8, 20.1, 20.4, 23.0, 22.5, 22.8]):
         at_chance.step = p.step = step
         after_validation(cfg, at_chance, acc, chance=20.0)
@@ -239,7 +239,7 @@ def test_no_plateau_is_counted_while_validation_stays_at_chance():
 
 def test_cosine_rate_anneals_over_the_budget():
     cfg = TrainConfig(episodes=100, lr=0.2, schedule="cosine")
-    rates = [learning_rate(cfg, Progress(step=s)) for s in (0, 50, 100)]
+    rates = [learning_rate(cfg, TrainingState(step=s)) for s in (0, 50, 100)]
     assert rates == pytest.approx([0.2, 0.1, 0.0])
 
 

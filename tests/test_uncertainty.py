@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from fsar_bench.analysis.aem import aem
-from fsar_bench.analysis.uncertainty import (
+from fsar_bench.analysis.measures.aem import aem
+from fsar_bench.analysis.measures.uncertainty import (
     aem_within_class,
     bootstrap_interval,
     confident_aem,
@@ -41,11 +41,11 @@ def test_confident_aem_is_the_aem_of_the_kept_videos() -> None:
     np.testing.assert_array_equal(confident_mask(z, labels), [1, 1, 1, 0, 0, 0, 1, 1])
     out = confident_aem(p, z, labels)
     keep = [0, 1, 2, 6, 7]
-    assert (out["videos"], out["share"]) == (5, pytest.approx(5 / 8))
-    assert out["aem_eq10_as_printed"] == pytest.approx(aem(p[keep]), rel=1e-12)
-    assert out["others"]["videos"] == 3
-    assert out["others"]["aem_eq10_as_printed"] == pytest.approx(aem(p[[3, 4, 5]]), rel=1e-12)
-    assert math.isnan(confident_aem(p[:1], z[:1], labels[:1])["aem_eq10_as_printed"])
+    assert (out.videos, out.share) == (5, pytest.approx(5 / 8))
+    assert out.aem_eq10_as_printed == pytest.approx(aem(p[keep]), rel=1e-12)
+    assert out.others.videos == 3
+    assert out.others.aem_eq10_as_printed == pytest.approx(aem(p[[3, 4, 5]]), rel=1e-12)
+    assert math.isnan(confident_aem(p[:1], z[:1], labels[:1]).aem_eq10_as_printed)
 
 
 def test_bootstrap_interval_brackets_the_estimate_and_is_seeded() -> None:

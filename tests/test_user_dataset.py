@@ -3,6 +3,7 @@ entry points, through prepare, extract, run, aem and report."""
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import json
 import shutil
@@ -14,14 +15,14 @@ from distributions import make_distribution
 
 from fsar_bench.cli import main
 from fsar_bench.data.datasets import DATASETS
-from fsar_bench.data.source import DataSource
 from fsar_bench.data.synthetic import generate, preset
 from fsar_bench.data.user import find_dataset, folder_dataset
 from fsar_bench.engine.inputs import manifest_for
 from fsar_bench.episodes.manifest import EpisodeSpec
 from fsar_bench.errors import FsarError
-from fsar_bench.report.text import listing
+from fsar_bench.presentation.text import listing
 from fsar_bench.results.summary import load_summaries
+from fsar_bench.source import DataSource
 
 
 def split_folder(root: Path, lines: dict[str, str]) -> Path:
@@ -79,9 +80,10 @@ def test_a_manifest_file_changes_with_the_split_list(tmp_path):
     index = toy_index(4, 3)
     spec = EpisodeSpec(dataset="d", split="test", way=2, episodes=3)
     first = manifest_for(index, spec, tmp_path)
-    other = type(index)(
-        type(index.split)(None, "1" * 64, index.split.classes, index.split.videos), index.videos, []
+    other = dataclasses.replace(
+        index, split=dataclasses.replace(index.split, path=None, sha256="1" * 64), missing=[]
     )
+
     second = manifest_for(other, spec, tmp_path)
     assert first.path != second.path and second.data["split_list_sha256"] == "1" * 64
 

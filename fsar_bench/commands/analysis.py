@@ -1,10 +1,10 @@
 """``fsar-bench aem``, ``start-times`` and ``tsne``: misalignment analyses (TA2N supplementary).
 
 Each command trains the dataset's TSM probe, or loads it from the cache (see
-:mod:`fsar_bench.analysis.probe`), and writes to ``OUT/<dataset>/`` (``--out``, default
-``reports/analysis``) through :mod:`fsar_bench.analysis.outputs`: ``aem.json`` (every number,
-the probe's mode, accuracy and which videos it was trained on and scored), ``start_times.csv``,
-``aem_per_class.csv``, ``start_times.png``, ``tsne_evolution.png`` and, with
+:mod:`fsar_bench.analysis.probe.trained`), and writes to ``OUT/<dataset>/`` (``--out``, default
+``reports/analysis``) through :mod:`fsar_bench.analysis.measures.outputs`: ``aem.json`` (every
+number, the probe's mode, accuracy and which videos it was trained on and scored),
+``start_times.csv``, ``aem_per_class.csv``, ``start_times.png``, ``tsne_evolution.png`` and, with
 ``tsne --run RUN_DIR`` (a finished ``fsar-bench run`` of TA2N), ``tsne_alignment_before.png`` /
 ``tsne_alignment_after.png``; ``--pdf`` adds PDFs. Importing this module imports neither torch
 nor numpy.
@@ -26,7 +26,7 @@ from fsar_bench.options.features import FeatureOptions
 
 def _measure(data: DatasetArgument, probe: ProbeOptions, features, compute):
     """The data source, and its probe and measures."""
-    from fsar_bench.analysis.outputs import measure
+    from fsar_bench.analysis.measures.outputs import measure
 
     req = probe.measure_request(features, compute)
     source = data.source()
@@ -36,7 +36,7 @@ def _measure(data: DatasetArgument, probe: ProbeOptions, features, compute):
 
 def _evolution_tsne(folder: Path, name: str, result, probe: ProbeOptions) -> list[Path]:
     """t-SNE of the evolution vectors, or a line saying why it was skipped."""
-    from fsar_bench.analysis import outputs
+    from fsar_bench.analysis.measures import outputs
 
     try:
         return outputs.write_evolution_tsne(folder, name, result, probe.seed, probe.pdf)
@@ -54,8 +54,8 @@ def aem(
     compute: ComputeOptions,
 ) -> None:
     """Train or load the TSM probe; print the AEM score and start times; write all files."""
-    from fsar_bench.analysis import outputs
-    from fsar_bench.analysis.text import analysis_text
+    from fsar_bench.analysis.measures import outputs
+    from fsar_bench.analysis.measures.text import analysis_text
 
     source, trained, result = _measure(data, probe, features, compute)
     folder = probe.out / source.name
@@ -75,8 +75,8 @@ def start_times(
     compute: ComputeOptions,
 ) -> None:
     """Action start-time distribution (TA2N Fig. 2) from the dataset's TSM probe."""
-    from fsar_bench.analysis import outputs
-    from fsar_bench.analysis.text import analysis_text
+    from fsar_bench.analysis.measures import outputs
+    from fsar_bench.analysis.measures.text import analysis_text
 
     source, trained, result = _measure(data, probe, features, compute)
     folder = probe.out / source.name
@@ -106,8 +106,8 @@ def tsne(
     compute: ComputeOptions,
 ) -> None:
     """t-SNE of the evolution vectors (TA2N Fig. 3); with --run, of embeddings (Fig. 8)."""
-    from fsar_bench.analysis.outputs import output_lock
-    from fsar_bench.analysis.text import probe_text
+    from fsar_bench.analysis.measures.outputs import output_lock
+    from fsar_bench.analysis.measures.text import probe_text
 
     summary = _run_summary(run, data.source().name) if run else None
     source, _, result = _measure(data, probe, features, compute)
@@ -116,9 +116,15 @@ def tsne(
         files = _evolution_tsne(folder, source.name, result, probe)
         if summary:
             files += _alignment_files(
-                folder, source, summary, query, episodes, compute.device, probe.pdf
+                folder=folder,
+                source=source,
+                summary=summary,
+                query=query,
+                episodes=episodes,
+                device=compute.device,
+                pdf=probe.pdf,
             )
-    typer.echo(f"{probe_text(result.report['probe'])}\nwrote: " + ", ".join(map(str, files)))
+    typer.echo(f"{probe_text(result.report.probe)}\nwrote: " + ", ".join(map(str, files)))
 
 
 def _run_summary(run: Path, dataset: str):
@@ -140,8 +146,8 @@ def _alignment_files(
     folder, source, summary, query: int, episodes: int, device, pdf: bool
 ) -> list[Path]:
     """TA2N Fig. 8: t-SNE of a run's trained embeddings on seeded test episodes."""
-    from fsar_bench.analysis.alignment import alignment_panels, method_from_run
-    from fsar_bench.analysis.figures import plot_alignment_tsne
+    from fsar_bench.analysis.measures.alignment import alignment_panels, method_from_run
+    from fsar_bench.analysis.measures.figures import plot_alignment_tsne
     from fsar_bench.episodes.manifest import EpisodeSpec
     from fsar_bench.features.cache import FeatureStore
     from fsar_bench.runtime import pick_device

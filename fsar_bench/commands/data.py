@@ -17,7 +17,7 @@ def ls(
     what: str = typer.Argument(..., help="datasets | methods | backbones | protocols"),
 ) -> None:
     """List registered datasets, methods, backbones or protocols."""
-    from fsar_bench.report.text import listing
+    from fsar_bench.presentation.text import listing
 
     typer.echo(listing(what))
 
@@ -28,7 +28,7 @@ def prepare(*, data: DataOptions) -> None:
 
     A synthetic dataset is generated from its own recorded seed.
     """
-    from fsar_bench.report.text import prepare_table
+    from fsar_bench.presentation.text import prepare_table
 
     source = data.source()
     with progress(source.name) as update:

@@ -45,7 +45,7 @@ def extract(
 
 def _summary(stores: dict, seconds: float) -> str:
     """Per split: videos, failures (listed, and where the full list is), shape and folder."""
-    from fsar_bench.report.text import table
+    from fsar_bench.presentation.text import table
 
     rows, lines = [], []
     m = next(iter(stores.values())).meta

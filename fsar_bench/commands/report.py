@@ -18,7 +18,7 @@ from fsar_bench.commands.options import command
 from fsar_bench.errors import FsarError
 from fsar_bench.options.intervals import IntervalOptions
 
-TABLE_FORMATS = ("md", "tex", "csv")  # fsar_bench.report.render.RENDER (not imported: --help)
+TABLE_FORMATS = ("md", "tex", "csv")  # presentation.tables.RENDER (not imported: --help)
 FIGURE_FORMATS = ("png", "pdf", "svg")
 
 
@@ -74,8 +74,8 @@ def report(
         + [f"{k} {v}" for k, v in options.items() if v is not None and defaults.get(k) != v]
     )
     files = build_report(
-        runs,
-        out,
+        runs=runs,
+        out=out,
         formats=table_formats,
         baseline=base,
         analysis=analysis,

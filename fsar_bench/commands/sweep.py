@@ -1,6 +1,6 @@
 """``fsar-bench sweep`` and ``fsar-bench profile``: misalignment sweeps and per-dataset profiles.
 
-``profile DATASET`` measures one dataset completely (:func:`fsar_bench.analysis.sweep.
+``profile DATASET`` measures one dataset completely (:func:`fsar_bench.analysis.sweep.points.
 profile_point`): trains and evaluates ``--methods`` (and OTAM with ``matching=mean`` when OTAM is
 among them: the alignment gain), runs the probe's analyses and the order sensitivity of every
 trained method, and writes ``OUT/<dataset>/profile.json`` beside ``aem.json``;
@@ -9,7 +9,7 @@ trained method, and writes ``OUT/<dataset>/profile.json`` beside ``aem.json``;
 ``sweep --factor F --levels L1,L2,...`` does the same for each ``synthetic-<F>-<level>`` (same
 run options, hence identical episode specs on every level) and writes ``OUT/sweep-<F>/``:
 ``sweep.csv``, ``sweep.json`` (with the rank correlations) and the figures
-(:mod:`fsar_bench.analysis.sweep_table`). Finished points, runs and probes are reused.
+(:mod:`fsar_bench.analysis.sweep.table`). Finished points, runs and probes are reused.
 """
 
 from __future__ import annotations
@@ -34,9 +34,9 @@ Levels = typer.Option(
 
 def point_request(options: ProfileOptions, features: FeatureOptions, compute: ComputeOptions):
     """Resolve the command's groups into a checked :class:`PointRequest`."""
-    from fsar_bench.analysis.outputs import MeasureRequest
-    from fsar_bench.analysis.probe_config import ProbeConfig
-    from fsar_bench.analysis.sweep import PointRequest
+    from fsar_bench.analysis.measures.outputs import MeasureRequest
+    from fsar_bench.analysis.probe.config import ProbeConfig
+    from fsar_bench.analysis.sweep.points import PointRequest
     from fsar_bench.engine.overrides import apply, parse_sets
     from fsar_bench.engine.request import check_request
     from fsar_bench.features.settings import ExtractConfig
@@ -68,7 +68,7 @@ def profile(
     compute: ComputeOptions,
 ) -> None:
     """Misalignment profile of one dataset: start-time spread, AEM, order sensitivity, gain."""
-    from fsar_bench.analysis.sweep import profile_point
+    from fsar_bench.analysis.sweep.points import profile_point
     from fsar_bench.report.misalignment import profile_text
 
     req = point_request(options, features, compute)
@@ -89,9 +89,9 @@ def sweep(
     data: LevelData,
 ) -> None:
     """Sweep one synthetic factor: accuracy, AEM and start-time error against the level."""
-    from fsar_bench.analysis.outputs import output_lock
-    from fsar_bench.analysis.sweep import run_sweep, sweep_datasets
-    from fsar_bench.analysis.sweep_table import rank_correlations, write_sweep
+    from fsar_bench.analysis.measures.outputs import output_lock
+    from fsar_bench.analysis.sweep.points import run_sweep, sweep_datasets
+    from fsar_bench.analysis.sweep.table import rank_correlations, write_sweep
     from fsar_bench.options.spelling import csv_items
     from fsar_bench.report.misalignment import profile_text
 
@@ -108,5 +108,6 @@ def sweep(
     with output_lock(folder):
         files = write_sweep(folder, factor, chosen, points)
     corr = rank_correlations(points)
-    text = ", ".join(f"{k} {v:.3f}" for k, v in corr.items() if isinstance(v, float))
+    values = corr.to_json().items()
+    text = ", ".join(f"{k} {v:.3f}" for k, v in values if isinstance(v, float))
     typer.echo(profile_text(points) + f"\nSpearman: {text}\nfiles: {files[0].parent}")

@@ -171,13 +171,13 @@ def resolve_dataset(name: str) -> DatasetInfo:
     key = name.strip().lower()
     if key in DATASETS or not key.startswith(SYNTHETIC_PREFIX):
         return DATASETS.get(name)
-    from fsar_bench.data.synthetic import FACTORS, PRESETS, factor_config, level_name
+    from fsar_bench.data.synthetic import FACTORS, LEVEL_CONFIGS, factor_config, level_name
 
     factor, sep, level = key.removeprefix(SYNTHETIC_PREFIX).partition("-")
     if not sep or factor not in FACTORS:
         close = difflib.get_close_matches(factor, FACTORS, n=1) if sep else []
         hint = f" Did you mean {SYNTHETIC_PREFIX}{close[0]}-{level}?" if close else ""
-        grammar = f"{SYNTHETIC_PREFIX}{{{'|'.join(FACTORS)}}}-{{{'|'.join(PRESETS)}|NUMBER}}"
+        grammar = f"{SYNTHETIC_PREFIX}{{{'|'.join(FACTORS)}}}-{{{'|'.join(LEVEL_CONFIGS)}|NUMBER}}"
         try:
             return DATASETS.get(name)
         except FsarError as err:

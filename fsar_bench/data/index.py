@@ -29,7 +29,7 @@ from fsar_bench.files import owned, read_json, write_json
 INDEX_FORMAT = 1
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Video:
     """A listed video found on disk."""
 
@@ -39,7 +39,7 @@ class Video:
     n_frames: int
 
 
-@dataclass
+@dataclass(kw_only=True)
 class SplitIndex:
     """One split: its list, the videos found and the listed ids that are missing."""
 
@@ -134,8 +134,15 @@ def build_index(
                 missing.append((vid, cls))
                 continue
             _, path, n = chosen[vid]
-            videos.append(Video(vid, cls, path, n if n is not None else counts[path]))
-        out[s] = SplitIndex(lst, videos, missing, ambiguous[s])
+            videos.append(
+                Video(
+                    video_id=vid,
+                    class_key=cls,
+                    path=path,
+                    n_frames=n if n is not None else counts[path],
+                )
+            )
+        out[s] = SplitIndex(split=lst, videos=videos, missing=missing, ambiguous=ambiguous[s])
     save_index(index_path(cache, info, root, variant), info, root, variant, out)
     return out
 
@@ -237,10 +244,13 @@ def _read_or_build(
             return build_index(info, root, cache, variant)
         return {
             s: SplitIndex(
-                lists[s],
-                [Video(*row) for row in data["splits"][s]["videos"]],
-                [tuple(m) for m in data["splits"][s]["missing"]],
-                data["splits"][s]["ambiguous"],
+                split=lists[s],
+                videos=[
+                    Video(video_id=v, class_key=c, path=rel, n_frames=n)
+                    for v, c, rel, n in data["splits"][s]["videos"]
+                ],
+                missing=[tuple(m) for m in data["splits"][s]["missing"]],
+                ambiguous=data["splits"][s]["ambiguous"],
             )
             for s in SPLITS
         }
@@ -278,7 +288,7 @@ def load_index(
 ) -> dict[str, SplitIndex]:
     """:func:`read_index` with the missing-video policy applied to ``splits``.
 
-    Commands and the engine use :class:`fsar_bench.data.source.DataSource`, which memoises the
+    Commands and the engine use :class:`fsar_bench.source.DataSource`, which memoises the
     index; this is the same for library users holding the loose values.
     """
     if missing not in ("error", "skip"):

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from fsar_bench.data.datasets import SPLITS, DatasetInfo
 from fsar_bench.data.index import SplitIndex, build_index
 from fsar_bench.errors import FsarError
-
-Progress = Callable[[str, int, int], None]
+from fsar_bench.progress import Progress
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -24,7 +24,7 @@ from pathlib import Path
 from fsar_bench.errors import FsarError
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class SplitList:
     """A parsed split list.
 
@@ -108,4 +108,6 @@ def read_split(path: Path | str) -> SplitList:
     if not videos:
         raise FsarError(f"{path}: the split list is empty")
     classes = tuple(sorted({c for _, c in videos}, key=natural_key))
-    return SplitList(path, hashlib.sha256(data).hexdigest(), classes, tuple(videos))
+    return SplitList(
+        path=path, sha256=hashlib.sha256(data).hexdigest(), classes=classes, videos=tuple(videos)
+    )

@@ -55,9 +55,9 @@ from fsar_bench import faults
 from fsar_bench.data import synthetic_render as render
 from fsar_bench.data.synthetic_config import (  # noqa: F401 (re-exported)
     FACTORS,
+    LEVEL_CONFIGS,
     LEVELS,
     MAX_CLASSES,
-    PRESETS,
     SyntheticConfig,
     config_for,
     factor_config,
@@ -74,7 +74,7 @@ _CLASS_STREAM = (0xC1A55, 1)  # entropy suffix of the class-design generator (ne
 _OUTPUTS = ("frames", "splits", "ground_truth.jsonl", "classes.json", "COMPLETE", "config.json")
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class SyntheticClass:
     """A class: its primitives in order, its split and its twins (same primitives, other order)."""
 
@@ -99,7 +99,11 @@ def design_classes(config: SyntheticConfig) -> list[SyntheticClass]:
         names = [f"c{len(classes) + j:03d}_{'-'.join(p)}" for j, p in enumerate(group)]
         for name, primitives in zip(names, group, strict=True):
             twins = tuple(n for n in names if n != name)
-            classes.append(SyntheticClass(name, tuple(primitives), str(split), twins))
+            classes.append(
+                SyntheticClass(
+                    name=name, primitives=tuple(primitives), split=str(split), twins=twins
+                )
+            )
     return classes
 
 

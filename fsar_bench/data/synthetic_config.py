@@ -112,7 +112,7 @@ def _checks(c: SyntheticConfig) -> list[tuple[bool, str]]:
     return checks
 
 
-PRESETS: dict[str, SyntheticConfig] = {
+LEVEL_CONFIGS: dict[str, SyntheticConfig] = {  # the named presets, by misalignment level
     "none": SyntheticConfig(preset="none", duration=(1.0, 1.0), warp_sigma=0.0, offset=0.0),
     "low": SyntheticConfig(preset="low", duration=(0.8, 1.0), warp_sigma=0.25, offset=0.03),
     "mid": SyntheticConfig(preset="mid"),
@@ -122,11 +122,11 @@ PRESETS: dict[str, SyntheticConfig] = {
 
 def preset(name: str, **overrides: object) -> SyntheticConfig:
     """The named preset's config with ``overrides`` (field name -> value) applied."""
-    if name not in PRESETS:
-        close = difflib.get_close_matches(name, PRESETS, n=2)
+    if name not in LEVEL_CONFIGS:
+        close = difflib.get_close_matches(name, LEVEL_CONFIGS, n=2)
         hint = f"did you mean {' or '.join(close)}? " if close else ""
         raise FsarError(
-            f"unknown synthetic preset {name!r}; {hint}choose from {', '.join(PRESETS)}"
+            f"unknown synthetic preset {name!r}; {hint}choose from {', '.join(LEVEL_CONFIGS)}"
         )
     fields = sorted(f.name for f in dataclasses.fields(SyntheticConfig) if f.name != "preset")
     unknown = sorted(set(overrides) - set(fields))
@@ -134,18 +134,18 @@ def preset(name: str, **overrides: object) -> SyntheticConfig:
         raise FsarError(
             f"unknown synthetic config field(s) {', '.join(unknown)}; valid: {', '.join(fields)}"
         )
-    return dataclasses.replace(PRESETS[name], **overrides)
+    return dataclasses.replace(LEVEL_CONFIGS[name], **overrides)
 
 
 FACTORS = ("duration", "evolution", "spatial")
-LEVELS = ("none", "low", "mid", "high")
+LEVELS = tuple(LEVEL_CONFIGS)  # increasing misalignment
 _FACTOR_FIELD = {"duration": "duration", "evolution": "warp_sigma", "spatial": "offset"}
 
 
 def _factor_value(factor: str, level: str) -> object:
     """The value of ``factor``'s config field at ``level`` (a level name or a number)."""
     if level in LEVELS:
-        return getattr(PRESETS[level], _FACTOR_FIELD[factor])
+        return getattr(LEVEL_CONFIGS[level], _FACTOR_FIELD[factor])
     try:
         x = float(level)
     except ValueError:
@@ -204,12 +204,12 @@ def factor_config(factor: str, level: str | float, **overrides: object) -> Synth
 
 def config_for(spec: str, **overrides: object) -> SyntheticConfig:
     """A preset (``"mid"``) or a single-factor level (``"evolution-high"``) with ``overrides``."""
-    if spec in PRESETS:
+    if spec in LEVEL_CONFIGS:
         return preset(spec, **overrides)
     factor, sep, level = spec.partition("-")
     if not sep or factor not in FACTORS:
         raise FsarError(
-            f"unknown synthetic level {spec!r}; choose a preset ({', '.join(PRESETS)}) or "
+            f"unknown synthetic level {spec!r}; choose a preset ({', '.join(LEVEL_CONFIGS)}) or "
             f"FACTOR-LEVEL with FACTOR in {', '.join(FACTORS)}"
         )
     return factor_config(factor, level, **overrides)

@@ -8,11 +8,9 @@ split off held-out classes) and returns the :class:`RunContext` that planning
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from fsar_bench.data.index import SplitIndex
-from fsar_bench.data.source import DataSource
 from fsar_bench.engine.finetune import Clips
 from fsar_bench.engine.inputs import usable
 from fsar_bench.engine.request import RunRequest
@@ -20,9 +18,9 @@ from fsar_bench.engine.select import Selection, check_selection, parse_select, s
 from fsar_bench.features.bank import FeatureBank
 from fsar_bench.features.cache import FeatureStore
 from fsar_bench.features.settings import ExtractConfig
+from fsar_bench.progress import Progress
 from fsar_bench.runtime import Runtime
-
-Progress = Callable[[str, int, int], None]
+from fsar_bench.source import DataSource
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -65,7 +65,7 @@ CHUNK_BYTES = 128 << 20
 SYNC_SECONDS = 10.0
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Evaluation:
     """What :func:`evaluate` returns.
 
@@ -86,7 +86,7 @@ class Evaluation:
         return float(accuracies(self.records).mean())
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Plan:
     """How :func:`evaluate` splits a manifest (episode positions from 0).
 
@@ -115,7 +115,7 @@ def plan(
     chunk = chunk or max(1, chunk_bytes // per_episode)
     cap = max(1, state_bytes // max(1, video_bytes))
     if block is None and len(set().union(*episodes)) <= cap:  # all states fit: one block
-        return Plan([(0, len(episodes))], chunk, video_bytes)
+        return Plan(blocks=[(0, len(episodes))], chunk=chunk, video_bytes=video_bytes)
     limit = block or len(episodes)
     blocks, start, seen = [], 0, set()
     for i, ep in enumerate(episodes):
@@ -125,7 +125,7 @@ def plan(
             start, seen, new = i, set(), set(ep)
         seen |= new
     blocks.append((start, len(episodes)))
-    return Plan(blocks, chunk, video_bytes)
+    return Plan(blocks=blocks, chunk=chunk, video_bytes=video_bytes)
 
 
 def embed_videos(
@@ -193,9 +193,18 @@ def evaluate(
     done = runtime.on_main(lambda: read_records(records, n) if records is not None else [])
     sink = RecordSink(records if runtime.is_main else None, done, sync_seconds)
     if len(done) >= n:
-        return Evaluation(done, seconds=sink.clock.seconds)
-    job = _Job(method, manifest, load, device, keep_extras, progress if runtime.is_main else None)
-    episodes = [s + q for s, q in zip(job.sup, job.qry)]
+        return Evaluation(records=done, seconds=sink.clock.seconds)
+    job = _Job(
+        method,
+        manifest,
+        load,
+        device,
+        runtime=runtime,
+        batch=embed_batch,
+        keep_extras=keep_extras,
+        progress=progress if runtime.is_main else None,
+    )
+    episodes = job.episodes
     size = state_bytes_per_video(method, load, episodes[0][0], device)
     layout = plan(
         episodes, size, state_bytes=state_bytes, chunk=chunk, chunk_bytes=chunk_bytes, block=block
@@ -205,14 +214,10 @@ def evaluate(
         with Workers(workers) as pool:
             for b_lo, b_hi in layout.blocks:
                 if b_hi > len(done):
-                    job.block(
-                        episodes, (b_lo, b_hi), layout.chunk, sink, pool, runtime, embed_batch
-                    )
+                    job.block((b_lo, b_hi), layout.chunk, sink, pool)
     finally:
         sink.close()
-    extras = job.extras
-    joined = {k: torch.cat([p[k] for p in extras]) for k in extras[0]} if extras else {}
-    return Evaluation(done, joined, sink.clock.seconds)
+    return Evaluation(records=done, extras=job.joined_extras(), seconds=sink.clock.seconds)
 
 
 def check_finite(logits: torch.Tensor, what: str) -> None:
@@ -236,19 +241,30 @@ def _rows(episodes: list[list[str]], ids: list[str], device: torch.device) -> to
 class _Job:
     """Scores a block's chunks and hands their predictions (and extras) to the sink."""
 
-    def __init__(self, method, manifest, load, device, keep_extras, progress) -> None:
+    def __init__(
+        self, method, manifest, load, device, *, runtime, batch, keep_extras, progress
+    ) -> None:
         self.method, self.load, self.device = method, load, device
+        self.runtime, self.batch = runtime, batch
         self.sup, self.sup_lab, self.qry, self.qry_lab = manifest.arrays()
         self.way, self.keep_extras, self.progress = manifest.spec.way, keep_extras, progress
+        self.episodes = [s + q for s, q in zip(self.sup, self.qry)]  # [E][S + Q] video ids
         self.extras: list[dict[str, torch.Tensor]] = []
 
-    def block(self, episodes, bounds, chunk, sink, pool: Workers, runtime: Runtime, batch: int):
+    def joined_extras(self) -> dict[str, torch.Tensor]:
+        """The kept extras of every chunk, concatenated along the episodes."""
+        extras = self.extras
+        return {k: torch.cat([p[k] for p in extras]) for k in extras[0]} if extras else {}
+
+    def block(self, bounds, chunk: int, sink, pool: Workers) -> None:
         """Chunks of ``bounds`` from the first with a missing record (whole chunks), in rounds."""
-        b_lo, b_hi = bounds
+        b_lo, b_hi, runtime, episodes = *bounds, self.runtime, self.episodes
         start = b_lo + max(0, len(sink.done) - b_lo) // chunk * chunk
         spans = [(lo, min(lo + chunk, b_hi)) for lo in range(start, b_hi, chunk)]
         ids = sorted({v for ep in episodes[b_lo:b_hi] for v in ep})
-        state = embed_videos(self.method, self.load, ids, self.device, batch, pool, runtime)
+        state = embed_videos(
+            self.method, self.load, ids, self.device, self.batch, workers=pool, runtime=runtime
+        )
         rows = _rows(episodes[b_lo:b_hi], ids, self.device)
         n_sup = len(self.sup[0])
 

@@ -47,7 +47,6 @@ from torch.utils.data import DataLoader
 from fsar_bench.data.datasets import DatasetInfo
 from fsar_bench.data.index import SplitIndex, Video
 from fsar_bench.data.sampling import test_indices
-from fsar_bench.data.source import DataSource
 from fsar_bench.engine.endtoend import EndToEnd
 from fsar_bench.engine.train import TrainData
 from fsar_bench.episodes.manifest import Manifest
@@ -56,6 +55,7 @@ from fsar_bench.features.backbones import load_backbone, resolve_weights
 from fsar_bench.features.views import ClipReader, train_plan
 from fsar_bench.methods import MethodInfo, create_method
 from fsar_bench.results.summary import Setting
+from fsar_bench.source import DataSource
 
 PLANS = 2**31  # per-use clip plans of a training video (the trainer draws one per use)
 CENTRE = np.array([[-1.0, -1.0, 0.0]])  # centre crop, no flip
@@ -257,7 +257,12 @@ class Clips:
     ) -> Clips:
         """The clips of a run (``req``: its :class:`~fsar_bench.engine.run.RunRequest`)."""
         settings = clip_settings(
-            source.dataset, req.backbone, req.weights, req.frames, req.size, req.seed
+            dataset=source.dataset,
+            backbone=req.backbone,
+            weights=req.weights,
+            frames=req.frames,
+            size=req.size,
+            seed=req.seed,
         )
         return cls(source.root, indexes, settings, workers=req.workers, device=device)
 

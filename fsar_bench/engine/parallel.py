@@ -3,10 +3,9 @@
 PyTorch's intra-op threads (OpenMP) meet at a barrier after every operator, so when another
 process holds one of the cores, every operator waits for the slowest thread. Worker threads that
 each run whole pieces (an embedding batch, a chunk of episodes) single-threaded never wait for
-each other; PyTorch releases the GIL inside operators, so they run in parallel. Measured on the
-project's shared 2-core machine at load average 9 (``compare`` on the same chunks):
-TA2N 5.5 s (1 thread), 10.4 s (2 intra-op threads), 6.0 s (2 workers of 1 thread); OTAM 3.5 /
-8.4 / 4.6 s; ProtoNet 0.42 / 1.18 / 0.42 s.
+each other; PyTorch releases the GIL inside operators, so they run in parallel. On a loaded
+machine two such workers lose far less than two intra-op threads (timings:
+``docs/performance.md``).
 
 Every piece is computed by one thread with one intra-op thread, so results do not depend on the
 number of workers. :func:`gc_paused` keeps Python's cyclic garbage collector off while such work
@@ -132,7 +131,7 @@ def gc_paused():
 
     An evaluation makes and keeps about ten Python objects per episode (video ids, records) and
     frees nothing cyclic, so each full collection the allocations trigger rescans every object
-    the process holds: 0.2-0.3 s of a 0.7 s ProtoNet evaluation of 10,000 episodes measured here.
+    the process holds, a large share of a fast evaluation (``docs/performance.md``).
     Reference counting still frees everything acyclic at once.
     """
     enabled = gc.isenabled()

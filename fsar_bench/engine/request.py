@@ -11,7 +11,7 @@ from fsar_bench.engine.schedule import TrainConfig
 from fsar_bench.engine.select import parse_select
 from fsar_bench.errors import FsarError, require
 from fsar_bench.methods import METHODS, MethodInfo
-from fsar_bench.options.spelling import SEED_MAX
+from fsar_bench.seeds import SEED_MAX
 
 
 @dataclass(frozen=True, kw_only=True)

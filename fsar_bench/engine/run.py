@@ -26,19 +26,20 @@ import dataclasses
 import numpy as np
 import torch
 
-from fsar_bench.data.source import DataSource
 from fsar_bench.engine.cells import Cell, checkpoint_folder, plan
-from fsar_bench.engine.context import Progress, RunContext, open_context
+from fsar_bench.engine.context import RunContext, open_context
 from fsar_bench.engine.evaluate import evaluate
 from fsar_bench.engine.inputs import feature_loader
 from fsar_bench.engine.request import RunRequest, check_request
 from fsar_bench.engine.train import TrainData, Trainer, load_best
 from fsar_bench.files import owned
 from fsar_bench.methods import create_method
+from fsar_bench.progress import Progress
 from fsar_bench.results.stats import CONVENTION, mean_ci
 from fsar_bench.results.store import RunDir, accuracies, versions
 from fsar_bench.results.summary import RunSummary, Training, read_summary, write_summary
 from fsar_bench.runtime import Runtime
+from fsar_bench.source import DataSource
 
 __all__ = ["RunRequest", "run_benchmark", "run_cell", "summarize_accuracy"]
 

@@ -26,7 +26,6 @@ from fsar_bench.errors import require
 
 OPTIMIZERS = ("adam", "sgd")
 SCHEDULES = ("plateau", "cosine", "constant")
-STOP_REASONS = ("plateau", "budget")
 #: Points above chance a validation must reach before a plateau can be counted: about the 95 %
 #: half-width of the quick preset's validation at chance (2,000 5-way episodes of one query per
 #: class: 1.96 * 20 / sqrt(2000) = 0.88 points).
@@ -126,8 +125,8 @@ def make_optimizer(params: list, cfg: TrainConfig, device: torch.device) -> torc
     return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=fused)
 
 
-@dataclass
-class Progress:
+@dataclass(kw_only=True)
+class TrainingState:
     """A training's position, saved in every checkpoint (JSON).
 
     Attributes:
@@ -151,7 +150,7 @@ class Progress:
         return asdict(self)
 
 
-def learning_rate(cfg: TrainConfig, p: Progress) -> float:
+def learning_rate(cfg: TrainConfig, p: TrainingState) -> float:
     """The learning rate of the next optimiser step."""
     if cfg.schedule == "cosine":
         return cfg.lr * 0.5 * (1 + math.cos(math.pi * min(p.step, cfg.episodes) / cfg.episodes))
@@ -161,7 +160,7 @@ def learning_rate(cfg: TrainConfig, p: Progress) -> float:
 
 
 def after_validation(
-    cfg: TrainConfig, p: Progress, acc: float | None, chance: float | None = None
+    cfg: TrainConfig, p: TrainingState, acc: float | None, chance: float | None = None
 ) -> bool:
     """Apply the plateau rule to a validation accuracy; returns whether it is a new best.
 

@@ -55,8 +55,8 @@ from fsar_bench.engine import checkpoint as ck
 from fsar_bench.engine.evaluate import evaluate
 from fsar_bench.engine.parallel import EpisodeLoss, data_parallel
 from fsar_bench.engine.schedule import (
-    Progress,
     TrainConfig,
+    TrainingState,
     after_validation,
     learning_rate,
     make_optimizer,
@@ -114,7 +114,7 @@ class Trainer:
         self.opt = make_optimizer(params, cfg, self.device)
         self.net = data_parallel(EpisodeLoss(method), self.runtime)
         self.rng = episode_rng(cfg.seed, self.runtime.rank, self.runtime.world)
-        self.state = Progress()
+        self.state = TrainingState()
         dev = self.device
         self.sup_lab = torch.arange(self.way, device=dev).repeat_interleave(self.shot)  # [S]
         self.qry_lab = torch.arange(self.way, device=dev).repeat_interleave(cfg.query)  # [Q]
@@ -169,7 +169,7 @@ class Trainer:
         rng = ck.restore_training(self.method, self.opt, tensors, meta, rank)
         self.method.to(self.device)
         self.rng.bit_generator.state = rng
-        self.state = Progress(**meta["progress"])
+        self.state = TrainingState(**meta["progress"])
         self.clock.restore()
         return True
 

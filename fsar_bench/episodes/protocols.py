@@ -1,6 +1,7 @@
 """Evaluation protocols of the papers, as named presets (``fsar-bench ls protocols``).
 
-Every protocol is 5-way with 8 frames per video; shots are chosen per run (1 and 5 by default).
+The papers' protocols are 5-way with 8 frames per video, the run's defaults (``--way``,
+``--frames``); shots are chosen per run (1 and 5 by default).
 
 | name | test episodes | queries per class | repeats | source |
 | --- | --- | --- | --- | --- |
@@ -31,8 +32,6 @@ class Protocol:
     episodes: int
     query: int
     repeats: int = 1
-    way: int = 5
-    frames: int = 8
     aliases: tuple[str, ...] = ()
 
     @property

@@ -42,7 +42,7 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 RANDOM_INIT_SEED = 0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Weights:
     """Where a backbone's weights come from.
 
@@ -134,7 +134,7 @@ def resolve_weights(
     """Find a backbone's weight file (``path``, else its default location) and hash it."""
     info = BACKBONES.get(name)
     if random_init:
-        return Weights(None, "random-init")
+        return Weights(path=None, sha256="random-init")
     file = Path(path).expanduser() if path else None
     if file is None and info.default_weights:
         file = Path(load(info.default_weights)())
@@ -142,7 +142,7 @@ def resolve_weights(
         raise FsarError(f"--weights {path}: no such file; pass the path of a weight file")
     if file is None or not file.is_file():
         raise FsarError(_missing_weights(info, file))
-    return Weights(file.resolve(), sha256_file(file))
+    return Weights(path=file.resolve(), sha256=sha256_file(file))
 
 
 def _missing_weights(info: BackboneInfo, file: Path | None) -> str:

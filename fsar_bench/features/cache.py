@@ -110,7 +110,7 @@ def store_complete(folder: Path) -> bool:
     return ok and all(layout_or_none(Path(folder) / name) for name in shards)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class StoreMeta:
     """What a store holds.
 

@@ -44,7 +44,7 @@ is written, so tests can interrupt a run between shards.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
 
@@ -55,9 +55,8 @@ from fsar_bench.features.cache import FeatureStore, store_complete
 from fsar_bench.features.settings import ExtractConfig, settings_key, split_settings, store_dir
 from fsar_bench.features.shards import StoreJob
 from fsar_bench.files import owned
+from fsar_bench.progress import Progress
 from fsar_bench.runtime import Runtime, pick_device
-
-Progress = Callable[[str, int, int], None]
 
 
 def ensure_features(
@@ -75,7 +74,7 @@ def ensure_features(
 ) -> dict[str, FeatureStore]:
     """Extract what is missing (resuming interrupted runs) and return one store per split.
 
-    Use :meth:`fsar_bench.data.source.DataSource.features`, which passes its own values.
+    Use :meth:`fsar_bench.source.DataSource.features`, which passes its own values.
 
     Args:
         info, root, cache: the dataset, its data folder and the cache folder.
@@ -98,7 +97,15 @@ def ensure_features(
     model = None
     workers = _default_workers() if workers is None else workers
     for split in splits:
-        settings = split_settings(info, variant, split, index[split], Path(root), config, weights)
+        settings = split_settings(
+            info=info,
+            variant=variant,
+            split=split,
+            ix=index[split],
+            root=Path(root),
+            config=config,
+            weights=weights,
+        )
         folder = store_dir(Path(cache), info.name, settings_key(settings))
         if runtime.on_main(partial(store_complete, folder)):
             stores[split] = FeatureStore(folder)
@@ -109,7 +116,12 @@ def ensure_features(
                 if model is None:
                     model = load_backbone(config.backbone, weights, runtime.device)
                 job = StoreJob(
-                    folder, settings, index[split].videos, Path(root), config, runtime.device
+                    folder=folder,
+                    settings=settings,
+                    videos=index[split].videos,
+                    root=Path(root),
+                    config=config,
+                    device=runtime.device,
                 )
                 job.run(model, workers, progress if runtime.is_main else None, runtime)
         stores[split] = FeatureStore(folder)

@@ -12,7 +12,6 @@ import math
 import os
 import shutil
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -34,9 +33,8 @@ from fsar_bench.features.cache import (
 from fsar_bench.features.settings import ExtractConfig
 from fsar_bench.features.views import load_views, plan_views
 from fsar_bench.files import read_json, sweep_temps, write_json, write_text
+from fsar_bench.progress import Progress
 from fsar_bench.runtime import Runtime
-
-Progress = Callable[[str, int, int], None]
 
 
 class _Clips(torch.utils.data.Dataset):
@@ -64,7 +62,7 @@ def _as_list(batch: list) -> list:
     return batch
 
 
-@dataclass
+@dataclass(kw_only=True)
 class StoreJob:
     """Extraction of one split into ``folder`` (see the module docstring)."""
 
@@ -110,7 +108,14 @@ class StoreJob:
             k, last = divmod(batch[-1][0], n)
             if last == len(shards[k]) - 1:
                 ids = [v.video_id for v in shards[k]]
-                write_shard(self.folder, k, tensors, ids, failed, self._compute())
+                write_shard(
+                    folder=self.folder,
+                    k=k,
+                    tensors=tensors,
+                    videos=ids,
+                    failed=failed,
+                    compute=self._compute(),
+                )
                 tensors, failed = {}, {}
                 time.sleep(float(os.environ.get("FSAR_EXTRACT_SHARD_DELAY", 0)))
             if progress:
@@ -181,7 +186,12 @@ class StoreJob:
             videos.update({v: shard_name(k) for v in meta["videos"] if v not in meta["failed"]})
             compute.add(meta["compute"])
         shape = self._shape()
-        meta = StoreMeta(self.folder.name, self.settings, shape[0], (shape[1:] or (0, 0)))
+        meta = StoreMeta(
+            key=self.folder.name,
+            settings=self.settings,
+            channels=shape[0],
+            map_size=(shape[1:] or (0, 0)),
+        )
         write_text(self.folder / "failed.txt", "".join(f"{v}\t{r}\n" for v, r in failed.items()))
         write_json(
             self.folder / "meta.json",

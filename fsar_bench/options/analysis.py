@@ -2,7 +2,7 @@
 
 :class:`ProbeOptions` holds the probe and where its files go; :meth:`ProbeOptions.measure_request`
 resolves it, with the feature and compute groups, into the analysis's
-:class:`~fsar_bench.analysis.outputs.MeasureRequest`.
+:class:`~fsar_bench.analysis.measures.outputs.MeasureRequest`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from fsar_bench.errors import FsarError
 from fsar_bench.options.spelling import SEED_MAX, opt, set_field
 
 if TYPE_CHECKING:
-    from fsar_bench.analysis.outputs import MeasureRequest
+    from fsar_bench.analysis.measures.outputs import MeasureRequest
     from fsar_bench.options.common import ComputeOptions
     from fsar_bench.options.features import FeatureOptions
 
@@ -47,8 +47,8 @@ class ProbeOptions:
 
     def measure_request(self, features: FeatureOptions, compute: ComputeOptions) -> MeasureRequest:
         """The checked :class:`MeasureRequest` (``--set`` sections other than probe refused)."""
-        from fsar_bench.analysis.outputs import MeasureRequest
-        from fsar_bench.analysis.probe_config import ProbeConfig
+        from fsar_bench.analysis.measures.outputs import MeasureRequest
+        from fsar_bench.analysis.probe.config import ProbeConfig
         from fsar_bench.engine.overrides import apply, parse_sets
         from fsar_bench.features.settings import ExtractConfig
         from fsar_bench.runtime import pick_device

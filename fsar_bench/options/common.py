@@ -1,7 +1,7 @@
 """Option groups that several commands take: data and compute.
 
 * :class:`DataOptions`: where a dataset's videos and caches are, and the missing-video policy;
-  :meth:`DataOptions.source` builds the one :class:`~fsar_bench.data.source.DataSource`.
+  :meth:`DataOptions.source` builds the one :class:`~fsar_bench.source.DataSource`.
 * :class:`ComputeOptions`: the device and the decoding processes (``--workers`` reaches every
   stage that decodes: extraction, the probe, fine-tuning; one default, :func:`default_workers`).
 """
@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from fsar_bench.options.spelling import opt
 
 if TYPE_CHECKING:
-    from fsar_bench.data.source import DataSource
+    from fsar_bench.source import DataSource
 
 
 def default_workers() -> int:
@@ -43,8 +43,8 @@ class DataOptions:
     variant: str = opt("", "--variant", help="Published list variant (e.g. ta2n, hyrsm).")
 
     def source(self) -> DataSource:
-        """The one :class:`~fsar_bench.data.source.DataSource` a command passes on."""
-        from fsar_bench.data.source import DataSource
+        """The one :class:`~fsar_bench.source.DataSource` a command passes on."""
+        from fsar_bench.source import DataSource
 
         return DataSource.resolve(
             self.dataset,

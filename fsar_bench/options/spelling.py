@@ -11,8 +11,9 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from fsar_bench.seeds import SEED_MAX  # noqa: F401 (the groups' bound on every --seed)
+
 OPTION = "fsar_bench.option"  # the metadata key of a field's command-line spelling
-SEED_MAX = 2**32 - 1  # numpy and torch accept every seed up to here
 
 
 @dataclass(frozen=True, kw_only=True)

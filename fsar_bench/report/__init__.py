@@ -1,8 +1,8 @@
 """Reports from stored results only (never re-runs a model).
 
-* :mod:`~fsar_bench.report.text`: plain-text tables (``ls``, ``prepare``; imports no numpy).
 * :mod:`~fsar_bench.report.console`: the accuracy and paired tables ``fsar-bench run`` prints.
-* :mod:`~fsar_bench.report.tables` / :mod:`~fsar_bench.report.render`: report tables and their
-  Markdown, LaTeX and CSV renderings; :mod:`~fsar_bench.report.figures`: figures;
-  :mod:`~fsar_bench.report.build`: ``fsar-bench report`` as a library function.
+* :mod:`~fsar_bench.report.tables`: the report's tables (rendered by
+  :mod:`fsar_bench.presentation.tables`); :mod:`~fsar_bench.report.misalignment`: the
+  misalignment and profile tables from the analyses' files; :mod:`~fsar_bench.report.figures`:
+  figures; :mod:`~fsar_bench.report.build`: ``fsar-bench report`` as a library function.
 """

@@ -32,13 +32,13 @@ from pathlib import Path
 from fsar_bench.errors import FsarError
 from fsar_bench.files import atomic_open, owned, read_json, write_json, write_text
 from fsar_bench.options.intervals import IntervalOptions
+from fsar_bench.presentation.tables import to_markdown, write_tables
 from fsar_bench.report import runs as rr
 from fsar_bench.report import tables as rt
 from fsar_bench.report.curves import write_learning_curves
 from fsar_bench.report.figures import write_figures
 from fsar_bench.report.misalignment import aem_table, load_analysis, load_profiles, profile_table
 from fsar_bench.report.paired import paired_table
-from fsar_bench.report.render import to_markdown, write_tables
 from fsar_bench.report.seeds import first_trainings
 from fsar_bench.report.spread import spread_table
 

@@ -13,9 +13,9 @@ from __future__ import annotations
 import math
 
 from fsar_bench.options.intervals import FEW_CLASSES, IntervalOptions
+from fsar_bench.presentation.text import table
 from fsar_bench.report.intervals import CellStats, PairStats, cell_stats, pair_stats
 from fsar_bench.report.seeds import group_trainings
-from fsar_bench.report.text import table
 from fsar_bench.results.hierarchy import Estimate
 from fsar_bench.results.stats import paired_difference
 from fsar_bench.results.summary import RunSummary

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from fsar_bench.report.figures import _figure, _save, write_csv
+from fsar_bench.presentation.figures import paper_figure, save_data, save_figure
 from fsar_bench.report.tables import method_order
 
 END_MARKERS = {"plateau": "x", "budget": "s"}
@@ -54,7 +54,7 @@ def plot_learning_curves(rows: pd.DataFrame, title: str, stem: Path, formats=("p
     panels = sorted({(w, k) for w, k in zip(rows["way"], rows["shot"])})
     labels = sorted(set(rows["label"]), key=method_order)
     colours = dict(zip(labels, sns.color_palette("colorblind", len(labels))))
-    with _figure(min(6.8, 0.6 + 2.6 * len(panels)), 2.6) as fig:
+    with paper_figure(min(6.8, 0.6 + 2.6 * len(panels)), 2.6) as fig:
         axes = fig.subplots(1, len(panels), sharey=True, squeeze=False)[0]
         for ax, (way, shot) in zip(axes, panels):
             for label in labels:
@@ -76,7 +76,7 @@ def plot_learning_curves(rows: pd.DataFrame, title: str, stem: Path, formats=("p
         axes[0].set_ylabel("validation accuracy (%)")
         fig.suptitle(title)
         fig.legend(*axes[0].get_legend_handles_labels(), loc="outside right upper")
-        return _save(fig, stem, formats)
+        return save_figure(fig, stem, formats)
 
 
 def write_learning_curves(df: pd.DataFrame, folder: Path, formats=("png",)) -> list[Path]:
@@ -85,7 +85,7 @@ def write_learning_curves(df: pd.DataFrame, folder: Path, formats=("png",)) -> l
     out: list[Path] = []
     for dataset, g in rows.groupby("dataset"):
         stem = folder / f"learning_curves_{dataset}"
-        out.append(write_csv(g, stem.with_suffix(".csv")))
+        out.append(save_data(g, stem))
         title = f"Learning curves on {dataset} ('x': plateau stop, square: budget spent)"
         out += plot_learning_curves(g, title, stem, formats)
     return out

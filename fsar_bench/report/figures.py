@@ -8,53 +8,32 @@
   ``synthetic-none/low/mid/high``, one line per method, one panel per shot; the measured AEM of
   a preset is added to its tick label when the analysis has scored it.
 * :func:`plot_start_times`: the analysis' start-time distributions (TA2N Fig. 2), drawn by
-  :func:`fsar_bench.analysis.figures.plot_start_times` from the summaries in ``aem.json``.
+  :func:`fsar_bench.analysis.measures.figures.plot_start_times` from the summaries in ``aem.json``.
 
-Figures are standalone :class:`matplotlib.figure.Figure` objects drawn under a seaborn "paper"
-style inside :func:`matplotlib.rc_context` (no pyplot figures, no global style change), sized
-for a paper column (3.4 in) or page (6.8 in), saved at 300 dpi (PNG by default).
+Figures are drawn in the paper style of :mod:`fsar_bench.presentation.figures` (no pyplot
+figures, no global style change), sized for a paper column (3.4 in) or page (6.8 in), saved at
+300 dpi (PNG by default).
 """
 
 from __future__ import annotations
 
 import hashlib
-from contextlib import contextmanager
+import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
+from fsar_bench.data.synthetic_config import LEVELS
 from fsar_bench.episodes.manifest import Manifest, load_manifest
-from fsar_bench.files import atomic_open, save_figure
+from fsar_bench.presentation.figures import paper_figure, save_data, save_figure
 from fsar_bench.report.tables import by_method, method_order
 from fsar_bench.results.store import read_records
 from fsar_bench.results.summary import RunSummary
 
-LEVELS = ("none", "low", "mid", "high")  # synthetic presets, increasing misalignment
-DPI = 300
-
-
-def write_csv(data: pd.DataFrame, path: Path) -> Path:
-    """A figure's data as CSV, written atomically (:func:`fsar_bench.files.atomic_open`)."""
-    with atomic_open(path) as fh:
-        data.to_csv(fh, index=False)
-    return path
-
-
-@contextmanager
-def _figure(width: float, height: float):
-    """A standalone figure (no pyplot) with seaborn's paper style applied only here."""
-    import matplotlib
-    import seaborn as sns
-    from matplotlib.figure import Figure
-
-    style = {**sns.axes_style("whitegrid"), **sns.plotting_context("paper", font_scale=0.9)}
-    with matplotlib.rc_context(style):
-        yield Figure(figsize=(width, height), layout="constrained")
-
-
-def _save(fig, stem: Path, formats: tuple[str, ...]) -> list[Path]:
-    return [save_figure(fig, stem.with_suffix(f".{f}"), dpi=DPI) for f in formats]
+if TYPE_CHECKING:
+    from fsar_bench.analysis.measures.results import MisalignmentReport
 
 
 def find_manifest(summary: RunSummary) -> Manifest:
@@ -113,7 +92,7 @@ def plot_class_gain(
     """
     order = pd.concat(gains.values()).groupby("class")["gain"].mean().sort_values().index
     height = 0.9 + 0.14 * len(order)
-    with _figure(min(6.8, 1.4 + 1.8 * len(gains)), height) as fig:
+    with paper_figure(min(6.8, 1.4 + 1.8 * len(gains)), height) as fig:
         axes = fig.subplots(1, len(gains), sharex=True, sharey=True, squeeze=False)[0]
         for ax, (label, g) in zip(axes, gains.items()):
             g = g.set_index("class").loc[order]
@@ -125,7 +104,7 @@ def plot_class_gain(
         size = axes[0].yaxis.label.get_size()
         fig.supxlabel(f"per-class accuracy gain over {baseline} (percentage points)", size=size)
         fig.suptitle(title)
-        return _save(fig, stem, formats)
+        return save_figure(fig, stem, formats)
 
 
 def misalignment_curve(df: pd.DataFrame) -> pd.DataFrame:
@@ -160,7 +139,7 @@ def plot_misalignment_curve(
     labels = sorted(set(df["label"]), key=method_order)
     colours = dict(zip(labels, sns.color_palette("colorblind", len(labels))))
     ways = sorted(set(df["way"]))
-    with _figure(min(6.8, 0.6 + 2.6 * len(shots)), 2.6) as fig:
+    with paper_figure(min(6.8, 0.6 + 2.6 * len(shots)), 2.6) as fig:
         axes = fig.subplots(1, len(shots), sharey=True, squeeze=False)[0]
         for ax, shot in zip(axes, shots):
             for i, label in enumerate(labels):
@@ -184,32 +163,33 @@ def plot_misalignment_curve(
         axes[0].set_ylabel("accuracy (%), mean ± 95% CI")
         fig.supxlabel("synthetic misalignment level", size=axes[0].yaxis.label.get_size())
         fig.legend(*axes[0].get_legend_handles_labels(), loc="outside right upper")
-        return _save(fig, stem, formats)
+        return save_figure(fig, stem, formats)
 
 
-def plot_start_times(reports: dict[str, dict], folder: Path, formats=("png",)) -> list[Path]:
+def plot_start_times(
+    reports: dict[str, MisalignmentReport], folder: Path, formats=("png",)
+) -> list[Path]:
     """Start-time distributions of the analysed datasets, one figure per frame count ``T``."""
-    from dataclasses import fields
-
-    from fsar_bench.analysis.figures import plot_start_times as draw
-    from fsar_bench.analysis.start_times import StartTimeSummary
+    from fsar_bench.analysis.measures.figures import plot_start_times as draw
 
     by_t: dict[int, dict] = {}
     for dataset, report in reports.items():
-        st = report.get("start_times")
-        if st:
-            summary = StartTimeSummary(**{f.name: st[f.name] for f in fields(StartTimeSummary)})
-            by_t.setdefault(len(summary.counts), {})[dataset] = summary
+        summary = report.start_times
+        by_t.setdefault(len(summary.counts), {})[dataset] = summary
     out: list[Path] = []
     for t, summaries in sorted(by_t.items()):
         name = "start_times" if len(by_t) == 1 else f"start_times_{t}frames"
         for fmt in formats:
-            out += draw(summaries, (folder / name).with_suffix(f".{fmt}"))
+            out += draw(summaries, folder / f"{name}.{fmt}")
     return out
 
 
 def write_figures(
-    df: pd.DataFrame, reports: dict[str, dict], folder: Path, baseline: str, formats=("png",)
+    df: pd.DataFrame,
+    reports: dict[str, MisalignmentReport],
+    folder: Path,
+    baseline: str,
+    formats=("png",),
 ) -> tuple[list[Path], list[str]]:
     """Every figure the results allow; returns the files and a note per figure left out.
 
@@ -235,7 +215,7 @@ def write_figures(
             continue
         stem = folder / f"class_gain_{dataset}_{way}w{shot}s"
         data = pd.concat(gains, names=["method"]).reset_index(0)
-        files.append(write_csv(data, stem.with_suffix(".csv")))
+        files.append(save_data(data, stem))
         title = f"Per-class gain over {baseline}: {dataset}, {way}-way {shot}-shot"
         files += plot_class_gain(gains, baseline, title, stem, formats)
     if not files and not skipped:
@@ -243,9 +223,9 @@ def write_figures(
     curve = misalignment_curve(df)
     if curve["level"].nunique() >= 2:
         aem = {
-            d: r["mean_pairwise_cosine_distance"]
+            d: r.mean_pairwise_cosine_distance
             for d, r in reports.items()
-            if isinstance(r.get("mean_pairwise_cosine_distance"), float)
+            if math.isfinite(r.mean_pairwise_cosine_distance)
         }
         files += plot_misalignment_curve(curve, aem, folder / "accuracy_vs_misalignment", formats)
     else:

@@ -14,9 +14,9 @@ from __future__ import annotations
 import pandas as pd
 
 from fsar_bench.options.intervals import IntervalOptions
+from fsar_bench.presentation.tables import Table
 from fsar_bench.report.console import TRAININGS_HEAD, interval_notes, paired_texts
 from fsar_bench.report.intervals import pair_stats
-from fsar_bench.report.render import Table
 from fsar_bench.report.runs import main_runs
 from fsar_bench.report.seeds import group_trainings
 from fsar_bench.report.tables import method_order, protocol_notes

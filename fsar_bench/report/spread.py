@@ -15,7 +15,7 @@ import statistics
 
 import pandas as pd
 
-from fsar_bench.report.render import Table
+from fsar_bench.presentation.tables import Table
 from fsar_bench.report.runs import variant_labels
 from fsar_bench.report.seeds import TRAIN_SEED, seed_group, train_seed
 from fsar_bench.report.tables import dataset_order, method_order, protocol_notes

@@ -34,9 +34,9 @@ import pandas as pd
 
 from fsar_bench.methods import METHODS, Ablation
 from fsar_bench.options.intervals import IntervalOptions
+from fsar_bench.presentation.tables import Table
 from fsar_bench.report.console import cell_text, classes_note, interval_notes, protocol_line
 from fsar_bench.report.intervals import cell_stats
-from fsar_bench.report.render import Table
 from fsar_bench.report.runs import ablation_key, in_ablation, main_runs, variant_labels
 from fsar_bench.report.seeds import group_trainings
 

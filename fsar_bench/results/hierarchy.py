@@ -15,9 +15,9 @@ each the variance of a bootstrap of that level (derivation and coverage: docs/st
 
 Accuracies take few values, so ``n`` draws with replacement are one multinomial draw over their
 histogram (exact). Half-width ``c sqrt(V)`` with the Cochran & Cox (1957) critical value ``c =
-(V_T t_{R-1} + V_E t_{E-1} + V_C t_{K-1}) / V``. Simulated coverage (2026-12-06): 93.7-96.5 % at
-``R = 3, 5, 10``; ``R = 2`` is not supported (92.5-97.3 %); the plain two-level percentile
-bootstrap covers 77.7 % at ``R = 3``. ``R = 1``: episode (and class) levels only, and it says so.
+(V_T t_{R-1} + V_E t_{E-1} + V_C t_{K-1}) / V``, whose coverage was checked by simulation
+(``docs/statistics.md``; ``R = 2`` is not supported: too few trainings for the interval to
+cover). ``R = 1``: episode (and class) levels only, and it says so.
 """
 
 from __future__ import annotations
@@ -148,7 +148,7 @@ def cell_interval(
         :class:`CellInterval`.
     """
     y = _matrix(acc)
-    design = _design(y, classes, n_boot, seed, level, _training_level)
+    design = _design(y, classes, n_boot, seed, level, training=_training_level)
     return CellInterval(
         estimate=_estimate(y, classes, np.random.default_rng(seed), design),
         episode_only=_episode_only(y, level),
@@ -178,7 +178,7 @@ def paired_comparison(
     """
     h = improvement(acc_a, acc_b)  # also checks the shapes
     d = _matrix(acc_a) - _matrix(acc_b)
-    design = _design(d, classes, n_boot, seed, level, _training_level)
+    design = _design(d, classes, n_boot, seed, level, training=_training_level)
     rng = np.random.default_rng(seed)
     return PairedComparison(
         difference=_estimate(d, classes, rng, design),
@@ -196,7 +196,7 @@ def _matrix(acc: np.ndarray) -> np.ndarray:
     return y
 
 
-def _design(y, classes, n_boot, seed, level, training) -> Design:
+def _design(y, classes, n_boot, seed, level, *, training: bool) -> Design:
     r, k = y.shape[0], None if classes is None else int(np.unique(classes).size)
     kw = dict(trainings=r, episodes=y.shape[1], classes=k, n_boot=n_boot, seed=seed, level=level)
     return Design(**kw, training_spread_measured=training and r > 1)

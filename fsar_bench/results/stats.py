@@ -18,11 +18,13 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
+from fsar_bench.results.record import JsonRecord, inline
+
 CONVENTION = "mean +- 1.96 * s / sqrt(n), s = sample std (ddof=1) of per-episode accuracy"
 
 
-@dataclass(frozen=True)
-class Interval:
+@dataclass(frozen=True, kw_only=True)
+class Interval(JsonRecord):
     """A mean with its 95% half-width, in the units of the input (e.g. percent)."""
 
     mean: float
@@ -39,16 +41,18 @@ def mean_ci(values: np.ndarray | list[float], level: float = 0.95) -> Interval:
     if x.size == 0:
         raise ValueError("no values")
     if x.size == 1:
-        return Interval(float(x[0]), float("nan"), 1)
+        return Interval(mean=float(x[0]), ci95=float("nan"), n=1)
     z = stats.norm.ppf(0.5 + level / 2)
-    return Interval(float(x.mean()), float(z * x.std(ddof=1) / np.sqrt(x.size)), int(x.size))
+    half = float(z * x.std(ddof=1) / np.sqrt(x.size))
+    return Interval(mean=float(x.mean()), ci95=half, n=int(x.size))
 
 
-@dataclass(frozen=True)
-class PairedDifference:
-    """Mean of ``a - b`` over the same episodes, its interval and two paired tests."""
+@dataclass(frozen=True, kw_only=True)
+class PairedDifference(JsonRecord):
+    """Mean of ``a - b`` over the same episodes, its interval and two paired tests (in JSON, the
+    interval's ``mean``, ``ci95`` and ``n`` first, then the tests)."""
 
-    diff: Interval
+    diff: Interval = inline()
     t_pvalue: float
     wilcoxon_pvalue: float
     wins: int
@@ -66,4 +70,10 @@ def paired_difference(a: np.ndarray, b: np.ndarray) -> PairedDifference:
     else:
         t_p = float(stats.ttest_rel(a, b).pvalue)
         w_p = float(stats.wilcoxon(d, zero_method="wilcox").pvalue)
-    return PairedDifference(mean_ci(d), t_p, w_p, int((d > 0).sum()), int((d < 0).sum()))
+    return PairedDifference(
+        diff=mean_ci(d),
+        t_pvalue=t_p,
+        wilcoxon_pvalue=w_p,
+        wins=int((d > 0).sum()),
+        losses=int((d < 0).sum()),
+    )

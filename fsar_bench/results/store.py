@@ -64,7 +64,7 @@ def versions() -> dict[str, str]:
     }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class RunDir:
     """A run's folder and files."""
 
@@ -73,7 +73,7 @@ class RunDir:
     @classmethod
     def at(cls, runs: Path, dataset: str, name: str, config: dict) -> RunDir:
         """The folder of the run ``name`` with ``config`` (nothing is created)."""
-        return cls(Path(runs) / dataset / f"{name}-{config_hash(config)}")
+        return cls(path=Path(runs) / dataset / f"{name}-{config_hash(config)}")
 
     @classmethod
     def create(cls, runs: Path, dataset: str, name: str, config: dict) -> RunDir:

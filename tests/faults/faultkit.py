@@ -147,11 +147,15 @@ ANALYSED = ("data", "cache/features", "cache/checkpoints", "cache/probes", "runs
 def tiny_sweep(_: str) -> None:
     """The sweep files of two levels made of the reference profile (a real sweep generates
     every level's full synthetic dataset)."""
-    from fsar_bench.analysis.outputs import output_lock
-    from fsar_bench.analysis.sweep_table import write_sweep
+    from fsar_bench.analysis.measures.outputs import output_lock
+    from fsar_bench.analysis.sweep.results import ProfilePoint
+    from fsar_bench.analysis.sweep.table import write_sweep
 
     point = json.loads(Path("reports/profile/synthetic-mid/profile.json").read_text())
-    points = [point | {"dataset": f"synthetic-evolution-{lv}"} for lv in ("low", "high")]
+    points = [
+        ProfilePoint.from_json(point | {"dataset": f"synthetic-evolution-{lv}"})
+        for lv in ("low", "high")
+    ]
     with output_lock(SWEEP):
         write_sweep(SWEEP, "evolution", ["low", "high"], points)
 

@@ -71,7 +71,7 @@ def test_row1_report_never_imports_a_module_a_summary_names(reference, tmp_path,
 
 
 def test_row1_a_run_of_an_unknown_method_is_not_rebuilt_from_its_stored_path(tmp_path):
-    from fsar_bench.analysis.alignment import method_from_run
+    from fsar_bench.analysis.measures.alignment import method_from_run
     from fsar_bench.results.summary import RunSummary, Setting
 
     setting = Setting(

@@ -34,7 +34,7 @@ import torch._dynamo  # noqa: E402,F401  (imported by the first optimizer)
 
 torch.set_num_threads(1)
 
-import fsar_bench.analysis.outputs  # noqa: E402,F401
+import fsar_bench.analysis.measures.outputs  # noqa: E402,F401
 import fsar_bench.commands.sweep  # noqa: E402,F401
 import fsar_bench.engine.run  # noqa: E402,F401
 import fsar_bench.report.build  # noqa: E402,F401

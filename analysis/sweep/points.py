@@ -4,8 +4,8 @@ A **point** (:func:`profile_point`) is one dataset measured completely: every re
 trained and evaluated through :func:`~fsar_bench.engine.run.run_benchmark` (identical episode
 specs on every dataset of a sweep: the same request, only the dataset changes), OTAM with
 ``matching=mean`` as well when OTAM is requested (the alignment gain), the probe's analyses
-(:func:`~fsar_bench.analysis.outputs.measure`: ``aem.json`` and the start-time files), and the
-order sensitivity of every trained run. It is written to ``OUT/<dataset>/profile.json`` with
+(:func:`~fsar_bench.analysis.measures.outputs.measure`: ``aem.json`` and the start-time files), and
+the order sensitivity of every trained run. It is written to ``OUT/<dataset>/profile.json`` with
 the hash of everything that produced it; a later call with the same request reads it back
 without touching a model (and each part is reused on its own too: finished runs from the
 results store, the probe from the cache).
@@ -24,17 +24,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
-from fsar_bench.analysis.outputs import MeasureRequest
-from fsar_bench.analysis.profile import GAIN_SETS, profile_row, run_order_sensitivity
-from fsar_bench.data.source import DataSource
+from fsar_bench.analysis.measures.outputs import MeasureRequest
+from fsar_bench.analysis.sweep.profile import GAIN_SETS, profile_row, run_order_sensitivity
+from fsar_bench.analysis.sweep.results import ProfilePoint
 from fsar_bench.engine.run import RunRequest
 from fsar_bench.errors import FsarError
 from fsar_bench.files import dumps, read_json, write_text
+from fsar_bench.progress import Progress
 from fsar_bench.results.store import config_hash
+from fsar_bench.source import DataSource
 
-Progress = Callable[[str, int, int], None]
 PROFILE_FILE = "profile.json"
 
 
@@ -75,25 +74,29 @@ def point_key(dataset: str, req: PointRequest) -> str:
     return config_hash(json.loads(json.dumps(parts, default=str)))
 
 
-def profile_point(source: DataSource, req: PointRequest, progress: Progress | None = None) -> dict:
+def profile_point(
+    source: DataSource, req: PointRequest, progress: Progress | None = None
+) -> ProfilePoint:
     """Measure one dataset completely (see the module docstring), or read it back."""
-    from fsar_bench.analysis import outputs
+    from fsar_bench.analysis.measures import outputs
 
     folder = req.out / source.name
+    key = point_key(source.name, req)
     with outputs.output_lock(folder):  # one writer; a second identical command reuses it
         done = read_json(folder / PROFILE_FILE)
-        if isinstance(done, dict) and done.get("key") == point_key(source.name, req):
-            return done  # a torn or foreign profile.json is measured again
-        return _measure_point(source, req, progress)
+        if isinstance(done, dict) and done.get("key") == key:
+            return ProfilePoint.from_json(done)  # a torn or foreign profile.json: measured again
+        return _measure_point(source, req, key, progress)
 
 
-def _measure_point(source: DataSource, req: PointRequest, progress: Progress | None) -> dict:
+def _measure_point(
+    source: DataSource, req: PointRequest, key: str, progress: Progress | None
+) -> ProfilePoint:
     """:func:`profile_point`'s work, under the output folder's lock."""
-    from fsar_bench.analysis import outputs
+    from fsar_bench.analysis.measures import outputs
     from fsar_bench.engine.run import run_benchmark
 
     folder = req.out / source.name
-    path = folder / PROFILE_FILE
     summaries = run_benchmark(source, req.run, progress)
     blind_req = gain_request(req.run) if req.gain else None
     blind = run_benchmark(source, blind_req, progress) if blind_req else []
@@ -103,24 +106,11 @@ def _measure_point(source: DataSource, req: PointRequest, progress: Progress | N
     orders = {}
     if req.order:
         orders = {s.dir: run_order_sensitivity(s, source.cache, req.run.device) for s in summaries}
-    row = {
-        "key": point_key(source.name, req),
-        **profile_row(result.report, summaries, orders, blind),
-    }
-    row["request"] = json.loads(json.dumps(dataclasses.asdict(req), default=str))
-    write_text(path, dumps(_clean(row), indent=1) + "\n")
-    return json.loads(path.read_text())
-
-
-def _clean(value):
-    """NaN -> ``None`` (strict JSON), recursively."""
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_clean(v) for v in value]
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    return value
+    row = profile_row(result.report, summaries, orders, blind)
+    request = json.loads(json.dumps(dataclasses.asdict(req), default=str))
+    point = dataclasses.replace(row, key=key, request=request)
+    write_text(folder / PROFILE_FILE, dumps(point.to_json(), indent=1) + "\n")
+    return ProfilePoint.from_json(read_json(folder / PROFILE_FILE))  # as a later call reads it
 
 
 def sweep_datasets(factor: str, levels: list[str]) -> list[str]:
@@ -145,7 +135,7 @@ def run_sweep(
     source_for: Callable[[str], DataSource],
     req: PointRequest,
     progress: Progress | None = None,
-) -> list[dict]:
+) -> list[ProfilePoint]:
     """One :func:`profile_point` per level (in the order given); returns the points."""
     names = sweep_datasets(factor, levels)
     return [profile_point(source_for(name), req, progress) for name in names]

@@ -2,8 +2,9 @@
 
 TA2N (Li et al., AAAI 2022, supplementary) defines a video's *start time* as the frame index
 ``t`` with ``p_t >= 0.5`` and ``p_1 .. p_{t-1} < 0.5``, where ``p`` is the video's evolution
-vector (true-class probability per frame, see :func:`fsar_bench.analysis.aem.evolution_vectors`).
-That is simply the first frame that reaches the threshold; later drops below it do not matter.
+vector (true-class probability per frame, see
+:func:`fsar_bench.analysis.measures.aem.evolution_vectors`). That is simply the first frame that
+reaches the threshold; later drops below it do not matter.
 
 Conventions here:
 
@@ -18,9 +19,12 @@ Conventions here:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
+
+from fsar_bench.results.record import JsonRecord
 
 NEVER = -1
 """Start time of a video whose evolution vector never reaches the threshold."""
@@ -46,8 +50,8 @@ def start_times(p: ArrayLike, threshold: float = 0.5) -> np.ndarray:
     return np.where(reached.any(axis=1), first, NEVER).astype(np.int64)
 
 
-@dataclass(frozen=True)
-class StartTimeHistogram:
+@dataclass(frozen=True, kw_only=True)
+class StartTimeHistogram(JsonRecord):
     """Bars for a start-time plot: one per frame, then the "never" bucket.
 
     Attributes:
@@ -61,9 +65,10 @@ class StartTimeHistogram:
     fractions: tuple[float, ...]
 
 
-@dataclass(frozen=True)
-class StartTimeSummary:
-    """Distribution of start times over a dataset.
+@dataclass(frozen=True, kw_only=True)
+class StartTimeSummary(JsonRecord):
+    """Distribution of start times over a dataset (``aem.json``'s ``start_times``, with the
+    :meth:`histogram` written beside the fields).
 
     Attributes:
         threshold: the threshold used.
@@ -86,7 +91,13 @@ class StartTimeSummary:
         labels = tuple(str(t + first_frame) for t in range(len(self.counts))) + ("never",)
         counts = (*self.counts, self.never)
         n = max(self.n_videos, 1)
-        return StartTimeHistogram(labels, counts, tuple(c / n for c in counts))
+        return StartTimeHistogram(
+            labels=labels, counts=counts, fractions=tuple(c / n for c in counts)
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The fields and the :meth:`histogram` (read back from the fields alone)."""
+        return {**super().to_json(), "histogram": self.histogram().to_json()}
 
 
 def start_time_summary(p: ArrayLike, threshold: float = 0.5) -> StartTimeSummary:

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import ArrayLike
 
-from fsar_bench.files import save_figure
+from fsar_bench.presentation.figures import save_figure_at
 
 DEFAULT_PERPLEXITY = 30.0
 """scikit-learn's default perplexity, used when none is given."""
@@ -101,10 +101,7 @@ def plot_tsne(
     ax.set_xticks([])
     ax.set_yticks([])
     _legend(ax, order if len(order) <= MAX_LEGEND_ENTRIES else [], kinds)
-    out = [Path(path)]
-    if pdf:
-        out.append(out[0].with_suffix(".pdf"))
-    return [save_figure(fig, file, dpi=300) for file in out]
+    return save_figure_at(fig, path, pdf)
 
 
 def _checked(points: ArrayLike, labels: Sequence | ArrayLike) -> tuple[np.ndarray, np.ndarray]:

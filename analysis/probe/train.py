@@ -1,4 +1,4 @@
-"""Training and scoring loops of the probes (see :mod:`fsar_bench.analysis.probe`).
+"""Training and scoring loops of the probes (see :mod:`fsar_bench.analysis.probe.trained`).
 
 Training. Kept from TSM's recipe (``scripts/train_tsm_kinetics_rgb_8f.sh``): cross-entropy on
 the average of the per-frame logits (TSN consensus), dropout 0.5, gradient norm clipped at 20,
@@ -8,27 +8,17 @@ Differences for both modes: batch 32 (TSM: 128) and 12 epochs (TSM: 50), for the
 parameter group (TSM exempts BatchNorm from weight decay); random crops of the ``size * 256/224``
 resized frame instead of TSM's multi-scale crops; a quarter of each class scored
 (``score_fraction``: 15 of the 20 videos of a synthetic class train). ``feature-tsm`` defaults
-(``--set probe.optimizer=sgd --set probe.inputs=raw --set probe.every_view=false --set
-probe.width=256 --set probe.hidden=64 --set probe.blocks=2 --set probe.score_fraction=0.5``
-restores the former ones): AdamW, lr 0.01, weight decay 0.05; the inputs are the frame
-differences ``x_t - x_{t-1}`` of the cached features (``inputs="diff"``, TSN's RGB-difference
-idea on frozen features: frame 0 reads zeros, and what never changes, such as a static
-background, is invisible); every epoch reads every cached training view of a train-split video
-(``every_view``); width 64, bottleneck 32; 4 shift blocks (each output sees +-4 frames, i.e. the
-whole 8-frame clip, as every output of TSM ResNet-50 with its 16 shifts does).
+(``docs/probe.md`` gives the ``--set`` options that restore the former ones): AdamW, lr 0.01,
+weight decay 0.05; the inputs are the frame differences ``x_t - x_{t-1}`` of the cached features
+(``inputs="diff"``, TSN's RGB-difference idea on frozen features: frame 0 reads zeros, and what
+never changes, such as a static background, is invisible); every epoch reads every cached
+training view of a train-split video (``every_view``); width 64, bottleneck 32; 4 shift blocks
+(each output sees +-4 frames, i.e. the whole 8-frame clip, as every output of TSM ResNet-50 with
+its 16 shifts does).
 
-Why (synthetic-mid: 100 classes, chance 1%; held-out video accuracy; ``fsar-bench aem
-synthetic`` on one thread, or "scratch": a loop equivalent to :func:`train_probe`, seed 0). The
-former defaults memorised each video's photographs: 52% training and 1.9% held-out accuracy
-(scratch), no video reaching ``p >= 0.5``. The defaults: 79.4% (seed 0) and 77.0% (``--set
-probe.seed=1``), 135 s of training. With 2 blocks: 71.8% and 72.2% (97 s). Each other change
-undone (scratch): raw inputs 11.8%; one view per epoch 18.2% (35 epochs, as many clips as 12
-with every view: 71.6%); half of each class scored 38.2%; SGD lr 0.1, weight decay 1e-4: 74.4%
-(at TSM's lr 0.02, dropout 0.2: 13%). Width 256 / bottleneck 64 reached 80% against 79%
-(dropout 0.2, cosine lr) at 3.3 times the time. Once the primitives are recognised so is their
-order: the twin group is right about as often as the class (80% vs 79%). Start times from this
-probe (first sampled frame with ``p >= 0.5``) follow the true start by about 9 frames (2.1-2.2
-of the 8 sampled steps), Pearson r 0.36-0.42: they mark when the class becomes recognisable.
+Why these defaults: the former ones memorised each video's photographs instead of its
+action; the measurements that chose the new ones (held-out accuracy per change, training time)
+are in ``docs/probe.md``.
 
 Resume. Every epoch draws its clip plans (order, views or frames, crops) from one seeded
 ``numpy.random.Generator`` before any clip is read, and resets the torch seed (dropout), so the
@@ -44,6 +34,7 @@ import math
 import time
 import zipfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -51,12 +42,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fsar_bench.analysis.probe_clips import FeatureClips, FrameClips
-from fsar_bench.analysis.probe_config import ProbeConfig, ProbeVideo
+from fsar_bench.analysis.probe.clips import FeatureClips, FrameClips
+from fsar_bench.analysis.probe.config import ProbeConfig, ProbeVideo
 from fsar_bench.engine import checkpoint as ck
 from fsar_bench.files import atomic_path, dumps, read_json, write_text
-
-Progress = Callable[[str, int, int], None]
+from fsar_bench.progress import Progress
 
 
 class _Plans(torch.utils.data.Dataset):
@@ -132,8 +122,28 @@ def _save(folder: Path, model: nn.Module, opt, rng: np.random.Generator, record:
     ck.save_checkpoint(folder / "last.safetensors", tensors, meta)
 
 
-def _epoch(model, opt, params, loader, config, device, tick: Callable[[int], None]) -> tuple:
+@dataclass(frozen=True, kw_only=True)
+class ProbeRun:
+    """A probe network, the clips it reads and where it runs.
+
+    Attributes:
+        model: the network (:func:`~fsar_bench.analysis.probe.models.build_model`).
+        clips: its inputs. device: where it trains and scores.
+        workers: decoding processes (0: in this process).
+        progress: ``progress(stage, done, total)``.
+    """
+
+    model: nn.Module
+    clips: FeatureClips | FrameClips
+    device: torch.device
+    workers: int = 0
+    progress: Progress | None = None
+
+
+def _epoch(run: ProbeRun, opt, loader, grad_clip: float, tick: Callable[[int], None]) -> tuple:
     """One pass over ``loader``; returns ``(summed loss, correct videos)``."""
+    model, device = run.model, run.device
+    params = [p for group in opt.param_groups for p in group["params"]]
     model.train()
     loss_sum, correct = 0.0, 0
     for b, (x, y) in enumerate(loader):
@@ -141,7 +151,7 @@ def _epoch(model, opt, params, loader, config, device, tick: Callable[[int], Non
         loss = F.cross_entropy(out.video_logits, y.to(device))
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        nn.utils.clip_grad_norm_(params, config.grad_clip)
+        nn.utils.clip_grad_norm_(params, grad_clip)
         opt.step()
         loss_sum += float(loss.detach()) * len(y)
         correct += int((out.video_logits.argmax(-1).cpu() == y).sum())
@@ -149,40 +159,30 @@ def _epoch(model, opt, params, loader, config, device, tick: Callable[[int], Non
     return loss_sum, correct
 
 
-def train_probe(
-    model: nn.Module,
-    clips: FeatureClips | FrameClips,
-    videos: list[ProbeVideo],
-    config: ProbeConfig,
-    folder: Path,
-    device: torch.device,
-    workers: int = 0,
-    progress: Progress | None = None,
-) -> dict:
-    """Train ``model`` on ``videos``, resuming from ``folder/last.safetensors``.
+def train_probe(run: ProbeRun, videos: list[ProbeVideo], config: ProbeConfig, folder: Path) -> dict:
+    """Train ``run.model`` on ``videos``, resuming from ``folder/last.safetensors``.
 
     Returns:
         The record: ``epoch``, ``seconds`` and per-epoch ``history`` (lr, loss, accuracy).
     """
-    model.to(device)
-    params = [p for p in model.parameters() if p.requires_grad]
-    opt = _optimizer(params, config)
+    model = run.model.to(run.device)
+    opt = _optimizer([p for p in model.parameters() if p.requires_grad], config)
     rng = np.random.default_rng([config.seed, 1])
     record = _resume(folder, model, opt, rng)
     for epoch in range(record["epoch"], config.epochs):
         start = time.perf_counter()
         torch.manual_seed(config.seed * 100_003 + epoch)
-        plans, labels = epoch_plans(clips, videos, rng, config.every_view)
+        plans, labels = epoch_plans(run.clips, videos, rng, config.every_view)
         steps = math.ceil(len(plans) / config.batch)  # the same every epoch
         for group in opt.param_groups:
             group["lr"] = _lr(config, epoch)
-        loader = _loader(clips, plans, labels, config.batch, workers)
+        loader = _loader(run.clips, plans, labels, config.batch, run.workers)
 
         def tick(b: int, epoch: int = epoch, steps: int = steps) -> None:
-            if progress:
-                progress("train probe", epoch * steps + b, config.epochs * steps)
+            if run.progress:
+                run.progress("train probe", epoch * steps + b, config.epochs * steps)
 
-        loss_sum, correct = _epoch(model, opt, params, loader, config, device, tick)
+        loss_sum, correct = _epoch(run, opt, loader, config.grad_clip, tick)
         seconds = time.perf_counter() - start
         record["history"].append(
             {
@@ -200,27 +200,19 @@ def train_probe(
 
 
 @torch.no_grad()
-def score_probe(
-    model: nn.Module,
-    clips: FeatureClips | FrameClips,
-    videos: list[ProbeVideo],
-    device: torch.device,
-    batch: int = 32,
-    workers: int = 0,
-    progress: Progress | None = None,
-) -> dict[str, np.ndarray]:
+def score_probe(run: ProbeRun, videos: list[ProbeVideo], batch: int = 32) -> dict[str, np.ndarray]:
     """Per-frame logits of each video's scoring clip.
 
     Returns:
         ``frame_logits [V, T, K]`` float32, ``indices [V, T]`` int64 and ``clips [V]`` str.
     """
-    model.to(device).eval()
+    model, clips = run.model.to(run.device).eval(), run.clips
     plans = [clips.plan(v.split, v.video_id, None) for v in videos]
     logits = []
-    for x, _ in _loader(clips, plans, [v.label for v in videos], batch, workers):
-        logits.append(model(x.to(device)).frame_logits.float().cpu())  # [B, T, K]
-        if progress:
-            progress("score", sum(len(t) for t in logits), len(videos))
+    for x, _ in _loader(clips, plans, [v.label for v in videos], batch, run.workers):
+        logits.append(model(x.to(run.device)).frame_logits.float().cpu())  # [B, T, K]
+        if run.progress:
+            run.progress("score", sum(len(t) for t in logits), len(videos))
     return {
         "frame_logits": torch.cat(logits).numpy(),
         "indices": np.stack([clips.indices(p) for p in plans]).astype(np.int64),
@@ -228,8 +220,10 @@ def score_probe(
     }
 
 
-def trained_record(model, clips, videos, config, folder: Path, device, workers, progress) -> dict:
-    """Load ``folder``'s final weights into ``model``, or train it (resuming) and save them.
+def trained_record(
+    run: ProbeRun, videos: list[ProbeVideo], config: ProbeConfig, folder: Path
+) -> dict:
+    """Load ``folder``'s final weights into ``run.model``, or train it (resuming) and save them.
 
     Returns:
         The training record (``train.json``).
@@ -237,14 +231,14 @@ def trained_record(model, clips, videos, config, folder: Path, device, workers, 
     weights, record_file = folder / "probe.safetensors", folder / "train.json"
     record = read_json(record_file)
     if not (isinstance(record, dict) and ck.readable(weights)):  # absent or torn: (re)done
-        record = train_probe(model, clips, videos, config, folder, device, workers, progress)
-        ck.save_weights(weights, model)
+        record = train_probe(run, videos, config, folder)
+        ck.save_weights(weights, run.model)
         write_text(record_file, dumps(record, indent=1) + "\n")
-    ck.load_weights(weights, model)
+    ck.load_weights(weights, run.model)
     return record
 
 
-def cached_scores(model, clips, videos, folder: Path, device, batch, workers, progress) -> dict:
+def cached_scores(run: ProbeRun, videos: list[ProbeVideo], folder: Path, batch: int) -> dict:
     """:func:`score_probe` of ``videos``, saved to ``folder/scores.npz`` on first use."""
     path = folder / "scores.npz"
     try:
@@ -252,7 +246,7 @@ def cached_scores(model, clips, videos, folder: Path, device, batch, workers, pr
             return {k: z[k] for k in z.files}
     except (OSError, ValueError, EOFError, zipfile.BadZipFile):  # absent or torn: scored again
         pass
-    arrays = score_probe(model, clips, videos, device, batch, workers, progress)
+    arrays = score_probe(run, videos, batch)
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:
         np.savez(fh, **arrays)
     return arrays

@@ -1,7 +1,7 @@
 """The misalignment analyses as library calls: measure a dataset, write the files.
 
 :func:`measure` trains (or loads) the dataset's probe and computes every measure
-(:func:`fsar_bench.analysis.misalignment.analyse`); the writers put them under
+(:func:`fsar_bench.analysis.measures.misalignment.analyse`); the writers put them under
 ``OUT/<dataset>/``: ``aem.json``, ``aem_per_class.csv``, ``start_times.csv`` / ``.png``,
 ``tsne_evolution.png`` and, from a finished run, ``tsne_alignment_before/after.png``. Every file
 is written atomically (:mod:`fsar_bench.files`), under :func:`output_lock`.
@@ -10,28 +10,25 @@ is written atomically (:mod:`fsar_bench.files`), under :func:`output_lock`.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
-from fsar_bench.analysis.misalignment import (
+from fsar_bench.analysis.measures.misalignment import (
     Misalignment,
     analyse,
     true_starts,
     write_per_class_csv,
     write_start_times_csv,
 )
-from fsar_bench.analysis.probe import Probe, ensure_probe
-from fsar_bench.analysis.probe_config import ProbeConfig
-from fsar_bench.analysis.reference import ground_truth_records
-from fsar_bench.analysis.text import clean
-from fsar_bench.data.source import DataSource
+from fsar_bench.analysis.measures.reference import ground_truth_records
+from fsar_bench.analysis.probe.config import ProbeConfig
+from fsar_bench.analysis.probe.trained import Probe, ensure_probe
 from fsar_bench.features.settings import ExtractConfig
 from fsar_bench.files import dumps, owned, write_text
-
-Progress = Callable[[str, int, int], None]
+from fsar_bench.progress import Progress
+from fsar_bench.source import DataSource
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -80,7 +77,7 @@ def output_lock(folder: Path) -> contextlib.AbstractContextManager[None]:
 def write_aem_files(folder: Path, probe: Probe, result: Misalignment) -> list[Path]:
     """``aem.json`` (every number) and ``aem_per_class.csv``."""
     path = folder / "aem.json"
-    write_text(path, dumps(clean(result.report), indent=1) + "\n")
+    write_text(path, dumps(result.report.to_json(), indent=1) + "\n")
     return [path, write_per_class_csv(folder / "aem_per_class.csv", result)]
 
 
@@ -88,12 +85,12 @@ def write_start_files(
     folder: Path, dataset: str, probe: Probe, result: Misalignment, pdf: bool
 ) -> list[Path]:
     """``start_times.csv`` and the start-time histogram (TA2N Fig. 2)."""
-    from fsar_bench.analysis.figures import plot_start_times
+    from fsar_bench.analysis.measures.figures import plot_start_times
 
     csv_file = write_start_times_csv(folder / "start_times.csv", probe, result)
     title = f"Start time: {dataset} ({probe.config.mode})"
     png = plot_start_times(
-        {dataset: result.summary}, folder / "start_times.png", title=title, pdf=pdf
+        {dataset: result.report.start_times}, folder / "start_times.png", title=title, pdf=pdf
     )
     return [csv_file, *png]
 
@@ -102,7 +99,7 @@ def write_evolution_tsne(
     folder: Path, dataset: str, result: Misalignment, seed: int, pdf: bool
 ) -> list[Path]:
     """t-SNE of the evolution vectors (TA2N Fig. 3); raises ``ValueError`` on too few videos."""
-    from fsar_bench.analysis.figures import plot_evolution_tsne
+    from fsar_bench.analysis.measures.figures import plot_evolution_tsne
 
     title = f"{dataset}: evolution vectors ({len(result.p)} videos)"
     return plot_evolution_tsne(

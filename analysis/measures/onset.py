@@ -1,8 +1,8 @@
 """Action onset from a probe's per-frame outputs: an estimator aimed at the start, not at TA2N's
 "recognisable" time.
 
-TA2N's start time (:mod:`fsar_bench.analysis.start_times`, kept as the paper's estimator) is the
-first sampled frame whose true-class probability reaches 0.5. It marks when the class becomes
+TA2N's start time (:mod:`fsar_bench.analysis.measures.start_times`, kept as the paper's estimator)
+is the first sampled frame whose true-class probability reaches 0.5. It marks when the class becomes
 recognisable, which lags the action's start, and a video the probe never recognises well has
 no start at all.
 
@@ -11,7 +11,7 @@ threshold (default 0.5), the confidence being the normalised negative entropy of
 class distribution, ``1 - H(P_t) / log K`` (0: uniform over the ``K`` classes, 1: one class
 certain), or the largest class probability (``signal="max"``). It needs no label: it asks
 "is *some* action under way here", not "is *this* class recognisable". Videos whose confidence
-never reaches the threshold get :data:`~fsar_bench.analysis.start_times.NEVER`, counted.
+never reaches the threshold get :data:`~fsar_bench.analysis.measures.start_times.NEVER`, counted.
 
 Assumptions, each of which can fail:
 
@@ -42,7 +42,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike
 
-from fsar_bench.analysis.start_times import NEVER
+from fsar_bench.analysis.measures.start_times import NEVER
 
 SIGNALS = ("negentropy", "max")
 THRESHOLD = 0.5

@@ -1,7 +1,7 @@
-"""The probe networks of the two modes (see :mod:`fsar_bench.analysis.probe`).
+"""The probe networks of the two modes (see :mod:`fsar_bench.analysis.probe.trained`).
 
 * :class:`FeatureProbe` (``feature-tsm``): a learned 1x1 reduction of the frozen features,
-  then the temporal-shift blocks of :class:`~fsar_bench.analysis.tsm.FeatureTSMProbe`.
+  then the temporal-shift blocks of :class:`~fsar_bench.analysis.probe.tsm.FeatureTSMProbe`.
 * :class:`FrameTSM` (``tsm-resnet50``): TSM ResNet-50 on decoded frames.
 """
 
@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor, nn
 
-from fsar_bench.analysis.probe_config import INPUTS, ProbeConfig
-from fsar_bench.analysis.tsm import FeatureTSMProbe, TSMOutput, tsm_resnet50
+from fsar_bench.analysis.probe.config import INPUTS, ProbeConfig
+from fsar_bench.analysis.probe.tsm import FeatureTSMProbe, TSMOutput, tsm_resnet50
 from fsar_bench.features.backbones import IMAGENET_MEAN, IMAGENET_STD
 
 if TYPE_CHECKING:
-    from fsar_bench.analysis.probe_clips import FeatureClips, FrameClips
+    from fsar_bench.analysis.probe.clips import FeatureClips, FrameClips
 
 
 class FrameTSM(nn.Module):
@@ -55,10 +55,10 @@ class FeatureProbe(nn.Module):
         in_channels: ``C`` of the cached features.
         width: channels after the reduction.
         num_classes, hidden, blocks, spatial, dropout: see
-            :class:`~fsar_bench.analysis.tsm.FeatureTSMProbe`.
+            :class:`~fsar_bench.analysis.probe.tsm.FeatureTSMProbe`.
         inputs: ``"diff"`` reads :func:`frame_differences` of the features (TSN's RGB-difference
-            idea applied to frozen features; see :mod:`fsar_bench.analysis.probe`), ``"raw"``
-            the features themselves.
+            idea applied to frozen features; see :mod:`fsar_bench.analysis.probe.trained`),
+            ``"raw"`` the features themselves.
     """
 
     def __init__(
@@ -95,7 +95,7 @@ class FeatureProbe(nn.Module):
 
 
 def build_model(config: ProbeConfig, clips: FeatureClips | FrameClips, n_classes: int) -> nn.Module:
-    """The probe network of ``config.mode`` (see :mod:`fsar_bench.analysis.probe`)."""
+    """The probe network of ``config.mode`` (see :mod:`fsar_bench.analysis.probe.trained`)."""
     if config.mode == "feature-tsm":
         return FeatureProbe(
             clips.channels,

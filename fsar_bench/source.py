@@ -15,7 +15,7 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -25,6 +25,7 @@ from fsar_bench.data.datasets import SPLITS, DatasetInfo
 from fsar_bench.data.index import SplitIndex, check_missing_policy, read_index
 from fsar_bench.data.user import find_dataset
 from fsar_bench.errors import FsarError
+from fsar_bench.progress import Progress
 
 if TYPE_CHECKING:
     from fsar_bench.data.prepare import SplitReport
@@ -32,7 +33,6 @@ if TYPE_CHECKING:
     from fsar_bench.features.settings import ExtractConfig
     from fsar_bench.runtime import Runtime
 
-Progress = Callable[[str, int, int], None]
 MISSING = ("error", "skip")
 
 
@@ -147,12 +147,12 @@ class DataSource:
 
         index = self._ranked(runtime, lambda: self.index(splits))
         return ensure_features(
-            self.dataset,
-            self.root,
-            self.cache,
-            index,
-            config,
-            splits,
+            info=self.dataset,
+            root=self.root,
+            cache=self.cache,
+            index=index,
+            config=config,
+            splits=splits,
             variant=self.variant,
             runtime=runtime,
             workers=workers,

@@ -12,16 +12,16 @@ Two measures make that visible:
   contrast. What it assumes: confident videos are a fair sample of the dataset's misalignment.
   They need not be (a probe may recognise the well-aligned videos more easily), so the share
   kept must be read beside it; on the synthetic levels the ground-truth AEM of the same subset
-  (:mod:`fsar_bench.analysis.reference`) shows how far the selection itself moves the truth.
+  (:mod:`fsar_bench.analysis.measures.reference`) shows how far the selection itself moves the
+  truth.
 * **Within-class AEM**: Eq. (10) over the ordered pairs of videos *of the same class* only
   (pooled: every class's pair sum over all classes' pair counts). Over all pairs, as TA2N sums,
   two videos of different classes differ also because their classes become recognisable at
   different moments (a class whose first primitive is distinctive rises early), which is a
-  property of the classes and of the probe, not misalignment. Measured on ``synthetic-none``
-  (no misalignment at all): overall 0.245, within-class 0.130; ``synthetic-duration-mid``:
-  0.264 and 0.225, against a ground-truth rise from 0.001 to 0.095
-  (:mod:`fsar_bench.analysis.reference`): the within-class score moves with the truth, the
-  overall one mostly does not. Its interval resamples classes (a cluster bootstrap).
+  property of the classes and of the probe, not misalignment. On the synthetic levels the
+  within-class score moves with the ground-truth AEM (:mod:`fsar_bench.analysis.measures.reference`)
+  where the overall one mostly does not (measured: ``docs/probe.md``). Its interval resamples
+  classes (a cluster bootstrap).
 * **Bootstrap interval** of the AEM (videos resampled with replacement, percentile 95%), so that
   two datasets' scores are compared with their sampling noise. A resample can hold the same
   video twice; the pair of a video with its own copy counts as a pair at distance 0, which
@@ -31,12 +31,42 @@ Two measures make that visible:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from numpy.typing import ArrayLike
 
-from fsar_bench.analysis.aem import aem, mean_pairwise_cosine_distance
+from fsar_bench.analysis.measures.aem import aem, mean_pairwise_cosine_distance
+from fsar_bench.results.record import JsonRecord
 
 TAU = 0.5
+
+
+@dataclass(frozen=True, kw_only=True)
+class SubsetAem(JsonRecord):
+    """Both AEM readings of a subset of the videos (``nan`` under 2 videos)."""
+
+    videos: int
+    aem_eq10_as_printed: float
+    mean_pairwise_cosine_distance: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConfidentAem(JsonRecord):
+    """AEM of the correctly and confidently classified videos, beside the others'.
+
+    Attributes:
+        tau: minimum video-level true-class probability. videos, share: the videos kept.
+        aem_eq10_as_printed, mean_pairwise_cosine_distance: both readings of the kept videos.
+        others: the rest.
+    """
+
+    tau: float
+    videos: int
+    share: float
+    aem_eq10_as_printed: float
+    mean_pairwise_cosine_distance: float
+    others: SubsetAem
 
 
 def video_confidence(frame_logits: ArrayLike, labels: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
@@ -58,7 +88,8 @@ def video_confidence(frame_logits: ArrayLike, labels: ArrayLike) -> tuple[np.nda
     return probs.argmax(axis=1) == labels, probs[rows, labels]
 
 
-def _readings(p: np.ndarray) -> dict:
+def _readings(p: np.ndarray) -> dict[str, float]:
+    """Both readings as keyword arguments (``nan`` under 2 videos)."""
     if len(p) < 2:
         return {"aem_eq10_as_printed": float("nan"), "mean_pairwise_cosine_distance": float("nan")}
     return {
@@ -75,7 +106,7 @@ def confident_mask(frame_logits: ArrayLike, labels: ArrayLike, tau: float = TAU)
 
 def confident_aem(
     p: ArrayLike, frame_logits: ArrayLike, labels: ArrayLike, tau: float = TAU
-) -> dict:
+) -> ConfidentAem:
     """AEM of the correctly and confidently classified videos, and of the others.
 
     Args:
@@ -85,18 +116,18 @@ def confident_aem(
         tau: minimum video-level true-class probability.
 
     Returns:
-        ``tau``, ``videos`` kept, ``share`` kept, both AEM readings of the kept videos, and
-        ``others`` (count and both readings of the rest); ``nan`` readings under 2 videos.
+        The kept videos' count, share and both readings, and the others'; ``nan`` readings
+        under 2 videos.
     """
     p = np.asarray(p, dtype=np.float64)
     keep = confident_mask(frame_logits, labels, tau)
-    return {
-        "tau": float(tau),
-        "videos": int(keep.sum()),
-        "share": float(keep.mean()),
+    return ConfidentAem(
+        tau=float(tau),
+        videos=int(keep.sum()),
+        share=float(keep.mean()),
         **_readings(p[keep]),
-        "others": {"videos": int((~keep).sum()), **_readings(p[~keep])},
-    }
+        others=SubsetAem(videos=int((~keep).sum()), **_readings(p[~keep])),
+    )
 
 
 def bootstrap_interval(

@@ -9,7 +9,7 @@ state), saved as PNG at 300 dpi and, with ``pdf=True``, as PDF next to it.
   frame (the paper's Fig. 3 does not say what its colours are).
 * :func:`plot_alignment_tsne`: t-SNE of query embeddings and class prototypes before and after
   alignment (Fig. 8), from the points of
-  :func:`fsar_bench.analysis.alignment.alignment_points`; one file per panel.
+  :func:`fsar_bench.analysis.measures.alignment.alignment_points`; one file per panel.
 """
 
 from __future__ import annotations
@@ -18,13 +18,13 @@ from pathlib import Path
 
 import numpy as np
 
-from fsar_bench.analysis.start_times import NEVER, StartTimeSummary
-from fsar_bench.analysis.tsne import plot_tsne, tsne_embed
-from fsar_bench.files import save_figure
+from fsar_bench.analysis.measures.start_times import NEVER, StartTimeSummary
+from fsar_bench.analysis.measures.tsne import plot_tsne, tsne_embed
+from fsar_bench.presentation.figures import save_figure_at
 
 
 def embed(x: np.ndarray, seed: int) -> np.ndarray:
-    """:func:`~fsar_bench.analysis.tsne.tsne_embed`, refusing identical points.
+    """:func:`~fsar_bench.analysis.measures.tsne.tsne_embed`, refusing identical points.
 
     scikit-learn's Barnes-Hut t-SNE crashes the interpreter (segmentation fault) when every
     point is the same (its PCA initialisation divides by a zero spread).
@@ -36,11 +36,6 @@ def embed(x: np.ndarray, seed: int) -> np.ndarray:
     if len(x) and not np.ptp(x, axis=0).any():
         raise ValueError(f"all {len(x)} points are identical; t-SNE is undefined")
     return tsne_embed(x, seed)
-
-
-def _save(fig, path: Path, pdf: bool) -> list[Path]:
-    out = [Path(path)] + ([Path(path).with_suffix(".pdf")] if pdf else [])
-    return [save_figure(fig, file, dpi=300) for file in out]
 
 
 def plot_start_times(
@@ -79,7 +74,7 @@ def plot_start_times(
     threshold = next(iter(summaries.values())).threshold
     ax.set_title(title or f"Action start time (p >= {threshold:g})", fontsize=8)
     ax.legend(fontsize=6, frameon=False)
-    return _save(fig, path, pdf)
+    return save_figure_at(fig, path, pdf)
 
 
 def start_labels(starts: np.ndarray) -> np.ndarray:

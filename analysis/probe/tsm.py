@@ -33,7 +33,7 @@ from torch import Tensor, nn
 from torchvision.models import ResNet, ResNet50_Weights, resnet50
 from torchvision.models.resnet import Bottleneck
 
-from fsar_bench.analysis.temporal_shift import TemporalShift, temporal_shift
+from fsar_bench.analysis.probe.temporal_shift import TemporalShift, temporal_shift
 from fsar_bench.errors import FsarError
 
 
@@ -50,7 +50,8 @@ class TSMOutput(NamedTuple):
 
 
 def class_probabilities(frame_logits: Tensor) -> np.ndarray:
-    """Softmax over classes, laid out for :func:`fsar_bench.analysis.aem.evolution_vectors`.
+    """Softmax over classes, laid out for
+    :func:`fsar_bench.analysis.measures.aem.evolution_vectors`.
 
     Args:
         frame_logits: ``[N, T, classes]``.
@@ -149,7 +150,7 @@ def tsm_resnet50(
             ignored). ``None`` uses torchvision's cached ``IMAGENET1K_V1`` file
             (:func:`imagenet_weights_path`) if present.
         random_init: skip ImageNet weights (tests); then ``weights`` must be ``None``.
-        fold_div: see :func:`fsar_bench.analysis.temporal_shift.temporal_shift`.
+        fold_div: see :func:`fsar_bench.analysis.probe.temporal_shift.temporal_shift`.
         dropout: before the classifier (the authors' ``--dropout`` default, 0.5).
 
     Raises:
@@ -180,7 +181,7 @@ class ShiftBottleneck(nn.Module):
         channels: ``C`` in and out.
         hidden: bottleneck width.
         kernel_size: of the middle convolution (1 for pooled features).
-        fold_div: see :func:`fsar_bench.analysis.temporal_shift.temporal_shift`.
+        fold_div: see :func:`fsar_bench.analysis.probe.temporal_shift.temporal_shift`.
     """
 
     def __init__(self, channels: int, hidden: int, kernel_size: int = 3, fold_div: int = 8):
@@ -217,7 +218,7 @@ class FeatureTSMProbe(nn.Module):
         n_blocks: number of :class:`ShiftBottleneck` blocks.
         spatial: ``True`` for maps ``[N, T, C, H, W]`` (3x3 middle conv), ``False`` for pooled
             features ``[N, T, C]`` (1x1 convs, i.e. per-frame linear layers).
-        fold_div: see :func:`fsar_bench.analysis.temporal_shift.temporal_shift`.
+        fold_div: see :func:`fsar_bench.analysis.probe.temporal_shift.temporal_shift`.
         dropout: before the classifier.
     """
 

@@ -1,5 +1,5 @@
-"""Inputs of the two probe modes (see :mod:`fsar_bench.analysis.probe`; the networks are in
-:mod:`fsar_bench.analysis.probe_models`).
+"""Inputs of the two probe modes (see :mod:`fsar_bench.analysis.probe.trained`; the networks are in
+:mod:`fsar_bench.analysis.probe.models`).
 
 A *plan* says which clip of a video the probe reads: a small picklable tuple drawn once per
 epoch from the trainer's ``numpy.random.Generator`` (never inside a ``Dataset``), so a resumed
@@ -34,12 +34,13 @@ from torch import Tensor
 from fsar_bench.data.datasets import SPLITS
 from fsar_bench.data.index import SplitIndex, Video
 from fsar_bench.data.sampling import test_indices, train_indices
-from fsar_bench.data.source import DataSource
 from fsar_bench.errors import FsarError
 from fsar_bench.features.cache import FeatureStore
 from fsar_bench.features.settings import ExtractConfig
 from fsar_bench.features.views import load_views, plan_views
+from fsar_bench.progress import Progress
 from fsar_bench.runtime import Runtime
+from fsar_bench.source import DataSource
 
 # (split, video id, view or -1 for the test clip)
 FeaturePlan = tuple[str, str, int]
@@ -165,7 +166,7 @@ class FrameClips:
         return "segment centres"
 
 
-@dataclass
+@dataclass(kw_only=True)
 class ProbeInputs:
     """What a probe mode reads.
 
@@ -191,7 +192,12 @@ def frame_inputs(source: DataSource, frames: int, size: int, flip: bool) -> Prob
     listed = sorted((v.video_id, v.path, v.n_frames) for v in videos.values())
     digest = hashlib.sha256(f"{root}|{listed}".encode()).hexdigest()
     clips = FrameClips(root, videos, frames, size, flip)
-    return ProbeInputs(clips, {"frames": digest}, index, lambda split, v: v.n_frames > 0)
+    return ProbeInputs(
+        clips=clips,
+        fingerprint={"frames": digest},
+        index=index,
+        usable=lambda split, v: v.n_frames > 0,
+    )
 
 
 def feature_inputs(
@@ -201,7 +207,7 @@ def feature_inputs(
     *,
     device: torch.device,
     workers: int | None,
-    progress: Callable[[str, int, int], None] | None,
+    progress: Progress | None,
 ) -> ProbeInputs:
     """Cached features of all splits, extracted if missing (mode ``feature-tsm``).
 
@@ -219,5 +225,9 @@ def feature_inputs(
 
     keys = {s: stores[s].meta.key for s in SPLITS}
     return ProbeInputs(
-        FeatureClips(stores, views), keys, index, usable, stores["test"].meta.backbone
+        clips=FeatureClips(stores, views),
+        fingerprint=keys,
+        index=index,
+        usable=usable,
+        backbone=stores["test"].meta.backbone,
     )

@@ -1,7 +1,8 @@
 """Ground-truth references for the AEM (TA2N supplementary Eq. 10) on the synthetic datasets.
 
 The probe's evolution vector of a video is its true-class probability at each of the ``T``
-sampled frames (:mod:`fsar_bench.analysis.aem`). The synthetic generator records what that vector
+sampled frames (:mod:`fsar_bench.analysis.measures.aem`). The synthetic generator records what that
+vector
 is meant to measure: the action's true progress per frame (``ground_truth.jsonl``, ``progress``:
 ``warp(u)`` in ``[0, 1]`` inside the action, ``None`` outside). Two reference vectors per video:
 
@@ -32,15 +33,52 @@ videos says whether the probe finds the misaligned videos, not only how many the
 
 from __future__ import annotations
 
+import dataclasses
+import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from numpy.typing import ArrayLike
 
-from fsar_bench.analysis.aem import aem, mean_pairwise_cosine_distance
+from fsar_bench.analysis.measures.aem import aem, mean_pairwise_cosine_distance
 from fsar_bench.errors import FsarError
+from fsar_bench.results.record import JsonRecord, absent_when_none
 
 AFTER = ("zero", "one")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReferenceReadings(JsonRecord):
+    """Eq. (10) both readings on the non-zero reference vectors; ``dropped``: the all-zero."""
+
+    videos: int
+    dropped: int
+    aem_eq10_as_printed: float
+    mean_pairwise_cosine_distance: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReferenceAem(JsonRecord):
+    """One ground-truth reference: its readings, how the probe tracks it per video
+    (``tracking_spearman``) and, for ``progress``, its readings on the probe's confident
+    subset (:mod:`fsar_bench.analysis.measures.uncertainty`)."""
+
+    videos: int
+    dropped: int
+    aem_eq10_as_printed: float
+    mean_pairwise_cosine_distance: float
+    tracking_spearman: float
+    confident_subset: ReferenceReadings | None = absent_when_none()
+
+
+@dataclass(frozen=True, kw_only=True)
+class AemReferences(JsonRecord):
+    """The three references of the module docstring."""
+
+    progress: ReferenceAem
+    progress_after_one: ReferenceAem
+    warp: ReferenceAem
 
 
 def ground_truth_records(root: Path, video_ids: list[str]) -> list[dict]:
@@ -92,22 +130,17 @@ def per_video_distance(p: ArrayLike) -> np.ndarray:
     return 1.0 - cos_to_others
 
 
-def aem_readings(p: ArrayLike) -> dict:
+def aem_readings(p: ArrayLike) -> ReferenceReadings:
     """Eq. (10) both readings on the non-zero rows of ``p`` ``[V, T]``; counts the dropped."""
     p = np.asarray(p, dtype=np.float64)
     keep = np.linalg.norm(p, axis=1) > 0
-    out = {"videos": int(keep.sum()), "dropped": int((~keep).sum())}
-    if keep.sum() < 2:
-        return {
-            **out,
-            "aem_eq10_as_printed": float("nan"),
-            "mean_pairwise_cosine_distance": float("nan"),
-        }
-    return {
-        **out,
-        "aem_eq10_as_printed": aem(p[keep]),
-        "mean_pairwise_cosine_distance": mean_pairwise_cosine_distance(p[keep]),
-    }
+    pair = keep.sum() >= 2
+    return ReferenceReadings(
+        videos=int(keep.sum()),
+        dropped=int((~keep).sum()),
+        aem_eq10_as_printed=aem(p[keep]) if pair else math.nan,
+        mean_pairwise_cosine_distance=mean_pairwise_cosine_distance(p[keep]) if pair else math.nan,
+    )
 
 
 def _tracking(probe_p: np.ndarray, ref: np.ndarray) -> float:
@@ -121,26 +154,35 @@ def _tracking(probe_p: np.ndarray, ref: np.ndarray) -> float:
     return float(stats.spearmanr(a, b).statistic)
 
 
-def reference_report(records: list[dict], indices: ArrayLike, probe_p: ArrayLike) -> dict:
+def reference_report(
+    records: list[dict], indices: ArrayLike, probe_p: ArrayLike, confident: np.ndarray | None = None
+) -> AemReferences:
     """AEM of the ground-truth references beside the probe's (see the module docstring).
 
     Args:
         records: ``V`` ground-truth records of the scored videos.
         indices: ``[V, T]`` the probe's sampled frames.
         probe_p: ``[V, T]`` the probe's evolution vectors.
+        confident: ``[V]`` bool, the probe's confident videos: ``progress`` is also read on
+            them (``confident_subset``).
 
     Returns:
-        ``{"progress": ..., "progress_after_one": ..., "warp": ...}``, each with both AEM
-        readings, the videos used and dropped, and ``tracking_spearman`` (per-video distances,
-        probe vs reference).
+        Each reference with both AEM readings, the videos used and dropped, and
+        ``tracking_spearman`` (per-video distances, probe vs reference).
     """
     probe_p = np.asarray(probe_p, dtype=np.float64)
-    refs = {
-        "progress": progress_vectors(records, indices),
-        "progress_after_one": progress_vectors(records, indices, after="one"),
-        "warp": warp_vectors(records, probe_p.shape[1]),
-    }
-    return {
-        name: {**aem_readings(ref), "tracking_spearman": _tracking(probe_p, ref)}
-        for name, ref in refs.items()
-    }
+    progress = progress_vectors(records, indices)
+    subset = None if confident is None else aem_readings(progress[confident])
+
+    def reference(ref: np.ndarray, confident_subset=None) -> ReferenceAem:
+        readings = dataclasses.asdict(aem_readings(ref))
+        tracking = _tracking(probe_p, ref)
+        return ReferenceAem(
+            **readings, tracking_spearman=tracking, confident_subset=confident_subset
+        )
+
+    return AemReferences(
+        progress=reference(progress, subset),
+        progress_after_one=reference(progress_vectors(records, indices, after="one")),
+        warp=reference(warp_vectors(records, probe_p.shape[1])),
+    )

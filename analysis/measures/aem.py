@@ -1,6 +1,6 @@
 """Action evolution misalignment (AEM), TA2N supplementary Eq. (10).
 
-A probe classifier (see :mod:`fsar_bench.analysis.tsm`) gives every video a per-frame class
+A probe classifier (see :mod:`fsar_bench.analysis.probe.tsm`) gives every video a per-frame class
 probability matrix ``P`` of shape ``[classes, T]``; the row of the video's true class,
 ``p = [p_1 .. p_T]``, is its *evolution vector*. TA2N (Li et al., AAAI 2022, supplementary,
 Eq. 10) scores a dataset by

@@ -1,12 +1,15 @@
-"""Settings of the TSM probes (see :mod:`fsar_bench.analysis.probe`): what is hashed into a
-probe's folder key, and the videos it knows."""
+"""Settings of the TSM probes (see :mod:`fsar_bench.analysis.probe.trained`): what is hashed into a
+probe's folder key, the videos it knows, and the summary of a trained probe (``aem.json``'s
+``probe``)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from fsar_bench.data.datasets import SPLITS
 from fsar_bench.errors import require
+from fsar_bench.results.record import JsonRecord
 
 INPUTS = ("diff", "raw")
 MODES = {
@@ -113,3 +116,35 @@ class ProbeVideo:
     label: int
     scored: bool
     trained: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProbeSummary(JsonRecord):
+    """What a trained probe is and how well it classifies its scored videos.
+
+    Attributes:
+        mode: ``feature-tsm`` or ``tsm-resnet50``. description: the mode's honest name.
+        folder: the probe's cache folder. classes: ``K``.
+        trained_videos, scored_videos: counts; scored_videos_seen_in_training: scored videos
+            it was also trained on (``score_trained``). videos_note: all that in a sentence.
+        accuracy_video, accuracy_frame: on the scored videos (fractions).
+        epochs: trained. optimizer_lr_weight_decay: :meth:`ProbeConfig.recipe`.
+        train_seconds: wall time of the training (``None`` when unknown).
+        history: one entry per epoch (``epoch``, ``lr``, ``loss``, ``train_accuracy``,
+            ``clips``, ``seconds``), as ``train.json`` records it.
+    """
+
+    mode: str
+    description: str
+    folder: str
+    classes: int
+    trained_videos: int
+    scored_videos: int
+    scored_videos_seen_in_training: int
+    videos_note: str
+    accuracy_video: float
+    accuracy_frame: float
+    epochs: int
+    optimizer_lr_weight_decay: tuple[str, float, float]
+    train_seconds: float | None
+    history: tuple[dict[str, Any], ...] = ()

@@ -1,4 +1,4 @@
-"""Figures of a single-factor sweep, from :func:`fsar_bench.analysis.sweep_table.sweep_rows`.
+"""Figures of a single-factor sweep, from :func:`fsar_bench.analysis.sweep.table.sweep_rows`.
 
 Standalone :class:`matplotlib.figure.Figure` objects (Agg), 200 dpi; the x axis is the level in
 the order given (categorical):
@@ -19,40 +19,42 @@ from pathlib import Path
 
 import numpy as np
 
-from fsar_bench.files import save_figure
+from fsar_bench.analysis.sweep.results import SweepRow
+from fsar_bench.presentation.figures import save_figure
 
 
 def _float(values) -> np.ndarray:
     return np.array([np.nan if v is None else float(v) for v in values], dtype=np.float64)
 
 
-def _by_level(rows: list[dict], levels: list[str]) -> list[dict]:
+def _column(rows: dict[str, SweepRow], levels: list[str], name: str) -> np.ndarray:
+    """``[levels]`` column ``name`` of each level's row (NaN where a level has none)."""
+    return _float(getattr(rows[lv], name) if lv in rows else None for lv in levels)
+
+
+def _by_level(rows: list[SweepRow], levels: list[str]) -> list[SweepRow]:
     """The first row of each level (level-wide columns)."""
     first = {}
     for r in rows:
-        first.setdefault(r["level"], r)
+        first.setdefault(r.level, r)
     return [first[lv] for lv in levels if lv in first]
 
 
-def _save(fig, folder: Path, name: str, formats) -> list[Path]:
-    return [save_figure(fig, folder / f"{name}.{fmt}", dpi=200) for fmt in formats]
-
-
-def _accuracy(ax, rows: list[dict], levels: list[str]) -> None:
+def _accuracy(ax, rows: list[SweepRow], levels: list[str]) -> None:
     x = np.arange(len(levels))
-    for method, shot in dict.fromkeys((r["method"], r["shot"]) for r in rows):
-        mine = {r["level"]: r for r in rows if (r["method"], r["shot"]) == (method, shot)}
-        y = _float(mine.get(lv, {}).get("accuracy") for lv in levels)
-        e = _float(mine.get(lv, {}).get("accuracy_ci95") for lv in levels)
+    for method, shot in dict.fromkeys((r.method, r.shot) for r in rows):
+        mine = {r.level: r for r in rows if (r.method, r.shot) == (method, shot)}
+        y = _column(mine, levels, "accuracy")
+        e = _column(mine, levels, "accuracy_ci95")
         ax.errorbar(x, y, yerr=e, marker="o", capsize=3, label=f"{method} {shot}-shot")
     ax.set_ylabel("test accuracy (%)")
     ax.legend(fontsize=7)
 
 
-def _aem(ax, per_level: list[dict]) -> None:
+def _aem(ax, per_level: list[SweepRow]) -> None:
     x = np.arange(len(per_level))
-    y = _float(r["aem_eq10"] for r in per_level)
-    lo, hi = _float(r["aem_lo"] for r in per_level), _float(r["aem_hi"] for r in per_level)
+    y = _float(r.aem_eq10 for r in per_level)
+    lo, hi = _float(r.aem_lo for r in per_level), _float(r.aem_hi for r in per_level)
     ax.errorbar(
         x,
         y,
@@ -67,22 +69,22 @@ def _aem(ax, per_level: list[dict]) -> None:
         ("aem_reference_progress", "ground truth: progress", "k-"),
         ("aem_reference_warp", "ground truth: warp", "k:"),
     ):
-        ax.plot(x, _float(r[key] for r in per_level), style, label=label)
+        ax.plot(x, _float(getattr(r, key) for r in per_level), style, label=label)
     ax.set_ylabel("AEM, Eq. (10) as printed")
     ax.legend(fontsize=7)
 
 
-def _order(ax, rows: list[dict], levels: list[str]) -> None:
+def _order(ax, rows: list[SweepRow], levels: list[str]) -> None:
     x = np.arange(len(levels))
-    for shot in dict.fromkeys(r["shot"] for r in rows):
-        first = {r["level"]: r for r in rows if r["shot"] == shot}
-        y = _float(first.get(lv, {}).get("alignment_gain") for lv in levels)
-        e = _float(first.get(lv, {}).get("alignment_gain_ci95") for lv in levels)
+    for shot in dict.fromkeys(r.shot for r in rows):
+        first = {r.level: r for r in rows if r.shot == shot}
+        y = _column(first, levels, "alignment_gain")
+        e = _column(first, levels, "alignment_gain_ci95")
         ax.errorbar(x, y, yerr=e, marker="o", capsize=3, label=f"alignment gain {shot}-shot")
-    for method, shot in dict.fromkeys((r["method"], r["shot"]) for r in rows):
-        mine = {r["level"]: r for r in rows if (r["method"], r["shot"]) == (method, shot)}
-        y = _float(mine.get(lv, {}).get("reverse_minus_original") for lv in levels)
-        e = _float(mine.get(lv, {}).get("reverse_ci95") for lv in levels)
+    for method, shot in dict.fromkeys((r.method, r.shot) for r in rows):
+        mine = {r.level: r for r in rows if (r.method, r.shot) == (method, shot)}
+        y = _column(mine, levels, "reverse_minus_original")
+        e = _column(mine, levels, "reverse_ci95")
         ax.errorbar(
             x,
             y,
@@ -97,22 +99,23 @@ def _order(ax, rows: list[dict], levels: list[str]) -> None:
     ax.legend(fontsize=7)
 
 
-def _start(ax, per_level: list[dict]) -> None:
+def _start(ax, per_level: list[SweepRow]) -> None:
     x = np.arange(len(per_level))
-    ax.plot(x, _float(r["ta2n_start_mae_steps"] for r in per_level), "o-", label="TA2N p >= 0.5")
-    ax.plot(x, _float(r["onset_mae_steps"] for r in per_level), "s-", label="confidence onset")
+    mae = _float(r.ta2n_rule_start_mae_steps for r in per_level)
+    ax.plot(x, mae, "o-", label="TA2N rule p >= 0.5")
+    ax.plot(x, _float(r.onset_mae_steps for r in per_level), "s-", label="confidence onset")
     ax.set_ylabel("start error vs truth (MAE, sampled steps)")
     ax.legend(fontsize=7)
 
 
 def plot_sweep(
-    factor: str, levels: list[str], rows: list[dict], folder: Path, formats=("png",)
+    factor: str, levels: list[str], rows: list[SweepRow], folder: Path, formats=("png",)
 ) -> list[Path]:
-    """Write the three figures; returns the written files."""
+    """Write the four figures; returns the written files."""
     from matplotlib.figure import Figure
 
     per_level = _by_level(rows, levels)
-    shown = [r["level"] for r in per_level]
+    shown = [r.level for r in per_level]
     files = []
     for name, draw, data, names in (
         ("sweep_accuracy", _accuracy, rows, levels),
@@ -127,5 +130,5 @@ def plot_sweep(
         ax.set_xticks(np.arange(len(ticks)), ticks)
         ax.set_xlabel(f"{factor} level")
         ax.set_title(f"synthetic {factor} sweep", fontsize=9)
-        files += _save(fig, folder, name, formats)
+        files += save_figure(fig, folder / name, formats, dpi=200)
     return files

@@ -8,11 +8,11 @@ Modes (the name is written into every output):
 
 * ``feature-tsm`` (default, CPU-affordable): **not the full TSM**. A learned per-frame 1x1
   reduction, residual temporal-shift blocks and a per-frame linear classifier
-  (:class:`~fsar_bench.analysis.probe_models.FeatureProbe` around
-  :class:`~fsar_bench.analysis.tsm.FeatureTSMProbe`) trained on frozen, cached backbone maps
+  (:class:`~fsar_bench.analysis.probe.models.FeatureProbe` around
+  :class:`~fsar_bench.analysis.probe.tsm.FeatureTSMProbe`) trained on frozen, cached backbone maps
   (``fsar-bench extract``'s stores, shared with ``run``).
 * ``tsm-resnet50``: the full TSM: ResNet-50 with residual shift
-  (:func:`~fsar_bench.analysis.tsm.tsm_resnet50`) fine-tuned end to end on decoded frames from
+  (:func:`~fsar_bench.analysis.probe.tsm.tsm_resnet50`) fine-tuned end to end on decoded frames from
   ImageNet weights; one random frame per TSN segment in training, segment centres at test. Meant
   for a GPU.
 
@@ -26,7 +26,7 @@ The published analysis does not say how the authors split; "a general recogniser
 (every video trains, every video of ``score_splits`` is scored) and every output says so.
 
 Training (recipe, differences from TSM's, the measurements behind the ``feature-tsm`` defaults,
-resume): :mod:`fsar_bench.analysis.probe_train`.
+resume): :mod:`fsar_bench.analysis.probe.train`.
 
 Flips: ``flip="auto"`` follows TSM (no flips for Something-Something, whose classes name
 directions) and also disables them for the synthetic datasets (left/right primitives).
@@ -50,22 +50,22 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from fsar_bench.analysis.probe_clips import feature_inputs, frame_inputs
-from fsar_bench.analysis.probe_config import MODES, ProbeConfig, ProbeVideo
-from fsar_bench.analysis.probe_models import build_model
-from fsar_bench.analysis.probe_train import cached_scores, trained_record
+from fsar_bench.analysis.probe.clips import feature_inputs, frame_inputs
+from fsar_bench.analysis.probe.config import MODES, ProbeConfig, ProbeSummary, ProbeVideo
+from fsar_bench.analysis.probe.models import build_model
+from fsar_bench.analysis.probe.train import ProbeRun, cached_scores, trained_record
 from fsar_bench.data.datasets import SPLITS
 from fsar_bench.data.index import SplitIndex, Video
-from fsar_bench.data.source import DataSource
 from fsar_bench.errors import FsarError
 from fsar_bench.features.settings import ExtractConfig
 from fsar_bench.files import owned, read_json, write_json
+from fsar_bench.progress import Progress
+from fsar_bench.source import DataSource
 
-Progress = Callable[[str, int, int], None]
 PROBE_FORMAT = 1
 
 
-@dataclass
+@dataclass(frozen=True, kw_only=True)
 class Probe:
     """A trained probe and its scores on the held-out videos.
 
@@ -98,30 +98,30 @@ class Probe:
         """``[V]`` true labels of the scored videos."""
         return np.array([v.label for v in self.scored], dtype=np.int64)
 
-    def summary(self) -> dict:
+    def summary(self) -> ProbeSummary:
         """Mode, which videos were trained and scored, held-out accuracy, training time."""
         trained = [v for v in self.videos if v.trained]
         seen = sum(v.trained for v in self.scored)
         video_pred = self.frame_logits.mean(1).argmax(-1)  # [V]
         frame_pred = self.frame_logits.argmax(-1)  # [V, T]
-        return {
-            "mode": self.config.mode,
-            "description": self.description,
-            "folder": str(self.folder),
-            "classes": len(self.classes),
-            "trained_videos": len(trained),
-            "scored_videos": len(self.scored),
-            "scored_videos_seen_in_training": seen,
-            "videos_note": _videos_note(
+        return ProbeSummary(
+            mode=self.config.mode,
+            description=self.description,
+            folder=str(self.folder),
+            classes=len(self.classes),
+            trained_videos=len(trained),
+            scored_videos=len(self.scored),
+            scored_videos_seen_in_training=seen,
+            videos_note=_videos_note(
                 len(trained), len(self.classes), len(self.scored), seen, self.config
             ),
-            "accuracy_video": float((video_pred == self.labels).mean()),
-            "accuracy_frame": float((frame_pred == self.labels[:, None]).mean()),
-            "epochs": self.config.epochs,
-            "optimizer_lr_weight_decay": list(self.config.recipe()),
-            "train_seconds": self.record.get("seconds"),
-            "history": self.record.get("history", []),
-        }
+            accuracy_video=float((video_pred == self.labels).mean()),
+            accuracy_frame=float((frame_pred == self.labels[:, None]).mean()),
+            epochs=self.config.epochs,
+            optimizer_lr_weight_decay=self.config.recipe(),
+            train_seconds=self.record.get("seconds"),
+            history=tuple(self.record.get("history", [])),
+        )
 
 
 def _videos_note(trained: int, classes: int, scored: int, seen: int, config: ProbeConfig) -> str:
@@ -185,7 +185,7 @@ def probe_folder(cache: Path, dataset: str, settings: dict) -> Path:
     return folder
 
 
-def _inputs(source, config: ProbeConfig, xcfg: ExtractConfig, device, workers, progress):
+def _inputs(source, config: ProbeConfig, xcfg: ExtractConfig, *, device, workers, progress):
     """The mode's inputs, and the decoding processes it uses (0: cached features in-process)."""
     flip = config.flips(source.name)
     if config.mode == "tsm-resnet50":
@@ -216,7 +216,9 @@ def ensure_probe(
         progress: ``progress(stage, done, total)``.
     """
     info, device = source.dataset, torch.device(device)
-    inputs, workers = _inputs(source, config, xcfg, device, workers, progress)
+    inputs, workers = _inputs(
+        source, config, xcfg, device=device, workers=workers, progress=progress
+    )
     classes, videos = assign_videos(inputs.index, inputs.usable, config)
     scored = [v for v in videos if v.scored]
     if not scored:
@@ -225,30 +227,37 @@ def ensure_probe(
             f"{info.name}: nothing to score: with score_fraction {config.score_fraction:g} "
             f"a class needs {need} usable videos"
         )
-    videos_hash = hashlib.sha256(str([astuple(v) for v in videos]).encode()).hexdigest()
-    settings = {"format": PROBE_FORMAT, "dataset": info.name, "variant": source.variant}
-    settings |= {"T": xcfg.frames, "probe": asdict(config), "inputs": inputs.fingerprint}
-    folder = probe_folder(source.cache, info.name, settings | {"videos": videos_hash})
+    folder = probe_folder(source.cache, info.name, _settings(source, config, xcfg, inputs, videos))
     torch.manual_seed(config.seed)
     model = build_model(config, inputs.clips, len(classes))
-    trained = [v for v in videos if v.trained]
-    with owned(folder, what=f"probe {folder}"):  # one writer
-        record = trained_record(
-            model, inputs.clips, trained, config, folder, device, workers, progress
-        )
-        z = cached_scores(
-            model, inputs.clips, scored, folder, device, config.batch, workers, progress
-        )
-    description = MODES[config.mode].format(backbone=inputs.backbone)
-    return Probe(
-        folder,
-        config,
-        description,
-        classes,
-        videos,
-        scored,
-        z["frame_logits"],
-        z["indices"],
-        z["clips"].tolist(),
-        record,
+    run = ProbeRun(
+        model=model, clips=inputs.clips, device=device, workers=workers, progress=progress
     )
+    with owned(folder, what=f"probe {folder}"):  # one writer
+        record = trained_record(run, [v for v in videos if v.trained], config, folder)
+        z = cached_scores(run, scored, folder, config.batch)
+    return Probe(
+        folder=folder,
+        config=config,
+        description=MODES[config.mode].format(backbone=inputs.backbone),
+        classes=classes,
+        videos=videos,
+        scored=scored,
+        frame_logits=z["frame_logits"],
+        indices=z["indices"],
+        clips=z["clips"].tolist(),
+        record=record,
+    )
+
+
+def _settings(source: DataSource, config, xcfg, inputs, videos: list[ProbeVideo]) -> dict:
+    """Everything hashed into the probe's folder key."""
+    return {
+        "format": PROBE_FORMAT,
+        "dataset": source.dataset.name,
+        "variant": source.variant,
+        "T": xcfg.frames,
+        "probe": asdict(config),
+        "inputs": inputs.fingerprint,
+        "videos": hashlib.sha256(str([astuple(v) for v in videos]).encode()).hexdigest(),
+    }

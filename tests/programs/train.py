@@ -1,0 +1,34 @@
+"""Train the toy TRN++ (``mode``: ``full``; ``stop`` between two checkpoints; ``resume``) and
+write its learning curve.
+
+Usage: ``train.py OUT MODE``. Run by ``tests/test_distributed.py`` under ``torchrun``.
+"""
+
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: conftest, programs
+from fsar_bench.runtime import init_runtime
+from programs.toy import toy_trainer
+
+out, mode = Path(sys.argv[1]), sys.argv[2]
+runtime = init_runtime("cpu")
+trainer = toy_trainer(out, runtime)
+
+
+class Stop(Exception):
+    pass
+
+
+def stop(step, total, loss, val):
+    if mode == "stop" and step >= 6:  # between the checkpoints at 4 and 8
+        raise Stop
+
+
+try:
+    trainer.fit(progress=stop)
+except Stop:
+    sys.stdout.write(f"rank {runtime.rank} stopped at {trainer.state.step}\n")  # one write
+if runtime.is_main:
+    (out / "history.json").write_text(json.dumps(trainer.history))
