@@ -13,6 +13,7 @@ from fsar_bench.episodes.manifest import (
     Manifest,
     build_manifest,
     load_manifest,
+    parse_manifest,
     write_manifest,
 )
 from fsar_bench.features.cache import FeatureStore
@@ -24,9 +25,12 @@ def usable(index: SplitIndex, store: FeatureStore) -> SplitIndex:
     return dataclasses.replace(index, videos=[v for v in index.videos if v.video_id in store])
 
 
-def manifest_for(index: SplitIndex, spec: EpisodeSpec, folder: Path) -> Manifest:
+def manifest_for(
+    index: SplitIndex, spec: EpisodeSpec, folder: Path, *, write: bool = True
+) -> Manifest:
     """Draw (or reuse) the manifest of ``spec``; its file name carries the hash of the spec, the
-    split list's bytes and its classes (a changed list or held-out classes: another file)."""
+    split list's bytes and its classes (a changed list or held-out classes: another file).
+    ``write=False``: a manifest not drawn yet is drawn in memory only (``path`` ``None``)."""
     key = {
         **dataclasses.asdict(spec),
         "list": index.split.sha256,
@@ -34,6 +38,8 @@ def manifest_for(index: SplitIndex, spec: EpisodeSpec, folder: Path) -> Manifest
     }
     name = f"{spec.split}-{spec.way}w{spec.shot}s-{config_hash(key)}.json"
     path = folder / name
+    if not path.is_file() and not write:
+        return parse_manifest(build_manifest(index, spec))
     if not path.is_file():
         write_manifest(build_manifest(index, spec), path)
     return load_manifest(path)
