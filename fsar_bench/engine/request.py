@@ -34,6 +34,10 @@ class RunRequest:
         runs: the results store. device: where training and evaluation run.
         finetune: train the backbone with the method on decoded clips (:mod:`fsar_bench.engine.
             finetune`); workers: their decoding processes (``None``: cores - 1).
+        jobs: cells trained at once in processes of one thread each (1: in this process, at
+            its threads; ``run`` resolves its default with :func:`fsar_bench.engine.jobs.
+            resolve_jobs`). Not in the run config (run ids do not depend on it); summaries
+            record it.
     """
 
     methods: tuple[str, ...] = ("protonet", "otam", "trn", "ta2n")
@@ -54,6 +58,7 @@ class RunRequest:
     device: str = "cpu"
     finetune: bool = False
     workers: int | None = None
+    jobs: int = 1
 
     @property
     def recipe(self) -> str:
@@ -68,6 +73,7 @@ class RunRequest:
             (self.seed >= 0, "seed must be >= 0"),
             (self.episodes is None or self.episodes >= 1, "episodes must be >= 1"),
             (self.frames >= 1, "frames must be >= 1"),
+            (self.jobs >= 1, "jobs must be >= 1"),
         )
         require(checks, "run")
         parse_select(self.select)

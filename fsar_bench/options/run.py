@@ -132,9 +132,23 @@ class RunOptions(TrainingOptions):
         "GPU) instead of cached features.",
     )
 
+    jobs: int | None = opt(
+        None,
+        "--jobs",
+        "-j",
+        help="Cells trained at once, in processes of one thread each (default: the usable "
+        "cores on a CPU, 1 on a GPU or under torchrun); results do not depend on it.",
+        minimum=1,
+    )
+    dry_run: bool = opt(
+        False, "--dry-run", help="Print the plan and the estimated time, then stop."
+    )
+
     def run_request(self, compute: ComputeOptions, features: FeatureOptions) -> RunRequest:
-        """:meth:`request` with the track."""
-        return self.request(compute, features, finetune=self.finetune)
+        """:meth:`request` with the track and the parallel cells (``--jobs`` not given: 1 here;
+        ``run`` resolves the default with its runtime, :func:`fsar_bench.engine.jobs.
+        resolve_jobs`)."""
+        return self.request(compute, features, finetune=self.finetune, jobs=self.jobs or 1)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -1,0 +1,212 @@
+"""A run's cells, one after the other or in parallel processes (``--jobs N``).
+
+Why processes: PyTorch's intra-op threads meet at a barrier after every operator, so on a
+small, shared CPU two cells in two one-thread processes waste less than one cell on two threads
+(:mod:`fsar_bench.engine.parallel` says the same of evaluation; the figures are in the README,
+"Several cells at once").
+
+How: the parent prepares the data and features and plans every cell (manifests written) before
+any worker starts. Finished cells are read back in the parent. With ``jobs > 1`` every other
+cell goes, in plan order, to a pool of ``min(jobs, cells)`` processes started with ``spawn``
+(a fresh interpreter: no copied threads or locks) that set ``torch.set_num_threads(1)`` before
+any work; a worker opens the run's context once (the stores exist: nothing is extracted), plans
+the cells again, checks that the cell it was handed has the config the parent planned, and
+trains and evaluates it with :func:`~fsar_bench.engine.run.run_cell`. Every cell, in every
+mode, runs under an exclusive lock on its run folder (:func:`fsar_bench.files.locked`), so two
+processes (two jobs, or two commands) never write one run; the second waits and then finds it
+finished. Each cell records its measured costs (:mod:`fsar_bench.engine.costs`).
+
+Results: a cell's numbers depend on the threads that computed it, not on the process or on
+``jobs``: a cell of a ``--jobs 2`` run is byte-identical to the same cell run in one process
+with ``torch.set_num_threads(1)`` (``tests/test_jobs.py``), and run ids do not depend on
+``jobs``. With ``jobs > 1`` even a lone remaining cell runs in a one-thread worker, so a resumed
+run computes as the unbroken one did.
+
+One job is used under ``torchrun`` and on a GPU by default, and whenever a method's class lives
+in ``__main__`` (a notebook or script), which a fresh process cannot import.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import multiprocessing
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+
+import torch
+
+from fsar_bench.data.source import DataSource
+from fsar_bench.engine.cells import Cell, checkpoint_folder
+from fsar_bench.engine.context import RunContext
+from fsar_bench.engine.costs import cell_key, measured, record_cell
+from fsar_bench.engine.request import RunRequest
+from fsar_bench.files import locked
+from fsar_bench.methods import METHODS
+from fsar_bench.results.state import TrainingState, records_done, training_state
+from fsar_bench.results.store import config_hash
+from fsar_bench.results.summary import RunSummary, read_summary
+from fsar_bench.runtime import Runtime
+
+CellDone = Callable[[int, RunSummary], None]  # (index in the plan, its summary)
+# (context, cell) -> summary: fsar_bench.engine.run.run_cell, handed in (run.py imports this)
+CellRunner = Callable[[RunContext, Cell], RunSummary]
+
+
+def default_jobs() -> int:
+    """``--jobs`` on a CPU when not given: one process per usable core."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def in_main_module(methods: Sequence[str]) -> bool:
+    """Whether a method's class lives in ``__main__`` (a notebook, a script)."""
+    return any(METHODS.get(m).factory.split(":")[0] == "__main__" for m in methods)
+
+
+def resolve_jobs(jobs: int | None, runtime: Runtime, methods: Sequence[str] = ()) -> int:
+    """The jobs ``run`` uses: ``--jobs``, else :func:`default_jobs` on a CPU and 1 on a GPU;
+    always 1 under ``torchrun`` (its processes already share the work) and for ``methods``
+    whose class lives in ``__main__`` (module docstring)."""
+    if runtime.distributed or in_main_module(methods):
+        return 1
+    if jobs is not None:
+        return jobs
+    return default_jobs() if runtime.device.type == "cpu" else 1
+
+
+def run_folder(ctx: RunContext, cell: Cell) -> Path:
+    """The cell's run folder (as :meth:`~fsar_bench.results.store.RunDir.create` names it)."""
+    return ctx.req.runs / ctx.source.name / f"{cell.name}-{config_hash(cell.config)}"
+
+
+def _record(ctx: RunContext, cell: Cell, summary: RunSummary, before: tuple) -> None:
+    """Store what the cell cost in this process (nothing for the fine-tuned track)."""
+    state, records = before
+    step = state.step if state else 0
+    validations = len(summary.train_history) - (state.validations if state else 0)
+    cost = measured(
+        train_seconds=summary.train_seconds,
+        trained=summary.train_episodes - step,
+        validation_episodes=max(validations, 0) * cell.train.val_episodes,
+        eval_seconds=summary.eval_seconds,
+        evaluated=cell.setting.episodes - records,
+    )
+    if cost is None or ctx.clips is not None:
+        return
+    key = cell_key(
+        method=cell.info.name,
+        way=cell.setting.way,
+        shot=cell.setting.shot,
+        backbone=summary.backbone,
+        size=summary.size,
+        device=str(ctx.runtime.device),
+        threads=torch.get_num_threads(),
+        jobs=ctx.req.jobs,
+    )
+    record_cell(ctx.source.cache, key, cost=cost, episodes=summary.train_episodes - step)
+
+
+def run_locked(ctx: RunContext, cell: Cell, run_cell: CellRunner) -> RunSummary:
+    """``run_cell(ctx, cell)`` under the run folder's lock (rank 0 locks under ``torchrun``),
+    recording the cell's costs."""
+    folder = run_folder(ctx, cell)
+    main = ctx.runtime.is_main
+    guard = locked(folder / ".lock", what=f"run {folder}") if main else contextlib.nullcontext()
+    with guard:
+        state: TrainingState | None = training_state(checkpoint_folder(ctx, cell))
+        before = (state, records_done(folder / "episodes.jsonl"))
+        done = (folder / "summary.json").is_file()
+        summary = run_cell(ctx, cell)
+        if main and not done:
+            _record(ctx, cell, summary, before)
+    return summary
+
+
+def run_cells(
+    ctx: RunContext, cells: list[Cell], run_cell: CellRunner, on_cell: CellDone | None = None
+) -> list[RunSummary]:
+    """Every cell's summary (``run_cell(ctx, cell)``), in plan order (module docstring);
+    ``on_cell`` is told each one as it finishes (in finishing order)."""
+    jobs = ctx.req.jobs
+    if (
+        jobs > 1
+        and not ctx.runtime.distributed
+        and not in_main_module([c.info.name for c in cells])
+    ):
+        return _parallel(ctx, cells, Task(run=run_cell, source=ctx.source, req=ctx.req), on_cell)
+    out = []
+    for i, cell in enumerate(cells):
+        out.append(run_locked(ctx, cell, run_cell))
+        if on_cell:
+            on_cell(i, out[-1])
+    return out
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Task:
+    """One cell for a worker: the cell runner, the run (source, request), the cell's place in
+    the plan and its config (``index`` -1: the run's template)."""
+
+    run: CellRunner
+    source: DataSource
+    req: RunRequest
+    index: int = -1
+    config: dict = dataclasses.field(default_factory=dict)
+
+
+def _parallel(ctx: RunContext, cells: list[Cell], run: Task, on_cell: CellDone | None):
+    out: dict[int, RunSummary] = {}
+    todo = []
+    for i, cell in enumerate(cells):
+        if (run_folder(ctx, cell) / "summary.json").is_file():
+            out[i] = read_summary(run_folder(ctx, cell))
+            if on_cell:
+                on_cell(i, out[i])
+        else:
+            todo.append(i)
+    run = dataclasses.replace(run, source=dataclasses.replace(run.source))  # memo: not sent
+    spawn = multiprocessing.get_context("spawn")
+    jobs = min(ctx.req.jobs, len(todo) or 1)
+    pool = ProcessPoolExecutor(jobs, spawn, initializer=_init_worker)
+    try:
+        tasks = {i: dataclasses.replace(run, index=i, config=cells[i].config) for i in todo}
+        futures = {pool.submit(_work, task): i for i, task in tasks.items()}
+        for future in as_completed(futures):
+            i = futures[future]
+            out[i] = read_summary(future.result())
+            if on_cell:
+                on_cell(i, out[i])
+    except BaseException:
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown()
+    return [out[i] for i in range(len(cells))]
+
+
+_WORKER: dict = {}  # the worker's run context and cells, opened by its first task
+
+
+def _init_worker() -> None:
+    """A worker process: one intra-op thread (module docstring)."""
+    torch.set_num_threads(1)
+
+
+def _work(task: Task) -> str:
+    """Run one cell in a worker; returns its run folder."""
+    from fsar_bench.engine.cells import plan
+    from fsar_bench.engine.context import open_context
+    from fsar_bench.engine.request import check_request
+
+    if _WORKER.get("req") != task.req:
+        runtime = Runtime(device=torch.device(task.req.device))
+        ctx = open_context(task.source, task.req, runtime)
+        _WORKER.update(req=task.req, ctx=ctx, cells=plan(ctx, check_request(task.req)))
+    cell = _WORKER["cells"][task.index]
+    if cell.config != task.config:
+        raise RuntimeError(f"worker planned another cell {task.index}: {cell.name}")
+    return run_locked(_WORKER["ctx"], cell, task.run).dir
