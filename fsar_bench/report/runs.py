@@ -1,7 +1,8 @@
 """The stored runs as a ``pandas.DataFrame``, and which of them are the full methods.
 
 :func:`collect` reads every finished run under a results folder (one row per run, its typed
-:class:`~fsar_bench.results.summary.RunSummary` in ``summary``); :func:`main_runs` keeps the
+:class:`~fsar_bench.results.summary.RunSummary` in ``summary``; :func:`frame`: the same rows of
+summaries in hand); :func:`main_runs` keeps the
 runs whose ablation switches are all at their defaults (and, unless asked, not the retrainings
 of :func:`~fsar_bench.report.seeds.is_retraining`), labelled by the settings that tell runs of
 one method apart (:func:`variant_labels`). What the report knows about each method (ablations,
@@ -50,8 +51,13 @@ def _flat(s: RunSummary) -> dict[str, str]:
 
 def collect(runs: Path) -> pd.DataFrame:
     """One row per finished run under ``runs``; ``summary`` holds its :class:`RunSummary`."""
+    return frame(load_summaries(runs))
+
+
+def frame(summaries: list[RunSummary]) -> pd.DataFrame:
+    """One row per run summary (the rows of :func:`collect`)."""
     rows = []
-    for s in load_summaries(runs):
+    for s in summaries:
         st, acc = s.setting, s.accuracy
         rows.append(
             {
