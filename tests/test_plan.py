@@ -3,6 +3,7 @@ the costs file, and a dry run that computes nothing heavy."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -139,8 +140,11 @@ def test_makespan_and_the_calibrated_time_left():
         extract_seconds=0.0,
     )
     assert plan.total_seconds == 30 and plan.remaining({}) == 30
-    assert plan.remaining({0: 20.0}) == 40  # the first took twice its estimate
-    assert plan.remaining({0: 20.0, 1: 5.0, 2: 5.0}) == 0
+    assert plan.remaining({0: 20.0}, elapsed=20.0) == 40  # it took twice its estimate
+    assert plan.remaining({0: 20.0, 1: 5.0, 2: 5.0}, elapsed=30.0) == 0
+    other = dataclasses.replace(plan, cells=(_state(), _state(method="protonet"), _state()))
+    assert other.remaining({0: 20.0}, elapsed=20.0) == 20 + 20  # otam x2, protonet: any x2
+    assert other.remaining({0: 20.0, 1: 5.0}, elapsed=25.0) == 20  # its own method: x2
 
 
 def test_the_costs_file_keeps_the_latest_measurement_per_key(tmp_path):

@@ -24,10 +24,11 @@ processes::
 * ``frame``: seconds per extracted frame (``costs.json``, else the backbone's default in
   ``run_estimates.csv`` scaled by the pixels per frame); a backbone with neither is left out of
   the estimate and said so.
-* ``makespan``: cells handed in plan order to the first free of ``jobs`` processes.
+* ``makespan``: cells handed, longest first, to the first free of ``jobs`` processes (as
+  :mod:`fsar_bench.engine.jobs` does).
 
-While the run goes, :meth:`RunPlan.remaining` scales the cells left by how long the finished
-ones took against their estimates.
+While the run goes, :meth:`RunPlan.remaining` rescales the cells left by how long the finished
+cells of their method (else of any method) took against their estimates.
 """
 
 from __future__ import annotations
@@ -170,9 +171,10 @@ def cell_estimate(
 
 
 def makespan(seconds: Sequence[float], jobs: int) -> float:
-    """Wall time of ``seconds`` handed, in order, to the first free of ``jobs`` processes."""
+    """Wall time of ``seconds`` handed, longest first (as ``--jobs`` hands out cells), to the
+    first free of ``jobs`` processes."""
     free = [0.0] * max(1, jobs)
-    for s in seconds:
+    for s in sorted(seconds, reverse=True):
         i = free.index(min(free))
         free[i] += s
     return max(free)
@@ -231,15 +233,28 @@ class RunPlan:
             out.append("feature extraction")
         return out
 
-    def remaining(self, done: dict[int, float]) -> float:
-        """Seconds left once the cells in ``done`` (index -> seconds they took) finished: the
-        others' makespan, scaled by the finished cells' time over their estimate."""
-        spent = [
-            (done[i], e.seconds) for i, e in enumerate(self.estimates) if i in done and e.seconds
+    def remaining(self, done: dict[int, float], elapsed: float = 0.0) -> float:
+        """Seconds left ``elapsed`` seconds after the cells started, once the cells in ``done``
+        (index -> seconds they took) finished: the makespan of their times and of the other
+        cells' estimates, each scaled by its method's finished cells' time over their estimate
+        (any method's when none of its own finished), less ``elapsed``."""
+        spent: dict[str, list[float]] = {}
+        for i, e in enumerate(self.estimates):
+            if i in done and e.seconds:
+                for key in (self.cells[i].method, ""):
+                    took, est = spent.get(key, [0.0, 0.0])
+                    spent[key] = [took + done[i], est + e.seconds]
+        took, est = spent.get("", [1.0, 1.0])
+
+        def scaled(i: int, seconds: float) -> float:
+            a, b = spent.get(self.cells[i].method, [took, est])
+            return seconds * a / b
+
+        times = [
+            done[i] if i in done else scaled(i, e.seconds or 0.0)
+            for i, e in enumerate(self.estimates)
         ]
-        scale = sum(s for s, _ in spent) / sum(e for _, e in spent) if spent else 1.0
-        left = [(e.seconds or 0.0) * scale for i, e in enumerate(self.estimates) if i not in done]
-        return makespan(left, self.jobs)
+        return max(makespan(times, self.jobs) - elapsed, 0.0)
 
 
 def estimate_run(

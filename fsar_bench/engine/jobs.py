@@ -1,24 +1,25 @@
 """A run's cells, one after the other or in parallel processes (``--jobs N``).
 
 Why processes: PyTorch's intra-op threads meet at a barrier after every operator, so on a
-small, shared CPU two cells in two one-thread processes waste less than one cell on two threads
-(:mod:`fsar_bench.engine.parallel` says the same of evaluation; the figures are in the README,
-"Several cells at once").
+small CPU two cells in two one-thread processes may waste less than one cell on two threads
+(:mod:`fsar_bench.engine.parallel` says the same of evaluation; the README's "Plan, estimate
+and parallel cells" has the measurements).
 
 How: the parent prepares the data and features and plans every cell (manifests written) before
-any worker starts. Finished cells are read back in the parent. With ``jobs > 1`` every other
-cell goes, in plan order, to a pool of ``min(jobs, cells)`` processes started with ``spawn``
-(a fresh interpreter: no copied threads or locks) that set ``torch.set_num_threads(1)`` before
-any work; a worker opens the run's context once (the stores exist: nothing is extracted), plans
-the cells again, checks that the cell it was handed has the config the parent planned, and
-trains and evaluates it with :func:`~fsar_bench.engine.run.run_cell`. Every cell, in every
+any worker starts. Finished cells are read back in the parent. With ``jobs > 1`` the other
+cells go, longest estimate first (so that the longest does not start last), to a pool of
+``min(jobs, cells)`` processes started with ``spawn`` (a fresh interpreter: no copied threads
+or locks) that set ``torch.set_num_threads(1)`` before any work. A worker opens the run's
+context once (the stores exist: nothing is extracted; it pools its own training features),
+plans the cells again, checks that the cell it was handed has the config the parent planned,
+and trains and evaluates it with :func:`~fsar_bench.engine.run.run_cell`. Every cell, in every
 mode, runs under an exclusive lock on its run folder (:func:`fsar_bench.files.locked`), so two
 processes (two jobs, or two commands) never write one run; the second waits and then finds it
 finished. Each cell records its measured costs (:mod:`fsar_bench.engine.costs`).
 
-Results: a cell's numbers depend on the threads that computed it, not on the process or on
-``jobs``: a cell of a ``--jobs 2`` run is byte-identical to the same cell run in one process
-with ``torch.set_num_threads(1)`` (``tests/test_jobs.py``), and run ids do not depend on
+Results: a cell's numbers depend on the threads that computed it, not on the process, the
+order or ``jobs``: a cell of a ``--jobs 2`` run is byte-identical to the same cell run in one
+process with ``torch.set_num_threads(1)`` (``tests/test_jobs.py``), and run ids do not depend on
 ``jobs``. With ``jobs > 1`` even a lone remaining cell runs in a one-thread worker, so a resumed
 run computes as the unbroken one did.
 
@@ -128,17 +129,23 @@ def run_locked(ctx: RunContext, cell: Cell, run_cell: CellRunner) -> RunSummary:
 
 
 def run_cells(
-    ctx: RunContext, cells: list[Cell], run_cell: CellRunner, on_cell: CellDone | None = None
+    ctx: RunContext,
+    cells: list[Cell],
+    run_cell: CellRunner,
+    on_cell: CellDone | None = None,
+    seconds: Sequence[float] | None = None,
 ) -> list[RunSummary]:
     """Every cell's summary (``run_cell(ctx, cell)``), in plan order (module docstring);
-    ``on_cell`` is told each one as it finishes (in finishing order)."""
+    ``on_cell`` is told each one as it finishes (in finishing order). ``seconds``: each cell's
+    estimated time; parallel cells are handed out longest first (else in plan order)."""
     jobs = ctx.req.jobs
     if (
         jobs > 1
         and not ctx.runtime.distributed
         and not in_main_module([c.info.name for c in cells])
     ):
-        return _parallel(ctx, cells, Task(run=run_cell, source=ctx.source, req=ctx.req), on_cell)
+        task = Task(run=run_cell, source=ctx.source, req=ctx.req)
+        return _parallel(ctx, cells, task, on_cell, seconds or [0.0] * len(cells))
     out = []
     for i, cell in enumerate(cells):
         out.append(run_locked(ctx, cell, run_cell))
@@ -159,7 +166,10 @@ class Task:
     config: dict = dataclasses.field(default_factory=dict)
 
 
-def _parallel(ctx: RunContext, cells: list[Cell], run: Task, on_cell: CellDone | None):
+def _parallel(
+    ctx: RunContext, cells: list[Cell], run: Task, on_cell: CellDone | None, seconds: Sequence
+) -> list[RunSummary]:
+    """The cells on a pool of spawned workers, the longest (by ``seconds``) first."""
     out: dict[int, RunSummary] = {}
     todo = []
     for i, cell in enumerate(cells):
@@ -169,6 +179,7 @@ def _parallel(ctx: RunContext, cells: list[Cell], run: Task, on_cell: CellDone |
                 on_cell(i, out[i])
         else:
             todo.append(i)
+    todo.sort(key=lambda i: -seconds[i])  # stable: plan order among equals
     run = dataclasses.replace(run, source=dataclasses.replace(run.source))  # memo: not sent
     spawn = multiprocessing.get_context("spawn")
     jobs = min(ctx.req.jobs, len(todo) or 1)
@@ -176,9 +187,12 @@ def _parallel(ctx: RunContext, cells: list[Cell], run: Task, on_cell: CellDone |
     try:
         tasks = {i: dataclasses.replace(run, index=i, config=cells[i].config) for i in todo}
         futures = {pool.submit(_work, task): i for i, task in tasks.items()}
-        for future in as_completed(futures):
+        show = ctx.progress or (lambda stage, done, total: None)
+        show("cells", 0, len(todo))
+        for k, future in enumerate(as_completed(futures), 1):
             i = futures[future]
             out[i] = read_summary(future.result())
+            show("cells", k, len(todo))
             if on_cell:
                 on_cell(i, out[i])
     except BaseException:
@@ -192,7 +206,11 @@ _WORKER: dict = {}  # the worker's run context and cells, opened by its first ta
 
 
 def _init_worker() -> None:
-    """A worker process: one intra-op thread (module docstring)."""
+    """A worker process: one intra-op thread (module docstring), and the allocator settings
+    the command line gives its own process (:func:`fsar_bench.commands.common.tune_cpu`)."""
+    from fsar_bench.commands.common import tune_cpu
+
+    tune_cpu()
     torch.set_num_threads(1)
 
 

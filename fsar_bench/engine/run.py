@@ -164,4 +164,5 @@ def run_benchmark(
         return []
     ctx = open_context(source, req, runtime, progress if runtime.is_main else None)
     on_cell = watch.cell_done if watch is not None else None
-    return run_cells(ctx, plan(ctx, resolved), run_cell, on_cell)
+    seconds = watch.begin() if watch is not None else None
+    return run_cells(ctx, plan(ctx, resolved), run_cell, on_cell, seconds)

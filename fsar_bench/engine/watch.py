@@ -4,6 +4,7 @@ cell with the time left (:meth:`~fsar_bench.engine.estimate.RunPlan.remaining`).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from fsar_bench.data.source import DataSource
@@ -31,6 +32,7 @@ class RunWatch:
         self.echo, self.dry_run, self.probe = echo, dry_run, probe
         self.plan: RunPlan | None = None
         self.took: dict[int, float] = {}
+        self.started = time.monotonic()
 
     def start(
         self,
@@ -48,10 +50,18 @@ class RunWatch:
             self.echo(plan_text(self.plan))
         return not self.dry_run
 
+    def begin(self) -> list[float] | None:
+        """The cells start now; returns each one's estimated seconds (parallel cells start
+        longest first)."""
+        self.started = time.monotonic()
+        if self.plan is None:
+            return None
+        return [e.seconds or 0.0 for e in self.plan.estimates]
+
     def cell_done(self, index: int, summary: RunSummary) -> None:
         """Show the finished cell and the time left."""
         fresh = not self.plan.cells[index].finished
         self.took[index] = summary.train_seconds + summary.eval_seconds if fresh else 0.0
         if self.echo:
-            left = self.plan.remaining(self.took)
+            left = self.plan.remaining(self.took, time.monotonic() - self.started)
             self.echo(cell_line(self.plan, index, summary, self.took[index], left))
