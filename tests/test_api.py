@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import ast
 import re
 import subprocess
 import sys
@@ -50,6 +51,32 @@ def test_the_docs_example_runs_as_written(tmp_path, monkeypatch):
     monkeypatch.setattr(train.Trainer, "fit", lambda *a, **k: pytest.fail("trained again"))
     exec(compile(blocks[2], str(DOC), "exec"), notebook.__dict__)
     assert [c.finished for c in ns["results"].plan.cells] == [True] * 4
+
+
+def test_the_docs_example_names_real_options_and_columns():
+    """The fast check of the example: it compiles, every keyword it gives ``fsar_bench.run`` is
+    an option, and every column it selects is one the API's frames have."""
+    from fsar_bench.api import _fields
+    from fsar_bench.report.frames import COMPARE_COLUMNS, RUN_COLUMNS
+
+    blocks = doc_blocks()
+    trees = [ast.parse(compile(b, str(DOC), "exec", ast.PyCF_ONLY_AST)) for b in blocks]
+    calls = [
+        n
+        for t in trees
+        for n in ast.walk(t)
+        if isinstance(n, ast.Call) and ast.unparse(n.func) == "fsar_bench.run"
+    ]
+    assert calls and {k.arg for c in calls for k in c.keywords} <= set(_fields())
+    selected = [
+        (ast.unparse(n.value), ast.literal_eval(n.slice))
+        for t in trees
+        for n in ast.walk(t)
+        if isinstance(n, ast.Subscript) and isinstance(n.slice, ast.List)
+    ]
+    columns = {"runs": set(RUN_COLUMNS), "paired": set(COMPARE_COLUMNS)}
+    assert {name for name, _ in selected} == set(columns)
+    assert all(set(cols) <= columns[name] for name, cols in selected)
 
 
 def test_options_are_the_commands_by_field_name():

@@ -14,7 +14,7 @@ import torch
 
 import fsar_bench
 from conftest import TINY_RUN, tiny_synthetic
-from fsar_bench.engine.jobs import default_jobs, resolve_jobs, run_folder, run_locked
+from fsar_bench.engine.jobs import DEFAULT_JOBS, resolve_jobs, run_folder, run_locked
 from fsar_bench.files import locked
 from fsar_bench.runtime import Runtime
 
@@ -94,7 +94,7 @@ def test_a_run_folder_has_one_writer_at_a_time(tmp_path):
 
 def test_the_default_jobs():
     cpu, cuda = Runtime(device=torch.device("cpu")), Runtime(device=torch.device("cuda"))
-    assert resolve_jobs(None, cpu) == default_jobs() >= 1
+    assert resolve_jobs(None, cpu) == DEFAULT_JOBS >= 1
     assert resolve_jobs(3, cpu) == 3
     assert resolve_jobs(None, cuda) == 1 and resolve_jobs(2, cuda) == 2
     assert resolve_jobs(4, Runtime(device=torch.device("cpu"), rank=0, world=2)) == 1

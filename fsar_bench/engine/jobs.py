@@ -32,7 +32,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import multiprocessing
-import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
@@ -56,12 +55,10 @@ CellDone = Callable[[int, RunSummary], None]  # (index in the plan, its summary)
 CellRunner = Callable[[RunContext, Cell], RunSummary]
 
 
-def default_jobs() -> int:
-    """``--jobs`` on a CPU when not given: one process per usable core."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not Linux
-        return max(1, os.cpu_count() or 1)
+#: ``--jobs`` when not given: one process with PyTorch's threads, as before ``--jobs``. One
+#: one-thread process per core was slower on the project's shared 2-core machine (README,
+#: "Plan, estimate and parallel cells"); ``--jobs $(nproc)`` asks for it.
+DEFAULT_JOBS = 1
 
 
 def in_main_module(methods: Sequence[str]) -> bool:
@@ -70,14 +67,14 @@ def in_main_module(methods: Sequence[str]) -> bool:
 
 
 def resolve_jobs(jobs: int | None, runtime: Runtime, methods: Sequence[str] = ()) -> int:
-    """The jobs ``run`` uses: ``--jobs``, else :func:`default_jobs` on a CPU and 1 on a GPU;
+    """The jobs ``run`` uses: ``--jobs``, else :data:`DEFAULT_JOBS` on a CPU and 1 on a GPU;
     always 1 under ``torchrun`` (its processes already share the work) and for ``methods``
     whose class lives in ``__main__`` (module docstring)."""
     if runtime.distributed or in_main_module(methods):
         return 1
     if jobs is not None:
         return jobs
-    return default_jobs() if runtime.device.type == "cpu" else 1
+    return DEFAULT_JOBS if runtime.device.type == "cpu" else 1
 
 
 def run_folder(ctx: RunContext, cell: Cell) -> Path:

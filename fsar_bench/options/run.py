@@ -136,8 +136,8 @@ class RunOptions(TrainingOptions):
         None,
         "--jobs",
         "-j",
-        help="Cells trained at once, in processes of one thread each (default: the usable "
-        "cores on a CPU, 1 on a GPU or under torchrun); results do not depend on it.",
+        help="Cells trained at once, in processes of one thread each (default 1: this "
+        "process, with PyTorch's threads); records and weights equal a one-thread run's.",
         minimum=1,
     )
     dry_run: bool = opt(
