@@ -34,6 +34,7 @@ def extract(
     runtime = init_runtime(compute.device)
     start = time.perf_counter()
     with progress(f"extract {source.name}", unit="videos", show=runtime.is_main) as update:
+        source.ensure_prepared(progress=update, runtime=runtime)  # a synthetic dataset: made
         stores = source.features(
             config, options.splits, runtime=runtime, workers=compute.workers, progress=update
         )
