@@ -7,9 +7,10 @@ first use (and it imports torch, numpy and pandas only inside the functions).
 groups (:class:`~fsar_bench.options.run.RunOptions`,
 :class:`~fsar_bench.options.features.FeatureOptions`,
 :class:`~fsar_bench.options.common.ComputeOptions`,
-:class:`~fsar_bench.options.common.DataOptions`), builds the same groups and goes down the same
-path as the command (:func:`run_groups`, which ``fsar-bench run`` calls too). Methods may be
-given as classes (:class:`~fsar_bench.methods.base.FewShotMethod` subclasses): they run as
+:class:`~fsar_bench.options.common.DataOptions`,
+:class:`~fsar_bench.options.intervals.IntervalOptions`), builds the same groups and goes down
+the same path as the command (:func:`run_groups`, which ``fsar-bench run`` calls too). Methods
+may be given as classes (:class:`~fsar_bench.methods.base.FewShotMethod` subclasses): they run as
 their import path ``module:QualName`` (``docs/your-method.md``), so a class defined at the top
 level of a notebook or script (``__main__``) works; such a run uses one job.
 """
@@ -28,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from fsar_bench.errors import FsarError
 from fsar_bench.options.common import ComputeOptions, DataOptions
 from fsar_bench.options.features import FeatureOptions
+from fsar_bench.options.intervals import IntervalOptions
 from fsar_bench.options.run import RunOptions
 from fsar_bench.options.spelling import spelling
 
@@ -45,6 +47,7 @@ GROUPS = {
     "features": FeatureOptions,
     "compute": ComputeOptions,
     "data": DataOptions,
+    "intervals": IntervalOptions,
 }
 
 
@@ -56,6 +59,7 @@ class Results:
         summaries: one :class:`~fsar_bench.results.summary.RunSummary` per cell (none after a
             dry run). plan: the plan and estimate shown before the work.
         baseline: the method paired differences compare to. runs_dir: where the runs are.
+        intervals: what the printed intervals cover (``--ci``).
         main: this process shows results (under ``torchrun``, rank 0 only).
     """
 
@@ -63,6 +67,7 @@ class Results:
     plan: RunPlan | None
     baseline: str
     runs_dir: Path
+    intervals: IntervalOptions = dataclasses.field(default_factory=IntervalOptions)
     main: bool = True
 
     def __iter__(self) -> Iterator[RunSummary]:
@@ -93,7 +98,9 @@ class Results:
         """The tables ``fsar-bench run`` prints (accuracy and paired differences)."""
         from fsar_bench.report.console import run_tables
 
-        return run_tables(list(self.summaries), self.baseline) if self.summaries else "(no runs)"
+        if not self.summaries:
+            return "(no runs)"
+        return run_tables(list(self.summaries), self.baseline, self.intervals)
 
 
 def _method_name(method: Any) -> str:
@@ -159,6 +166,7 @@ def run_groups(
     features: FeatureOptions,
     compute: ComputeOptions,
     data: DataOptions,
+    intervals: IntervalOptions,
     echo: Callable[[str], None] | None = print,
 ) -> Results:
     """What ``fsar-bench run`` and :func:`run` do once their options are parsed: plan and
@@ -188,6 +196,7 @@ def run_groups(
         plan=watch.plan,
         baseline=base,
         runs_dir=req.runs / source.name,
+        intervals=intervals,
         main=runtime.is_main,
     )
 

@@ -34,6 +34,8 @@ def _state(**kw) -> CellState:
         way=5,
         shot=1,
         preset="quick",
+        training=0,
+        trainings=1,
         train_config={"seed": 0, "lr": 0.001, "episodes": 20000},
         budget=20000,
         val_every=1000,
@@ -42,7 +44,7 @@ def _state(**kw) -> CellState:
         test_episodes=1000,
         records=0,
         finished=False,
-        training=None,
+        checkpoint=None,
         run_dir=Path("r"),
         cost_key="k",
     )
@@ -86,7 +88,7 @@ def _summary(episodes: int, stop: str = "plateau", **train) -> RunSummary:
 
 
 def test_a_partial_cell_is_priced_by_the_episodes_it_still_needs():
-    cell = _state(training=TrainingState(step=3000, stop="", validations=3, trained=False))
+    cell = _state(checkpoint=TrainingState(step=3000, stop="", validations=3, trained=False))
     est = cell_estimate(cell, costs.CellCost(train=0.01, eval=0.002), (9000, "2 earlier run(s)"))
     assert (est.train_episodes, est.validations, est.test_episodes) == (6000, 6, 1000)
     assert est.seconds == pytest.approx(6000 * 0.01 + (6 * 2000 + 1000) * 0.002)
@@ -94,14 +96,16 @@ def test_a_partial_cell_is_priced_by_the_episodes_it_still_needs():
         todo(est) == "train ~6,000 episodes (2 earlier run(s)), 6 validations, test 1,000 episodes"
     )
     assert cached(cell) == "partial checkpoint at 3,000"
-    trained = _state(training=TrainingState(step=9008, stop="plateau", validations=9, trained=True))
+    trained = _state(
+        checkpoint=TrainingState(step=9008, stop="plateau", validations=9, trained=True)
+    )
     est = cell_estimate(trained, costs.CellCost(train=1.0, eval=0.5), (9000, "x"))
     assert (est.train_episodes, est.seconds, est.expected_from) == (0, 500.0, "trained")
     assert cached(trained) == "trained checkpoint (plateau at 9,008)"
     done = cell_estimate(_state(finished=True), None, (9000, "x"))
     assert (done.seconds, todo(done)) == (0.0, "-")
     # beyond the expected episodes: at least one more validation interval
-    late = _state(training=TrainingState(step=9500, stop="", validations=9, trained=False))
+    late = _state(checkpoint=TrainingState(step=9500, stop="", validations=9, trained=False))
     assert cell_estimate(late, None, (9000, "x")).train_episodes == 1000
 
 

@@ -51,14 +51,17 @@ def fake_run(
     config=None,
     seed=0,
     train_seed: int | None = None,
+    episodes: int = EPISODES,
+    n_classes: int = 8,
 ):
     """Store a finished run; a query of class ``c`` is right with probability ``skill(c)``.
-    ``train_seed``: its ``train_config["seed"]`` (absent when ``None``)."""
+    ``train_seed``: its ``train_config["seed"]`` (absent when ``None``); ``episodes`` test
+    episodes drawn from ``n_classes`` test classes."""
     spec = EpisodeSpec(
-        dataset=dataset, way=WAY, shot=shot, query=QUERY, episodes=EPISODES, seed=shot
+        dataset=dataset, way=WAY, shot=shot, query=QUERY, episodes=episodes, seed=shot
     )
     path = runs / dataset / "manifests" / f"test-{WAY}w{shot}s.json"
-    digest = write_manifest(build_manifest(toy_index(), spec), path)
+    digest = write_manifest(build_manifest(toy_index(n_classes), spec), path)
     manifest = json.loads(path.read_text())
     rng = np.random.default_rng([seed, shot, zlib.crc32(method.encode()), train_seed or 0])
     labels = np.repeat(np.arange(WAY), QUERY)
@@ -75,7 +78,7 @@ def fake_run(
             "way": WAY,
             "shot": shot,
             "query": QUERY,
-            "episodes": EPISODES,
+            "episodes": episodes,
             "protocol": "quick",
             "seed": 0,
             "frames": 8,
@@ -270,8 +273,11 @@ def test_paired_difference_is_the_mean_episode_difference(report, store):
     rows = md_table(report[0] / "tables/paired.md")[1]
     row = next(r for r in rows if r[0] == "ta2n - protonet" and r[2] == "5-shot")
     d = store[1]["ta2n", 5] - store[1]["protonet", 5]
-    assert row[3].startswith(f"{d.mean():+.2f} ± ")
-    assert row[6] == f"{(d > 0).sum()}/{(d < 0).sum()}"
+    assert row[3] == "1"  # one training each: the episode-level columns mean what they say
+    assert row[4].startswith(f"{d.mean():+.2f} ± ")
+    assert row[-1] == f"{(d > 0).sum()}/{(d < 0).sum()}"
+    win = ((d > 0) + 0.5 * (d == 0)).mean()  # P(A > B), ties half
+    assert row[6].startswith(f"{win:.3f} [")
 
 
 def test_runs_of_one_method_in_one_cell_are_told_apart(tmp_path):

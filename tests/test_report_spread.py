@@ -1,17 +1,27 @@
-"""Retrainings with other training seeds: kept out of the main tables, summarised in their own."""
+"""A cell's trainings (runs that differ only in their training seed): pooled in the main and
+paired tables, one per seed in the training-spread table, the first in the figures."""
 
 from __future__ import annotations
 
 import statistics
 
+import numpy as np
 import pandas as pd
+import pytest
 from test_report import fake_run, flat, md_table
 
 from fsar_bench.report.build import build_report
 from fsar_bench.results.stats import mean_ci
+from fsar_bench.results.summary import load_summaries
 
 
-def test_training_seeds_go_to_the_spread_table_only(tmp_path):
+def fake_run_acc(runs, method):
+    """Per-episode accuracies of the one stored run of ``method``."""
+    (s,) = [s for s in load_summaries(runs) if s.method == method]
+    return s.episode_accuracies()
+
+
+def test_training_seeds_are_one_cell_in_main_and_one_row_each_in_spread(tmp_path):
     runs, out = tmp_path / "runs", tmp_path / "out"
     fake_run(runs, "toy", "protonet", 1, flat(0.4), train_seed=0)
     per_episode = {
@@ -26,12 +36,27 @@ def test_training_seeds_go_to_the_spread_table_only(tmp_path):
     _, main = md_table(out / "tables/main.md")
     cells = {r[0]: r[3] for r in main}
     assert set(cells) == {"protonet", "ta2n", "otam"}  # no train.seed variants
-    assert cells["ta2n"].startswith(f"{acc[0]:.2f} ± ")  # the own-seed training
+    mean = statistics.mean(acc.values())
+    assert cells["ta2n"].startswith(f"{mean:.2f} ± ")  # the mean over the three trainings
+    col = np.mean(list(per_episode.values()), axis=0)  # per-episode means over trainings
+    ep = 1.959964 * col.std(ddof=1) / np.sqrt(col.size)
+    assert cells["ta2n"].endswith(f" [3 trainings; episodes only ± {ep:.2f}]")
+    half = float(cells["ta2n"].split(" ± ")[1].split(" ")[0])
+    means = list(acc.values())  # the trainings dominate: about t(2) x SD / sqrt(3)
+    assert half == pytest.approx(4.303 * statistics.stdev(means) / np.sqrt(3), rel=0.1)
+    assert half > 3 * ep
     assert cells["otam"].startswith(f"{lone:.2f} ± ")  # a lone training seed stays
+    assert "[" not in cells["otam"]  # one training: the run's own episode interval
     _, paired = md_table(out / "tables/paired.md")
-    assert sorted(r[0] for r in paired) == ["otam - protonet", "ta2n - protonet"]
+    by_name = {r[0]: r for r in paired}
+    assert sorted(by_name) == ["otam - protonet", "ta2n - protonet"]
+    assert by_name["ta2n - protonet"][3] == "1"  # protonet has seed 0 only: paired on it
+    d = per_episode[0] - fake_run_acc(runs, "protonet")
+    assert by_name["ta2n - protonet"][4].startswith(f"{d.mean():+.2f} ± ")
+    assert by_name["otam - protonet"][3] == "1 (by order)"  # seed 3 against seed 0
     curves = pd.read_csv(out / "figures/learning_curves_toy.csv")
     assert sorted(set(curves["label"])) == ["otam", "protonet", "ta2n"]
+    assert len(curves[curves["label"] == "ta2n"]) == 4  # one training's curve (4 validations)
 
     head, rows = md_table(out / "tables/training_spread.md")
     assert head[:5] == ["method", "dataset", "setting", "trainings", "accuracy per train.seed"]
@@ -60,3 +85,4 @@ def test_no_spread_table_without_two_training_seeds(tmp_path):
     assert not (tmp_path / "out/tables/training_spread.md").exists()
     text = (tmp_path / "out/report.md").read_text()
     assert "training spread: needs a cell trained with two" in text
+    assert "1 training: training spread not measured (--trainings 3)" in text

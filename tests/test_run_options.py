@@ -39,6 +39,8 @@ NON_DEFAULT = {
     "workers": ("2", lambda s, r: r.workers, 2),
     "jobs": ("3", lambda s, r: r.jobs, 3),
     "dry_run": (None, None, None),  # the run's watch (checked below)
+    "trainings": ("3", lambda s, r: r.trainings, 3),
+    "ci": ("classes", None, None),  # printed tables only (checked below)
 }
 
 
@@ -55,10 +57,14 @@ def test_every_option_of_run_reaches_the_request(tmp_path, monkeypatch):
 
     def fake(source, req, progress=None, *, watch=None):
         seen["source"], seen["req"], seen["watch"] = source, req, watch
-        return []
+        return ["a summary"]  # printed by the faked run_tables below
 
     monkeypatch.setattr(engine, "run_benchmark", fake)
-    monkeypatch.setattr("fsar_bench.report.console.run_tables", lambda s, b: f"baseline={b}")
+    tables = {}
+    monkeypatch.setattr(
+        "fsar_bench.report.console.run_tables",
+        lambda s, b, i: tables.update(baseline=b, ci=i.ci) or "",
+    )
     monkeypatch.chdir(tmp_path)
     args = ["run"]
     for name, (value, _, _) in NON_DEFAULT.items():
@@ -67,7 +73,9 @@ def test_every_option_of_run_reaches_the_request(tmp_path, monkeypatch):
     for name, (_, get, want) in NON_DEFAULT.items():
         if get is not None:
             assert get(seen["source"], seen["req"]) == want, name
-    assert seen["watch"].dry_run
+    assert seen["watch"].dry_run and tables == {}  # a dry run prints no tables
+    assert main([a for a in args if a != "--dry-run"]) == 0
+    assert tables == {"baseline": "otam", "ci": "classes"}
 
 
 def test_bad_options_are_one_line_errors(tmp_path, capsys):
@@ -88,6 +96,8 @@ def test_bad_options_are_one_line_errors(tmp_path, capsys):
         ["--methods", "fsar_bench.methods.otam:OTAMConfig"],
         ["--dataset", "./no/such/folder"],
         ["--dataset", "synthetc"],
+        ["--ci", "trainings"],
+        ["--trainings", "0"],
     ):
         assert main(["run", "--cache-dir", str(tmp_path), *bad]) == 2, bad
         err = capsys.readouterr().err.strip()

@@ -14,7 +14,9 @@ from pathlib import Path
 
 import typer
 
+from fsar_bench.commands.options import command
 from fsar_bench.errors import FsarError
+from fsar_bench.options.intervals import IntervalOptions
 
 TABLE_FORMATS = ("md", "tex", "csv")  # fsar_bench.report.render.RENDER (not imported: --help)
 FIGURE_FORMATS = ("png", "pdf", "svg")
@@ -31,6 +33,7 @@ def _choices(text: str, allowed: tuple[str, ...], option: str) -> tuple[str, ...
     return chosen
 
 
+@command
 def report(
     runs: Path = typer.Option(Path("runs"), "--runs", help="Results store (fsar-bench run)."),
     out: Path = typer.Option(Path("reports"), "--out", help="Where tables and figures go."),
@@ -40,6 +43,7 @@ def report(
     analysis: Path | None = typer.Option(
         None, "--analysis", help="Misalignment analysis outputs (default: OUT/analysis)."
     ),
+    intervals: IntervalOptions = IntervalOptions(),
 ) -> None:
     """Tables and figures from stored results, with published numbers side by side."""
     from fsar_bench.methods import METHODS
@@ -57,11 +61,26 @@ def report(
         "--figures": figures,
         "--baseline": baseline,
         "--analysis": analysis,
+        "--ci": intervals.ci,
     }
-    defaults = {"--format": "md,tex,csv", "--figures": "png", "--baseline": "protonet"}
+    defaults = {
+        "--format": "md,tex,csv",
+        "--figures": "png",
+        "--baseline": "protonet",
+        "--ci": IntervalOptions().ci,
+    }
     command = " ".join(
         ["fsar-bench report"]
         + [f"{k} {v}" for k, v in options.items() if v is not None and defaults.get(k) != v]
     )
-    files = build_report(runs, out, table_formats, base, analysis, figure_formats, command)
+    files = build_report(
+        runs,
+        out,
+        formats=table_formats,
+        baseline=base,
+        analysis=analysis,
+        figure_formats=figure_formats,
+        command=command,
+        intervals=intervals,
+    )
     typer.echo(f"wrote {len(files)} files under {out} (index: {out / 'report.md'})")

@@ -6,6 +6,7 @@ from __future__ import annotations
 from fsar_bench.commands.options import command
 from fsar_bench.options.common import ComputeOptions, DataOptions
 from fsar_bench.options.features import FeatureOptions
+from fsar_bench.options.intervals import IntervalOptions
 from fsar_bench.options.run import RunOptions
 
 
@@ -16,6 +17,7 @@ def run(
     features: FeatureOptions,
     compute: ComputeOptions,
     data: DataOptions,
+    intervals: IntervalOptions,
 ) -> None:
     """Train and evaluate methods on identical episodes; print the plan and an estimate first,
     then accuracy and paired differences (--dry-run: the plan only)."""
@@ -24,7 +26,12 @@ def run(
     from fsar_bench.api import run_groups
 
     results = run_groups(
-        options=options, features=features, compute=compute, data=data, echo=typer.echo
+        options=options,
+        features=features,
+        compute=compute,
+        data=data,
+        intervals=intervals,
+        echo=typer.echo,
     )
     if results.main and not options.dry_run:
         typer.echo(results.table())

@@ -104,14 +104,23 @@ class DataSource:
     def ensure_prepared(
         self, progress: Progress | None = None, runtime: Runtime | None = None
     ) -> None:
-        """Generate a synthetic dataset that is not complete yet (on rank 0 under ``torchrun``);
-        real data is left as it is."""
+        """Generate a synthetic dataset that is not complete yet (on rank 0 under ``torchrun``):
+        its folder is missing, empty or holds an interrupted generation (``config.json`` without
+        ``COMPLETE``). Real data, and a folder of prepared frames and split lists given as a
+        synthetic dataset's root, are left as they are."""
 
         def make() -> None:
-            if self.dataset.is_synthetic and not (self.root / "COMPLETE").is_file():
+            if self.dataset.is_synthetic and self._unmade():
                 self.prepare(progress=progress)
 
         self._ranked(runtime, make)
+
+    def _unmade(self) -> bool:
+        """The synthetic data root still needs (or is in the middle of) its generation."""
+        root = self.root
+        if (root / "COMPLETE").is_file():
+            return False
+        return not root.is_dir() or (root / "config.json").is_file() or not any(root.iterdir())
 
     # --- index ------------------------------------------------------------------------------
     def index(self, splits: Sequence[str] = SPLITS) -> dict[str, SplitIndex]:

@@ -1,4 +1,4 @@
-"""A run's plan: one :class:`Cell` per (shot, method), every config resolved once.
+"""A run's plan: one :class:`Cell` per (shot, training, method), every config resolved once.
 
 For every shot one test manifest is drawn (seeded) and shared by every method; one validation
 manifest (seed + 1) is used for model selection (the val split, K held-out training classes,
@@ -6,6 +6,13 @@ or none; :mod:`fsar_bench.engine.select`). :func:`plan` resolves each method's c
 training config once (:mod:`fsar_bench.engine.presets`) and the run config that is hashed into
 the run's folder name; the cells are then trained and evaluated by
 :func:`fsar_bench.engine.run.run_cell`.
+
+``RunRequest.trainings = N`` plans N trainings of every (shot, method), with the training seeds
+``train.seed + i`` (:func:`training_config`), all on the shot's one test manifest. The index is
+not part of the hashed run config: training ``i`` is the very run (folder and checkpoint) that
+``--set train.seed=<train.seed + i>`` makes, so finished trainings are found and reused, and
+training ``i`` of every method draws the same training episodes where their shapes agree
+(:func:`fsar_bench.engine.train_data.episode_rng`; docs/statistics.md).
 """
 
 from __future__ import annotations
@@ -35,6 +42,8 @@ class Cell:
         method_config: the resolved method config (a dataclass). train: the training config.
         manifests: ``"test"`` and, when the run selects, ``"val"``.
         config: the run config (hashed into the folder name; see :func:`run_config`).
+        training: which training of the (shot, method) this is (0-based; its seed is
+            ``train.seed``), of ``trainings``; neither is in ``config``.
     """
 
     info: MethodInfo
@@ -43,6 +52,8 @@ class Cell:
     train: TrainConfig
     manifests: dict[str, Manifest]
     config: dict
+    training: int = 0
+    trainings: int = 1
 
     @property
     def name(self) -> str:
@@ -149,25 +160,36 @@ def settings(ctx: RunContext) -> list[Setting]:
     ]
 
 
+def training_config(train: TrainConfig, index: int) -> TrainConfig:
+    """The training config of training ``index`` (0: ``train`` itself): training seed
+    ``train.seed + index``, everything else equal."""
+    return dataclasses.replace(train, seed=train.seed + index)
+
+
 def plan(ctx: RunContext, resolved: dict[tuple[str, int], Resolved]) -> list[Cell]:
-    """Every cell of the run, shot by shot, methods in request order (manifests drawn here);
-    ``resolved``: :func:`~fsar_bench.engine.request.check_request`'s configs."""
+    """Every cell of the run: shot by shot, then training by training (``ctx.req.trainings``),
+    methods in request order (manifests drawn here); ``resolved``:
+    :func:`~fsar_bench.engine.request.check_request`'s configs."""
     cells = []
+    n = ctx.req.trainings
     for setting in settings(ctx):
         test = test_manifest(ctx, setting)
-        for (_, shot), res in resolved.items():
-            if shot != setting.shot:
-                continue
-            val = val_manifests(ctx, setting, res.train.val_episodes)
-            cell = Cell(
-                info=res.info,
-                setting=setting,
-                method_config=res.method_config,
-                train=res.train,
-                manifests={"test": test, **val},
-                config={},
-            )
-            cells.append(dataclasses.replace(cell, config=run_config(ctx, cell)))
+        for i in range(n):
+            for (_, shot), res in resolved.items():
+                if shot != setting.shot:
+                    continue
+                val = val_manifests(ctx, setting, res.train.val_episodes)
+                cell = Cell(
+                    info=res.info,
+                    setting=setting,
+                    method_config=res.method_config,
+                    train=training_config(res.train, i),
+                    manifests={"test": test, **val},
+                    config={},
+                    training=i,
+                    trainings=n,
+                )
+                cells.append(dataclasses.replace(cell, config=run_config(ctx, cell)))
     return cells
 
 

@@ -54,10 +54,11 @@ class CellState:
 
     Attributes:
         index: place in the plan. method, dataset, way, shot, preset: the cell.
+        training, trainings: which of the cell's trainings (``--trainings``) it is.
         train_config: its recorded training config. budget, val_every, val_episodes: from it.
         validates: the run selects on validation (``--select`` not ``last``).
         test_episodes: test episodes planned. records: those already evaluated.
-        finished: its summary exists. training: its checkpoint (``None``: none yet).
+        finished: its summary exists. checkpoint: its training so far (``None``: none yet).
         run_dir: its run folder. cost_key: its key in ``costs.json``.
     """
 
@@ -67,6 +68,8 @@ class CellState:
     way: int
     shot: int
     preset: str
+    training: int
+    trainings: int
     train_config: dict
     budget: int
     val_every: int
@@ -75,13 +78,13 @@ class CellState:
     test_episodes: int
     records: int
     finished: bool
-    training: TrainingState | None
+    checkpoint: TrainingState | None
     run_dir: Path
     cost_key: str
 
     @property
     def trained(self) -> bool:
-        return self.finished or (self.training is not None and self.training.trained)
+        return self.finished or (self.checkpoint is not None and self.checkpoint.trained)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -149,7 +152,7 @@ def cell_estimate(
 ) -> CellEstimate:
     """The work a cell has left and its seconds at ``cost`` (module docstring)."""
     total, source = expected
-    done = cell.training.step if cell.training else 0
+    done = cell.checkpoint.step if cell.checkpoint else 0
     train = 0 if cell.trained else max(total - done, min(cell.val_every, cell.budget - done), 0)
     validations = math.ceil(train / cell.val_every) if cell.validates else 0
     test = 0 if cell.finished else max(cell.test_episodes - cell.records, 0)

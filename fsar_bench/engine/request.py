@@ -11,6 +11,7 @@ from fsar_bench.engine.schedule import TrainConfig
 from fsar_bench.engine.select import parse_select
 from fsar_bench.errors import FsarError, require
 from fsar_bench.methods import METHODS, MethodInfo
+from fsar_bench.options.spelling import SEED_MAX
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -38,6 +39,10 @@ class RunRequest:
             its threads; ``run`` resolves its default with :func:`fsar_bench.engine.jobs.
             resolve_jobs`). Not in the run config (run ids do not depend on it); summaries
             record it.
+        trainings: trainings per cell, with training seeds ``train.seed + 0 .. trainings - 1``
+            on the cell's one test manifest (:func:`fsar_bench.engine.cells.plan`). Recorded in
+            each summary's ``training``, never in the hashed run config: training ``i`` is the
+            run that ``--set train.seed=<train.seed + i>`` makes.
     """
 
     methods: tuple[str, ...] = ("protonet", "otam", "trn", "ta2n")
@@ -59,6 +64,7 @@ class RunRequest:
     finetune: bool = False
     workers: int | None = None
     jobs: int = 1
+    trainings: int = 1
 
     @property
     def recipe(self) -> str:
@@ -74,6 +80,7 @@ class RunRequest:
             (self.episodes is None or self.episodes >= 1, "episodes must be >= 1"),
             (self.frames >= 1, "frames must be >= 1"),
             (self.jobs >= 1, "jobs must be >= 1"),
+            (self.trainings >= 1, "trainings must be >= 1"),
         )
         require(checks, "run")
         parse_select(self.select)
@@ -104,7 +111,7 @@ def check_request(req: RunRequest) -> dict[tuple[str, int], Resolved]:
             f"{spatial[0]} reads spatial maps; pooled-only features serve only "
             "pooled methods (protonet, otam, trn...)"
         )
-    return {
+    resolved = {
         (info.name, shot): Resolved(
             info=info,
             method_config=method_settings(info, req.recipe, req.sets, shot=shot),
@@ -113,3 +120,10 @@ def check_request(req: RunRequest) -> dict[tuple[str, int], Resolved]:
         for shot in req.shots
         for info in infos
     }
+    last = max(r.train.seed for r in resolved.values()) + req.trainings - 1
+    if last > SEED_MAX:
+        raise FsarError(
+            f"--trainings {req.trainings}: training seed {last} is above {SEED_MAX}; "
+            "lower train.seed or --trainings"
+        )
+    return resolved

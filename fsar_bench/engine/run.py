@@ -7,7 +7,9 @@ open_context`), plans the cells (:func:`~fsar_bench.engine.cells.plan`: one test
 shot shared by every method, one validation manifest for model selection) and runs each with
 :func:`run_cell`: trained on the train split unless a finished checkpoint exists, then
 evaluated; finished evaluations are not repeated and interrupted ones continue (see
-:mod:`fsar_bench.engine.train`, :mod:`fsar_bench.engine.evaluate`). Every run writes a
+:mod:`fsar_bench.engine.train`, :mod:`fsar_bench.engine.evaluate`). With ``req.trainings = N``
+each (shot, method) is trained N times (training seeds ``train.seed + i``) on one test
+manifest; each summary records which training it is (``RunSummary.training``). Every run writes a
 :class:`~fsar_bench.results.summary.RunSummary`, which records the method's origin (built-in,
 entry point or import path) and factory, the selection and the backbone weight file.
 
@@ -37,7 +39,7 @@ from fsar_bench.engine.watch import RunWatch
 from fsar_bench.methods import create_method
 from fsar_bench.results.stats import CONVENTION, mean_ci
 from fsar_bench.results.store import RunDir, accuracies, versions
-from fsar_bench.results.summary import RunSummary, read_summary, write_summary
+from fsar_bench.results.summary import RunSummary, Training, read_summary, write_summary
 from fsar_bench.runtime import Runtime
 
 __all__ = ["RunRequest", "run_benchmark", "run_cell", "summarize_accuracy"]
@@ -139,6 +141,7 @@ def run_cell(ctx: RunContext, cell: Cell) -> RunSummary:
         versions=versions(),
         device=str(rt.device),
         checkpoint=str(ckpt / "best.safetensors"),
+        training=Training(seed=cell.train.seed, index=cell.training, of=cell.trainings),
     )
     if not rt.is_main:  # rank 0 writes it
         return dataclasses.replace(summary, dir=str(run.path))
@@ -153,10 +156,10 @@ def run_benchmark(
     *,
     watch: RunWatch | None = None,
 ) -> list[RunSummary]:
-    """Everything ``fsar-bench run`` does; returns one summary per (method, shot). ``runtime``:
-    this process under ``torchrun`` (``None``: one process on ``req.device``). ``watch``: shown
-    the plan before any work (it may stop the run there: a dry run) and each finished cell
-    (:class:`~fsar_bench.engine.watch.RunWatch`). Cells run through
+    """Everything ``fsar-bench run`` does; returns one summary per (shot, training, method).
+    ``runtime``: this process under ``torchrun`` (``None``: one process on ``req.device``).
+    ``watch``: shown the plan before any work (it may stop the run there: a dry run) and each
+    finished cell (:class:`~fsar_bench.engine.watch.RunWatch`). Cells run through
     :func:`~fsar_bench.engine.jobs.run_cells` (``--jobs``)."""
     resolved = check_request(req)
     runtime = runtime or Runtime(device=torch.device(req.device))

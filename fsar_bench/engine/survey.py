@@ -51,6 +51,8 @@ def cell_state(ctx: RunContext, index: int, cell: Cell, threads: int) -> CellSta
         way=cell.setting.way,
         shot=cell.setting.shot,
         preset=req.preset,
+        training=cell.training,
+        trainings=cell.trainings,
         train_config=recorded(cell.train),
         budget=cell.train.episodes,
         val_every=cell.train.val_every,
@@ -59,7 +61,7 @@ def cell_state(ctx: RunContext, index: int, cell: Cell, threads: int) -> CellSta
         test_episodes=cell.setting.episodes,
         records=records_done(folder / "episodes.jsonl"),
         finished=(folder / "summary.json").is_file(),
-        training=training_state(checkpoint_folder(ctx, cell)),
+        checkpoint=training_state(checkpoint_folder(ctx, cell)),
         run_dir=folder,
         cost_key=key,
     )

@@ -59,5 +59,7 @@ def draw_training_episode(
 
 def episode_rng(seed: int, rank: int = 0, world: int = 1) -> np.random.Generator:
     """The training episodes' generator of one rank: seeded by ``seed`` in one process, by
-    ``(seed, rank)`` among ``world > 1`` processes (independent streams)."""
+    ``(seed, rank)`` among ``world > 1`` processes (independent streams). Nothing else (not
+    the method, not the batch size) enters, so training ``s`` of every method draws the same
+    episodes where way, shot and training queries agree (docs/statistics.md)."""
     return np.random.default_rng(seed if world == 1 else [seed, rank])

@@ -1,7 +1,8 @@
 """Option groups of ``fsar-bench run``, ``profile`` and ``sweep``: what to train and evaluate.
 
 :class:`TrainingOptions` (methods, shots, protocol, preset, seeds, ``--set``, selection, results
-store) is shared by the three commands; :class:`RunOptions` adds what only ``run`` takes;
+store) is shared by the three commands; :class:`RunOptions` adds what only ``run`` takes (the
+baseline, the track, ``--trainings``);
 :class:`ProfileOptions` holds the analysis side of ``profile`` and ``sweep``.
 :meth:`TrainingOptions.request` resolves a group into the engine's checked
 :class:`~fsar_bench.engine.request.RunRequest`, once.
@@ -122,7 +123,8 @@ class TrainingOptions:
 
 @dataclass(frozen=True, kw_only=True)
 class RunOptions(TrainingOptions):
-    """``fsar-bench run``: training options, the paired baseline and the track."""
+    """``fsar-bench run``: training options, the paired baseline, the track and the number of
+    trainings per cell."""
 
     baseline: str = opt("protonet", "--baseline", help="Method paired differences compare to.")
     finetune: bool = opt(
@@ -130,6 +132,13 @@ class RunOptions(TrainingOptions):
         "--finetune",
         help="Train the backbone with the method on decoded frames (the papers' track; for a "
         "GPU) instead of cached features.",
+    )
+    trainings: int = opt(
+        1,
+        "--trainings",
+        help="Trainings per cell, training seeds train.seed + 0..N-1, all on the cell's one "
+        "test manifest (finished ones are reused); intervals then cover retraining.",
+        minimum=1,
     )
 
     jobs: int | None = opt(
@@ -145,10 +154,16 @@ class RunOptions(TrainingOptions):
     )
 
     def run_request(self, compute: ComputeOptions, features: FeatureOptions) -> RunRequest:
-        """:meth:`request` with the track and the parallel cells (``--jobs`` not given: 1 here;
-        ``run`` resolves the default with its runtime, :func:`fsar_bench.engine.jobs.
-        resolve_jobs`)."""
-        return self.request(compute, features, finetune=self.finetune, jobs=self.jobs or 1)
+        """:meth:`request` with the track, the number of trainings and the parallel cells
+        (``--jobs`` not given: 1 here; ``run`` resolves the default with its runtime,
+        :func:`fsar_bench.engine.jobs.resolve_jobs`)."""
+        return self.request(
+            compute,
+            features,
+            finetune=self.finetune,
+            trainings=self.trainings,
+            jobs=self.jobs or 1,
+        )
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -7,7 +7,9 @@ Writes, under ``out``:
   runs allow (``ablation_*``, from the methods' registry entries) and ``misalignment`` (from
   ``<analysis>/<dataset>/aem.json``), ``profile`` (one row per dataset, from
   ``<analysis>/<dataset>/profile.json``: ``fsar-bench profile`` / ``sweep``),
-  ``training_spread`` (cells trained with several ``train.seed``; :mod:`~.spread`); with ``csv``
+  ``training_spread`` (cells trained with several ``train.seed``; :mod:`~.spread`); a cell of
+  the main, ablation and paired tables is the mean over its trainings, with the interval
+  ``intervals`` asks for (:mod:`~.intervals`, docs/statistics.md); with ``csv``
   also ``runs.csv``, one row per run;
 * ``figures/``: per-class gain over the baseline (``class_gain_*``, TA2N Fig. 9, with its data
   as CSV), learning curves (``learning_curves_<dataset>``: validation accuracy against training
@@ -26,20 +28,25 @@ import os
 from pathlib import Path
 
 from fsar_bench.errors import FsarError
+from fsar_bench.options.intervals import IntervalOptions
 from fsar_bench.report import runs as rr
 from fsar_bench.report import tables as rt
 from fsar_bench.report.curves import write_learning_curves
 from fsar_bench.report.figures import write_figures
 from fsar_bench.report.misalignment import aem_table, load_analysis, load_profiles, profile_table
+from fsar_bench.report.paired import paired_table
 from fsar_bench.report.render import to_markdown, write_tables
+from fsar_bench.report.seeds import first_trainings
 from fsar_bench.report.spread import spread_table
 
 CAPTIONS = {
     "class_gain": "Per-class accuracy of each method minus the baseline's on identical episodes "
-    "(TA2N Fig. 9); n = the class's test queries.",
-    "accuracy_vs_misalignment": "Accuracy (mean ± 95% interval) on the synthetic presets, "
-    "from no to high misalignment; one line per method.",
-    "learning_curves": "Validation accuracy against training episodes, one line per method; "
+    "(TA2N Fig. 9; each cell's first training); n = the class's test queries.",
+    "accuracy_vs_misalignment": "Accuracy (mean ± 95% interval over test episodes, each "
+    "cell's first training) on the synthetic presets, from no to high misalignment; one line "
+    "per method.",
+    "learning_curves": "Validation accuracy against training episodes, one line per method "
+    "(each cell's first training); "
     "dot: the selected (best) validation; x: training stopped on its plateau rule; square: "
     "stopped by the episode budget.",
     "start_times": "Share of videos per action start frame (first frame with p >= 0.5) and "
@@ -100,16 +107,19 @@ def build_report(
     analysis: Path | None = None,
     figure_formats: tuple[str, ...] = ("png",),
     command: str = "fsar-bench report",
+    intervals: IntervalOptions | None = None,
 ) -> list[Path]:
-    """Write every table, figure and the index; returns the written files."""
+    """Write every table, figure and the index; returns the written files. ``intervals``: what
+    a cell's interval covers (default: trainings x test episodes)."""
     df = rr.collect(runs)
     if len(df) == 0:
         raise FsarError(f"no finished runs under {runs}; run `fsar-bench run` first or pass --runs")
     folder = analysis if analysis is not None else out / "analysis"
     reports = load_analysis(folder)
-    built = {"main": rt.main_table(df), "paired": rt.paired_table(df, baseline)}
-    built |= {ab.name: rt.ablation_table(df, m, ab) for m, ab in rr.ablations()}
-    built["training_spread"] = spread_table(rr.main_runs(df, retrainings=True))
+    opts = intervals or IntervalOptions()
+    built = {"main": rt.main_table(df, opts), "paired": paired_table(df, baseline, opts)}
+    built |= {ab.name: rt.ablation_table(df, m, ab, opts) for m, ab in rr.ablations()}
+    built["training_spread"] = spread_table(rr.main_runs(df))
     built["misalignment"] = aem_table(reports)
     built["profile"] = profile_table(load_profiles(folder))
     reasons = {
@@ -117,7 +127,7 @@ def build_report(
         "misalignment": "misalignment table: no <analysis>/<dataset>/aem.json yet",
         "profile": "profile table: no <analysis>/<dataset>/profile.json yet (fsar-bench profile)",
         "training_spread": "training spread: needs a cell trained with two training seeds "
-        "(fsar-bench run ... --set train.seed=1)",
+        "(fsar-bench run ... --trainings 3)",
     }
     reasons |= {
         ab.name: f"ablation {ab.title}: needs {m} runs with at least two settings of "
@@ -131,7 +141,7 @@ def build_report(
     files = write_tables(tables, out / "tables", formats)
     if "csv" in formats:
         files.append(_runs_csv(df, runs, out / "tables" / "runs.csv"))
-    main = rr.main_runs(df)
+    main = first_trainings(rr.main_runs(df))  # figures draw one training per cell
     figs, left = write_figures(main, reports, out / "figures", baseline, figure_formats)
     curves = write_learning_curves(main, out / "figures", figure_formats)
     if not curves:

@@ -29,7 +29,7 @@ def cached(cell: CellState) -> str:
     """What the cell already has, in words."""
     if cell.finished:
         return "finished run"
-    t = cell.training
+    t = cell.checkpoint
     if t is not None and t.trained:
         what = f"trained checkpoint ({t.stop} at {t.step:,})"
     elif t is not None:
@@ -39,6 +39,12 @@ def cached(cell: CellState) -> str:
     if cell.records:
         what += f", {cell.records:,}/{cell.test_episodes:,} test records"
     return what
+
+
+def setting(cell: CellState) -> str:
+    """``5w1s``, and the training ``#i/N`` when the cell is trained several times."""
+    training = f" #{cell.training + 1}/{cell.trainings}" if cell.trainings > 1 else ""
+    return f"{cell.way}w{cell.shot}s{training}"
 
 
 def todo(est: CellEstimate) -> str:
@@ -56,7 +62,7 @@ def todo(est: CellEstimate) -> str:
 def plan_text(plan: RunPlan) -> str:
     """The plan table and the estimate (module docstring)."""
     rows = [
-        (c.method, f"{c.way}w{c.shot}s", cached(c), todo(e), duration(e.seconds), e.cost_from)
+        (c.method, setting(c), cached(c), todo(e), duration(e.seconds), e.cost_from)
         for c, e in zip(plan.cells, plan.estimates)
     ]
     head = ("method", "setting", "cached", "to do", "estimate", "costs")

@@ -25,7 +25,8 @@ class Table:
 
 
 def latex_escape(text: str) -> str:
-    """Escape LaTeX specials; ``±`` and ``✓`` become math symbols."""
+    """Escape LaTeX specials; ``±``, ``✓``, ``<`` and ``>`` become math symbols (text-mode
+    ``<``/``>`` print other glyphs in LaTeX's default font encoding), ``—`` an em dash."""
     specials = {
         "\\": r"\textbackslash{}",
         "&": r"\&",
@@ -39,6 +40,9 @@ def latex_escape(text: str) -> str:
         "^": r"\textasciicircum{}",
         "±": r"$\pm$",
         "✓": r"$\checkmark$",
+        ">": r"$>$",
+        "<": r"$<$",
+        "—": "---",
     }
     return "".join(specials.get(ch, ch) for ch in text)
 

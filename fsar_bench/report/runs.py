@@ -3,22 +3,21 @@
 :func:`collect` reads every finished run under a results folder (one row per run, its typed
 :class:`~fsar_bench.results.summary.RunSummary` in ``summary``; :func:`frame`: the same rows of
 summaries in hand); :func:`main_runs` keeps the
-runs whose ablation switches are all at their defaults (and, unless asked, not the retrainings
-of :func:`~fsar_bench.report.seeds.is_retraining`), labelled by the settings that tell runs of
-one method apart (:func:`variant_labels`). What the report knows about each method (ablations,
-neutral fields) comes from its registry entry.
+runs whose ablation switches are all at their defaults, every training of a cell included,
+labelled by the settings that tell runs of one method apart (:func:`variant_labels`; never the
+training seed: a cell's trainings share a label, :mod:`fsar_bench.report.seeds`). What the
+report knows about each method (ablations, neutral fields) comes from its registry entry.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 
 import pandas as pd
 
 from fsar_bench.methods import METHODS, Ablation
-from fsar_bench.report.seeds import is_retraining
+from fsar_bench.report.seeds import TRAIN_SEED, settings_of
 from fsar_bench.results.summary import RunSummary, load_summaries
 
 
@@ -29,24 +28,6 @@ def ablations() -> list[tuple[str, Ablation]]:
         for m in sorted(METHODS.loadable(), key=lambda m: (m.report_rank, m.name))
         for ab in m.ablations
     ]
-
-
-def _neutral(method: str) -> tuple[str, ...]:
-    return METHODS.get(method).neutral_fields if method in METHODS else ()
-
-
-def _flat(s: RunSummary) -> dict[str, str]:
-    """The settings that can tell two runs of one method apart, as JSON strings."""
-    st = dataclasses.asdict(s.setting)
-    out = {"preset": s.preset, "backbone": s.backbone, "size": s.size, "finetune": s.finetune}
-    neutral = _neutral(s.method)
-    out |= {k: v for k, v in s.method_config.items() if k not in neutral}
-    out |= {f"train.{k}": v for k, v in s.train_config.items()}
-    out |= {k: st.get(k) for k in ("episodes", "query", "frames", "seed", "repeats", "protocol")}
-    out["manifest"] = s.manifest[:12]
-    mode = s.select.get("mode", "val")
-    out["select"] = f"holdout:{s.select['k']}" if mode == "holdout" else mode
-    return {k: json.dumps(v, sort_keys=True) for k, v in out.items()}
 
 
 def collect(runs: Path) -> pd.DataFrame:
@@ -71,12 +52,13 @@ def frame(summaries: list[RunSummary]) -> pd.DataFrame:
                 "backbone": s.backbone,
                 "size": s.size,
                 "manifest": s.manifest,
+                "train_seed": s.training.seed,
                 "mean": acc["mean"],
                 "ci95": acc["ci95"],
                 "n": acc["n"],
                 "select": json.dumps(s.select, sort_keys=True),
                 "dir": s.dir,
-                "config": _flat(s),
+                "config": settings_of(s),
                 "summary": s,
             }
         )
@@ -84,10 +66,11 @@ def frame(summaries: list[RunSummary]) -> pd.DataFrame:
 
 
 def variant_labels(df: pd.DataFrame, exclude: tuple[str, ...] = ()) -> pd.Series:
-    """Method name plus the settings that differ between its runs sharing a cell."""
+    """Method name plus the settings that differ between its runs sharing a cell (never the
+    training seed: a cell's trainings share their label)."""
     varying: dict[str, set[str]] = {}
     for (method, _, _, _), g in df.groupby(["method", "dataset", "way", "shot"]):
-        keys = set().union(*g["config"]) - set(exclude)
+        keys = set().union(*g["config"]) - {*exclude, TRAIN_SEED}
         diff = {k for k in keys if len({c.get(k) for c in g["config"]}) > 1}
         varying.setdefault(method, set()).update(diff)
 
@@ -113,15 +96,13 @@ def in_ablation(run: pd.Series, method: str, ab: Ablation) -> bool:
     return all(ablation_key(run, o) == o.default for o in others)
 
 
-def main_runs(df: pd.DataFrame, retrainings: bool = False) -> pd.DataFrame:
-    """Runs with every ablation switch at its default (the full methods), labelled anew;
-    without the retrainings of :func:`is_retraining` unless ``retrainings``."""
+def main_runs(df: pd.DataFrame) -> pd.DataFrame:
+    """Runs with every ablation switch at its default (the full methods), every training of a
+    cell included, labelled anew."""
     abl = ablations()
     keep = [
         all(r["method"] != m or ablation_key(r, a) == a.default for m, a in abl)
         for _, r in df.iterrows()
     ]
     df = df[keep]
-    if not retrainings and len(df):
-        df = df[~is_retraining(df)]
     return df.assign(label=variant_labels(df))

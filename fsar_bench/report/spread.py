@@ -1,11 +1,12 @@
 """Training-spread table: how much a cell's accuracy moves when only the training seed does.
 
-A run's ``± 95 %`` interval covers the sampling of test episodes for *one* trained model. Two
+A run's episode interval covers the sampling of test episodes for *one* trained model. Two
 trainings of one method that differ only in ``train.seed`` (initialisation, training episodes,
-dropout; :mod:`fsar_bench.report.seeds`) can land further apart than that interval; this table
-shows by how much. One row per cell (dataset, way, shot, test manifest) and method settings with
-at least two training seeds: the number of trainings, each seed's accuracy, their mean, sample
-standard deviation (``ddof=1``) and range, and the mean of the runs' episode intervals beside it.
+dropout; ``--trainings N`` or ``--set train.seed=S``, :mod:`fsar_bench.report.seeds`) can land
+further apart than that interval; this table shows each training. One row per cell (dataset,
+way, shot, test manifest) and method settings with at least two training seeds: the number of
+trainings, each seed's accuracy, their mean (the main table's cell), sample standard deviation
+(``ddof=1``) and range, and the mean of the runs' episode intervals beside it.
 """
 
 from __future__ import annotations
@@ -57,8 +58,8 @@ def _order(r: pd.Series) -> tuple:
 
 
 def spread_table(df: pd.DataFrame) -> Table | None:
-    """The table from the full methods' runs ``df`` (:func:`~fsar_bench.report.runs.main_runs`
-    with ``retrainings=True``), or ``None`` when no cell has two training seeds."""
+    """The table from the full methods' runs ``df`` (:func:`~fsar_bench.report.runs.main_runs`),
+    or ``None`` when no cell has two training seeds."""
     if len(df) == 0:
         return None
     df = df.assign(
@@ -73,7 +74,8 @@ def spread_table(df: pd.DataFrame) -> Table | None:
         "Trainings that differ only in train.seed (initialisation, training episodes, dropout), "
         "evaluated on the same test episodes. SD: sample standard deviation over the "
         "trainings. ± episodes: the mean 95% half-width of one run over its test episodes, "
-        "which does not include this spread."
+        "which does not include this spread. The main table's cell is the mean of these "
+        "trainings, with its interval over trainings x test episodes."
     ]
     title = "Training spread: one cell trained with several training seeds"
     return Table(

@@ -4,8 +4,11 @@ Everything is read from the results store (:func:`fsar_bench.results.summary.loa
 and the shipped reference CSVs (``fsar_bench/data/reference``); no model is run. What the tables
 know about each method (ablations, published names, order) comes from its registry entry.
 
-* Main table (TA2N Table 2 shape): rows are methods, columns ``dataset K-shot``; cells are
-  ``mean ± 95% half-width`` over test episodes. Runs whose ablation switches are not all at their
+* Main table (TA2N Table 2 shape): rows are methods, columns ``dataset K-shot``; a cell is the
+  mean over the cell's trainings (runs that differ only in ``train.seed``) ± the 95% interval
+  over trainings x test episodes, with the episode-only interval beside it
+  (:func:`fsar_bench.report.console.cell_text`); a cell trained once is ``mean ± episode
+  half-width`` and the notes say so. Runs whose ablation switches are not all at their
   defaults go to the ablation tables only. Published rows follow the measured ones: first those
   whose (dataset, way, shot, method) match a measured cell (published names are mapped to
   registry names by the entries' ``published_names``), then "published only" rows (methods
@@ -13,10 +16,9 @@ know about each method (ablations, published names, order) comes from its regist
 * Ablation tables (the entries' ``ablations``): TA2N modules (Table 3), SC designs (Table 4), OTAM
   matching types (OTAM Table 2), ITA's LSTM size and loss and RVN's relation modules (ITA
   Tables 1-3), written when runs with at least two settings exist.
-* Paired differences against a baseline on identical episodes (:mod:`fsar_bench.results.stats`).
-* Training spread (:mod:`fsar_bench.report.spread`): runs that retrain a cell with other
-  training seeds (``--set train.seed=S``) are kept out of the main and paired tables and the
-  learning curves, and summarised there.
+* Paired differences against a baseline on identical episodes: :mod:`fsar_bench.report.paired`.
+* Training spread (:mod:`fsar_bench.report.spread`): each training seed's accuracy of the cells
+  trained more than once.
 * Misalignment (TA2N Table 1 shape): :mod:`fsar_bench.report.misalignment`.
 
 When several runs of one method share a cell (same dataset and shot), the row label names the
@@ -26,14 +28,17 @@ settings that tell them apart, e.g. ``otam (lam=0.05)``. Every table lists its p
 from __future__ import annotations
 
 import io
-import math
 from importlib import resources
 
 import pandas as pd
 
 from fsar_bench.methods import METHODS, Ablation
+from fsar_bench.options.intervals import IntervalOptions
+from fsar_bench.report.console import cell_text, classes_note, interval_notes, protocol_line
+from fsar_bench.report.intervals import cell_stats
 from fsar_bench.report.render import Table
 from fsar_bench.report.runs import ablation_key, in_ablation, main_runs, variant_labels
+from fsar_bench.report.seeds import group_trainings
 
 MAIN_SOURCES = (("TA2N", "Table 2"), ("OTAM", "Table 1"), ("ITA+circle loss", "Table 4"))
 DATASET_ORDER = (
@@ -79,13 +84,6 @@ def by_method(labels: pd.Series) -> pd.Series:
     return labels.map(method_order)
 
 
-def fmt(mean: float, ci: float, digits: int = 2) -> str:
-    """``mean ± ci`` (no interval when it is undefined)."""
-    if ci is None or (isinstance(ci, float) and math.isnan(ci)):
-        return f"{mean:.{digits}f}"
-    return f"{mean:.{digits}f} ± {ci:.{digits}f}"
-
-
 def _columns(df: pd.DataFrame) -> tuple[list[tuple], list[str]]:
     """``(dataset, way, shot)`` columns and their headers."""
     cols = sorted(
@@ -97,12 +95,13 @@ def _columns(df: pd.DataFrame) -> tuple[list[tuple], list[str]]:
 
 
 def protocol_notes(df: pd.DataFrame) -> list[str]:
-    """One :func:`fsar_bench.report.console.protocol_line` per group of runs sharing a protocol."""
-    from fsar_bench.report.console import protocol_line
-
+    """One :func:`fsar_bench.report.console.protocol_line` per group of runs sharing a protocol
+    (its interval convention: one training's episode interval)."""
     keys = ["dataset", "way", "shot", "query", "episodes", "frames", "backbone", "size"]
     groups = sorted(df.groupby(keys), key=lambda kg: (dataset_order(kg[0][0]), kg[0][1:]))
-    return [f"[{k[2]}-shot] " + protocol_line(list(g["summary"])) for k, g in groups]
+    return [
+        f"[{k[2]}-shot] " + protocol_line(list(g["summary"]), "episode interval") for k, g in groups
+    ]
 
 
 def published_rows(cols: list[tuple], names: dict[str, str], sources, extra) -> tuple[list, list]:
@@ -130,7 +129,26 @@ def published_rows(cols: list[tuple], names: dict[str, str], sources, extra) -> 
     return matched, only
 
 
+def _measured(df: pd.DataFrame, lead_of, opts: IntervalOptions) -> tuple[list, list]:
+    """``([(lead, {column: cell text})], [CellStats])``: one cell per lead and column, the
+    mean over its trainings (:mod:`fsar_bench.report.intervals`)."""
+    runs: dict[tuple, dict[tuple, list]] = {}
+    for r in df.itertuples():
+        key = (r.dataset, r.way, r.shot)
+        runs.setdefault(tuple(lead_of(r)), {}).setdefault(key, []).append(r.summary)
+    cells, stats = [], []
+    for lead, by_col in runs.items():
+        texts = {}
+        for col, group in by_col.items():
+            c = cell_stats(group_trainings(group)[0], opts)
+            texts[col] = cell_text(c, pm="±")
+            stats.append(c)
+        cells.append((lead, texts))
+    return cells, stats
+
+
 def _accuracy_table(
+    *,
     name: str,
     title: str,
     df: pd.DataFrame,
@@ -140,17 +158,19 @@ def _accuracy_table(
     names: dict[str, str],
     sources,
     extra,
+    opts: IntervalOptions,
 ) -> Table:
-    """Measured rows (one per distinct ``lead_of(run)``), then the published rows."""
+    """Measured rows (one per distinct ``lead_of(run)``, its cells over their trainings), then
+    the published rows."""
     cols, heads = _columns(df)
-    cells: dict[tuple, dict] = {}
-    for r in df.itertuples():
-        cells.setdefault(tuple(lead_of(r)), {})[(r.dataset, r.way, r.shot)] = fmt(r.mean, r.ci95)
-    measured = [[*k, MEASURED, *[v.get(c, "") for c in cols]] for k, v in cells.items()]
+    cells, stats = _measured(df, lead_of, opts)
+    measured = [[*k, MEASURED, *[v.get(c, "") for c in cols]] for k, v in cells]
     measured.sort(key=sort)
     matched, only = published_rows(cols, names, sources, extra)
     pub = matched + only
-    notes = protocol_notes(df)
+    counts = sorted({c.trainings for c in stats})
+    notes = protocol_notes(df) + interval_notes(counts, any(c.class_level for c in stats), opts)
+    notes += classes_note(stats, opts)
     if pub:
         notes.append(
             "Published rows: the papers' numbers with their own backbones, episodes "
@@ -179,20 +199,22 @@ def _accuracy_table(
     )
 
 
-def main_table(df: pd.DataFrame) -> Table:
-    """Accuracy per method and ``dataset K-shot`` (TA2N Table 2 shape) with published rows."""
+def main_table(df: pd.DataFrame, opts: IntervalOptions | None = None) -> Table:
+    """Accuracy per method and ``dataset K-shot`` (TA2N Table 2 shape) with published rows;
+    a cell is the mean over its trainings with its interval (``opts``)."""
     df = main_runs(df)
     names = {p: m for p, m in published_methods().items() if m in set(df["method"])}
     return _accuracy_table(
-        "main",
-        "Accuracy (%) of few-shot action recognition, mean ± 95% interval over test episodes",
-        df,
-        ["method", "backbone"],
-        lambda r: (r.label, f"{r.backbone} @ {r.size}px"),
-        lambda row: method_order(row[0]),
-        names,
-        MAIN_SOURCES,
-        lambda m, g: [g["backbone"].iloc[0]],
+        name="main",
+        title="Accuracy (%) of few-shot action recognition, mean over trainings ± 95% interval",
+        df=df,
+        lead=["method", "backbone"],
+        lead_of=lambda r: (r.label, f"{r.backbone} @ {r.size}px"),
+        sort=lambda row: method_order(row[0]),
+        names=names,
+        sources=MAIN_SOURCES,
+        extra=lambda m, g: [g["backbone"].iloc[0]],
+        opts=opts or IntervalOptions(),
     )
 
 
@@ -200,7 +222,9 @@ def _mark(value) -> str:
     return ("✓" if value else "") if isinstance(value, bool) else str(value)
 
 
-def ablation_table(df: pd.DataFrame, method: str, ab: Ablation) -> Table | None:
+def ablation_table(
+    df: pd.DataFrame, method: str, ab: Ablation, opts: IntervalOptions | None = None
+) -> Table | None:
     """One ablation table of ``method``, or ``None`` when fewer than two settings were run."""
     df = df[[in_ablation(r, method, ab) for _, r in df.iterrows()]]
     keys = [ablation_key(r, ab) for _, r in df.iterrows()]
@@ -211,44 +235,14 @@ def ablation_table(df: pd.DataFrame, method: str, ab: Ablation) -> Table | None:
     rank = {tuple(map(_mark, k)): i for i, k in enumerate(ab.published)}  # the paper's order
     by_name = {p: list(map(_mark, k)) for k, p in ab.published.items()}
     return _accuracy_table(
-        ab.name,
-        f"Ablation: {ab.title}; accuracy (%), mean ± 95% interval",
-        df,
-        ["method", *ab.fields],
-        lambda r: (r.label, *map(_mark, r.key)),
-        lambda row: (rank.get(tuple(row[1 : 1 + n]), len(rank)), row),
-        {p: method for k, p in ab.published.items() if k in set(keys)},
-        ((ab.source, ab.table),),
-        lambda m, g: by_name.get(m, ["?"] * n),  # a published row we cannot place
+        name=ab.name,
+        title=f"Ablation: {ab.title}; accuracy (%), mean over trainings ± 95% interval",
+        df=df,
+        lead=["method", *ab.fields],
+        lead_of=lambda r: (r.label, *map(_mark, r.key)),
+        sort=lambda row: (rank.get(tuple(row[1 : 1 + n]), len(rank)), row),
+        names={p: method for k, p in ab.published.items() if k in set(keys)},
+        sources=((ab.source, ab.table),),
+        extra=lambda m, g: by_name.get(m, ["?"] * n),  # a published row we cannot place
+        opts=opts or IntervalOptions(),
     )
-
-
-def paired_table(df: pd.DataFrame, baseline: str) -> Table | None:
-    """Each method minus ``baseline`` on the same episodes (same manifest), or ``None``."""
-    from fsar_bench.report.console import PAIRED_HEAD, paired_cells
-
-    rows, used = [], []
-    for _, g in main_runs(df).groupby(["dataset", "way", "shot", "manifest"], sort=True):
-        base = g[g["method"] == baseline].sort_values("label")
-        if len(base) == 0 or len(g) < 2:
-            continue
-        b = base.iloc[0]
-        for _, r in g.drop(index=b.name).sort_values("label", key=by_method).iterrows():
-            rows.append(
-                [
-                    f"{r['label']} - {b['label']}",
-                    r["dataset"],
-                    f"{r['shot']}-shot",
-                    *paired_cells(r["summary"], b["summary"], pm="±"),
-                ]
-            )
-        used.append(g)
-    if not rows:
-        return None
-    head = ["comparison", "dataset", "setting", *PAIRED_HEAD]
-    notes = protocol_notes(pd.concat(used)) + [
-        "Accuracy points, paired over identical episodes (same manifest); interval of the "
-        "per-episode differences as above; p-values: paired t-test and Wilcoxon signed-rank."
-    ]
-    title = f"Paired differences against {baseline}"
-    return Table(name="paired", title=title, header=head, rows=rows, notes=notes, lead=3)

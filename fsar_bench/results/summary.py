@@ -38,6 +38,24 @@ class Setting:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Training:
+    """Which training of its cell a run is (``fsar-bench run --trainings N``).
+
+    Attributes:
+        seed: the training seed (``train_config["seed"]``).
+        index: 0-based, as the command that trained it counted: its seed is that command's
+            first training seed + ``index``. of: the trainings that command asked for.
+            Reports group a cell's trainings by everything but the seed, and pair methods'
+            trainings by seed, so a run reused by a later command keeps the record it was
+            made with.
+    """
+
+    seed: int
+    index: int = 0
+    of: int = 1
+
+
+@dataclass(frozen=True, kw_only=True)
 class RunSummary:
     """A finished run (one method on one setting).
 
@@ -109,7 +127,13 @@ class RunSummary:
     jobs: int = 1
     finetune: bool = False
     clips: dict[str, Any] = field(default_factory=dict)
+    training: Training | None = None
     dir: str = field(default="", compare=False)
+
+    def __post_init__(self) -> None:
+        if self.training is None:  # older summaries: the only training of its command
+            seed = self.train_config.get("seed", self.setting.seed)
+            object.__setattr__(self, "training", Training(seed=seed))
 
     def to_json(self) -> dict[str, Any]:
         """The JSON object written to ``summary.json`` (without ``dir``)."""
@@ -123,6 +147,8 @@ class RunSummary:
         known = {f.name for f in dataclasses.fields(cls)}
         values = {k: v for k, v in data.items() if k in known and k != "dir"}
         values["setting"] = Setting(**data["setting"])
+        if data.get("training") is not None:
+            values["training"] = Training(**data["training"])
         return cls(**values, dir=str(folder))
 
     @property
