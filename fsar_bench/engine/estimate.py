@@ -204,6 +204,8 @@ class RunPlan:
         cells, estimates: one :class:`CellState` and :class:`CellEstimate` per cell, in plan
             order. extract_frames: split -> frames still to extract (none: all extracted).
         extract_seconds: their estimate (``None``: unknown backbone cost).
+        load: the machine's 1-minute load average when it was planned, and cores: its usable
+            cores (a probe times what the machine does then; a busier machine takes longer).
     """
 
     dataset: str
@@ -213,6 +215,8 @@ class RunPlan:
     estimates: tuple[CellEstimate, ...]
     extract_frames: dict[str, int]
     extract_seconds: float | None
+    load: float = 0.0
+    cores: int = 1
 
     @property
     def cell_seconds(self) -> float:

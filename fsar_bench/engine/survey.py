@@ -11,6 +11,7 @@ a trained or partial checkpoint, test records) and estimates the time left
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import torch
@@ -128,4 +129,6 @@ def survey(
         estimates=estimates,
         extract_frames=pending,
         extract_seconds=extract if pending else 0.0,
+        load=os.getloadavg()[0],
+        cores=len(os.sched_getaffinity(0)),
     )

@@ -68,7 +68,7 @@ def plan_text(plan: RunPlan) -> str:
     head = ("method", "setting", "cached", "to do", "estimate", "costs")
     lines = [
         f"plan: {plan.dataset}, {len(plan.cells)} cells, {plan.jobs} process(es) of "
-        f"{plan.threads} thread(s)",
+        f"{plan.threads} thread(s); load average {plan.load:.1f} on {plan.cores} core(s)",
         table(head, rows),
     ]
     if plan.extract_frames:
