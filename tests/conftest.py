@@ -215,3 +215,30 @@ def misalignment_report(
             progress=reference(ref), progress_after_one=reference(ref), warp=reference(ref / 2)
         ),
     )
+
+
+#: ``fsar_bench.run`` options of a tiny run on :func:`tiny_synthetic` data (seconds per cell)
+TINY_RUN = {
+    "dataset": "synthetic-mid",
+    "way": 3,
+    "episodes": 24,
+    "size": 64,
+    "sets": ["train.episodes=12", "train.batch=3", "train.val_every=3", "train.val_episodes=6"],
+}
+
+
+def tiny_synthetic(root: Path) -> Path:
+    """A tiny synthetic dataset (4 classes per split, 5 videos each, 12 frames of 64 px)."""
+    from fsar_bench.data.synthetic import generate, preset
+
+    spec = preset(
+        "mid",
+        train_classes=4,
+        val_classes=4,
+        test_classes=4,
+        videos_per_class=5,
+        frames=12,
+        size=64,
+    )
+    generate(root, spec)
+    return root

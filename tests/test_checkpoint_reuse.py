@@ -8,7 +8,7 @@ import torch
 
 from fsar_bench.cli import main
 from fsar_bench.data.synthetic import generate, preset
-from fsar_bench.engine.cells import TEST_ONLY, training_key
+from fsar_bench.results.state import TEST_ONLY, training_key
 from fsar_bench.results.summary import load_summaries
 
 

@@ -91,7 +91,7 @@ def test_finetune_option_reaches_the_request(monkeypatch, tmp_path):
 
     seen = {}
     monkeypatch.setattr(
-        run, "run_benchmark", lambda source, req, progress: seen.update(req=req) or []
+        run, "run_benchmark", lambda source, req, progress, **kw: seen.update(req=req) or []
     )
     monkeypatch.setattr("fsar_bench.report.console.run_tables", lambda *a: "")
     args = [

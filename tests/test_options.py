@@ -96,6 +96,7 @@ def test_run_workers_reach_feature_extraction(tmp_path, monkeypatch):
     root = tmp_path / "data"
     _tiny_synthetic(root)
     args = ["run", "--data-root", str(root), "--cache-dir", str(tmp_path / "c"), "--workers", "3"]
+    args += ["--shots", "1"]  # the plan draws the episodes first: 2 videos per class
     with pytest.raises(Stop):
         main(args)
     assert seen["workers"] == 3

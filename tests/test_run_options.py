@@ -37,6 +37,8 @@ NON_DEFAULT = {
     "device": ("cpu", lambda s, r: r.device, "cpu"),
     "finetune": (None, lambda s, r: r.finetune, True),  # a flag: no value
     "workers": ("2", lambda s, r: r.workers, 2),
+    "jobs": ("3", lambda s, r: r.jobs, 3),
+    "dry_run": (None, None, None),  # the run's watch (checked below)
     "trainings": ("3", lambda s, r: r.trainings, 3),
     "ci": ("classes", None, None),  # printed tables only (checked below)
 }
@@ -53,9 +55,9 @@ def test_every_option_of_run_reaches_the_request(tmp_path, monkeypatch):
     assert set(inspect.signature(run).parameters) == set(NON_DEFAULT), "update NON_DEFAULT"
     seen = {}
 
-    def fake(source, req, progress=None):
-        seen["source"], seen["req"] = source, req
-        return []
+    def fake(source, req, progress=None, *, watch=None):
+        seen["source"], seen["req"], seen["watch"] = source, req, watch
+        return ["a summary"]  # printed by the faked run_tables below
 
     monkeypatch.setattr(engine, "run_benchmark", fake)
     tables = {}
@@ -71,6 +73,8 @@ def test_every_option_of_run_reaches_the_request(tmp_path, monkeypatch):
     for name, (_, get, want) in NON_DEFAULT.items():
         if get is not None:
             assert get(seen["source"], seen["req"]) == want, name
+    assert seen["watch"].dry_run and tables == {}  # a dry run prints no tables
+    assert main([a for a in args if a != "--dry-run"]) == 0
     assert tables == {"baseline": "otam", "ci": "classes"}
 
 

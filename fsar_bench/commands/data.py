@@ -11,15 +11,26 @@ from fsar_bench.commands.common import progress
 from fsar_bench.commands.options import command
 from fsar_bench.options.common import DataOptions
 from fsar_bench.options.episodes import ManifestOptions
+from fsar_bench.options.listing import ListOptions
 
 
+@command
 def ls(
-    what: str = typer.Argument(..., help="datasets | methods | backbones | protocols"),
+    what: str = typer.Argument(..., help="datasets | methods | backbones | protocols | runs"),
+    *,
+    where: ListOptions,
 ) -> None:
-    """List registered datasets, methods, backbones or protocols."""
+    """List registered datasets, methods, backbones or protocols, or the runs of a results
+    folder (finished and unfinished)."""
     from fsar_bench.presentation.text import listing
 
-    typer.echo(listing(what))
+    if what.lower() not in ("run", "runs"):
+        typer.echo(listing(what))
+        return
+    from fsar_bench.data.paths import cache_dir
+    from fsar_bench.report.ls_runs import runs_listing  # imports numpy, not torch
+
+    typer.echo(runs_listing(where.runs_dir, cache_dir(where.cache_dir)))
 
 
 @command

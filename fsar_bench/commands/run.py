@@ -1,8 +1,8 @@
-"""``fsar-bench run``: the suite's main job (see :mod:`fsar_bench.engine.run`)."""
+"""``fsar-bench run``: the suite's main job (see :mod:`fsar_bench.engine.run`); the same path as
+:func:`fsar_bench.run` (:func:`fsar_bench.api.run_groups`)."""
 
 from __future__ import annotations
 
-from fsar_bench.commands.common import progress
 from fsar_bench.commands.options import command
 from fsar_bench.options.common import ComputeOptions, DataOptions
 from fsar_bench.options.features import FeatureOptions
@@ -19,24 +19,20 @@ def run(
     data: DataOptions,
     intervals: IntervalOptions,
 ) -> None:
-    """Train and evaluate methods on identical episodes; print accuracy and paired differences."""
+    """Train and evaluate methods on identical episodes; print the plan and an estimate first,
+    then accuracy and paired differences (--dry-run: the plan only)."""
     import typer
 
-    from fsar_bench.engine.run import run_benchmark
-    from fsar_bench.methods import METHODS
-    from fsar_bench.report.console import run_tables
-    from fsar_bench.runtime import init_runtime
+    from fsar_bench.api import run_groups
 
-    req = options.run_request(compute, features)
-    base = METHODS.get(options.baseline).name
-    source = data.source()
-    runtime = init_runtime(req.device)  # under torchrun: this rank (see README)
-    ranks = {"runtime": runtime} if runtime.distributed else {}  # alone: run_benchmark's own
-    try:
-        with progress(source.name, show=runtime.is_main) as update:
-            summaries = run_benchmark(source, req, update, **ranks)
-    finally:
-        runtime.close()
-    if runtime.is_main:
-        typer.echo(run_tables(summaries, base, intervals))
-        typer.echo(f"\nresults: {req.runs / source.name}")
+    results = run_groups(
+        options=options,
+        features=features,
+        compute=compute,
+        data=data,
+        intervals=intervals,
+        echo=typer.echo,
+    )
+    if results.main and not options.dry_run:
+        typer.echo(results.table())
+        typer.echo(f"\nresults: {results.runs_dir}")

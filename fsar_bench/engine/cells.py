@@ -30,10 +30,8 @@ from fsar_bench.engine.select import check_val_split
 from fsar_bench.episodes.manifest import EpisodeSpec, Manifest
 from fsar_bench.files import owned
 from fsar_bench.methods import MethodInfo
-from fsar_bench.results.store import config_hash
+from fsar_bench.results.state import checkpoint_dir
 from fsar_bench.results.summary import Setting
-
-TEST_ONLY = ("query", "episodes", "protocol", "repeats")  # setting fields training never reads
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -94,13 +92,6 @@ def run_config(ctx: RunContext, cell: Cell) -> dict:
     )
 
 
-def training_key(config: dict) -> str:
-    """Hash of what a training depends on: the run config without the test manifest and the
-    test-only setting fields, so another test protocol reuses the trained checkpoint."""
-    setting = {k: v for k, v in config["setting"].items() if k not in TEST_ONLY}
-    return config_hash({**{k: config[k] for k in config if k != "manifest"}, "setting": setting})
-
-
 def _common(ctx: RunContext, setting: Setting) -> dict:
     return {
         "dataset": ctx.source.name,
@@ -112,12 +103,14 @@ def _common(ctx: RunContext, setting: Setting) -> dict:
 
 
 def _manifest(ctx: RunContext, split: str, spec: EpisodeSpec) -> Manifest:
-    """:func:`manifest_for` of one of the run's splits: drawn on rank 0, then read by the rest."""
+    """:func:`manifest_for` of one of the run's splits: drawn on rank 0, then read by the rest
+    (a draft context writes none)."""
     folder = ctx.req.runs / ctx.source.name / "manifests"
+    write = not ctx.draft  # a dry run draws in memory and writes nothing
 
     def draw() -> Manifest:
-        with owned(folder, what=f"manifests {folder}", active=ctx.runtime.is_main):
-            return manifest_for(ctx.indexes[split], spec, folder)
+        with owned(folder, what=f"manifests {folder}", active=ctx.runtime.is_main and write):
+            return manifest_for(ctx.indexes[split], spec, folder, write=write)
 
     return ctx.runtime.main_first(draw)
 
@@ -206,5 +199,4 @@ def plan(ctx: RunContext, resolved: dict[tuple[str, int], Resolved]) -> list[Cel
 
 def checkpoint_folder(ctx: RunContext, cell: Cell) -> Path:
     """Where the cell's training keeps its checkpoints (shared by every test protocol)."""
-    key = training_key(cell.config)
-    return ctx.source.cache / "checkpoints" / ctx.source.name / f"{cell.info.name}-{key}"
+    return checkpoint_dir(ctx.source.cache, cell.config)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from fsar_bench.data.index import SplitIndex
 from fsar_bench.engine.finetune import Clips
 from fsar_bench.engine.inputs import usable
+from fsar_bench.engine.pending import extract_timed, stores_or_pending
 from fsar_bench.engine.request import RunRequest
 from fsar_bench.engine.select import Selection, check_selection, parse_select, select_indexes
 from fsar_bench.features.bank import FeatureBank
@@ -35,6 +36,9 @@ class RunContext:
         selection: the parsed ``--select``; select: its record (run configs store it).
         progress: ``(stage, done, total)`` callback (``None`` off rank 0).
         clips: decoded clips of the fine-tuned track (``None``: cached features).
+        draft: a plan only (``run --dry-run``, the plan printed before a run): nothing was
+            extracted (missing stores are :class:`~fsar_bench.engine.pending.PendingStore`)
+            and planning writes no manifest.
     """
 
     source: DataSource
@@ -47,6 +51,7 @@ class RunContext:
     progress: Progress | None = None
     clips: Clips | None = None
     banks: dict[tuple[str, bool], FeatureBank] = field(default_factory=dict)
+    draft: bool = False
 
     def bank(self, split: str, pooled: bool) -> FeatureBank:
         """The split's :class:`FeatureBank` (built once per run and input kind)."""
@@ -56,9 +61,15 @@ class RunContext:
 
 
 def open_context(
-    source: DataSource, req: RunRequest, runtime: Runtime, progress: Progress | None = None
+    source: DataSource,
+    req: RunRequest,
+    runtime: Runtime,
+    progress: Progress | None = None,
+    *,
+    draft: bool = False,
 ) -> RunContext:
-    """Prepare the data and features a run reads (see the module docstring)."""
+    """Prepare the data and features a run reads (see the module docstring); ``draft``:
+    extract nothing (a plan; see :class:`RunContext`)."""
     source.ensure_prepared(progress=progress, runtime=runtime)
     # extraction views use a fixed seed so stores are shared across run seeds
     xcfg = ExtractConfig(
@@ -68,9 +79,11 @@ def open_context(
     split_ix = runtime.main_first(lambda: source.index(selection.splits))
     check_selection(split_ix, selection, source.name, req.seed, req.way)
     stores = {}
-    if not req.finetune:
-        stores = source.features(
-            xcfg, selection.splits, runtime=runtime, workers=req.workers, progress=progress
+    if draft and not req.finetune:
+        stores = stores_or_pending(source, xcfg, selection.splits)
+    elif not req.finetune:
+        stores = extract_timed(
+            source, xcfg, selection.splits, runtime=runtime, workers=req.workers, progress=progress
         )
     ix = source.index()
     usable_ix = {s: usable(ix[s], stores[s]) if stores else ix[s] for s in selection.splits}
@@ -86,4 +99,5 @@ def open_context(
         select=select,
         progress=progress,
         clips=clips,
+        draft=draft,
     )

@@ -13,6 +13,7 @@ from fsar_bench.episodes.manifest import (
     Manifest,
     build_manifest,
     load_manifest,
+    parse_manifest,
     write_manifest,
 )
 from fsar_bench.errors import FsarError
@@ -25,10 +26,13 @@ def usable(index: SplitIndex, store: FeatureStore) -> SplitIndex:
     return dataclasses.replace(index, videos=[v for v in index.videos if v.video_id in store])
 
 
-def manifest_for(index: SplitIndex, spec: EpisodeSpec, folder: Path) -> Manifest:
+def manifest_for(
+    index: SplitIndex, spec: EpisodeSpec, folder: Path, *, write: bool = True
+) -> Manifest:
     """Draw (or reuse) the manifest of ``spec``; its file name carries the hash of the spec, the
     split list's bytes and its classes (a changed list or held-out classes: another file). A
-    file that does not parse (torn, emptied) is drawn again, never trusted."""
+    file that does not parse (torn, emptied) is drawn again, never trusted. ``write=False``: a
+    manifest not drawn yet is drawn in memory only (``path`` ``None``)."""
     key = {
         **dataclasses.asdict(spec),
         "list": index.split.sha256,
@@ -41,6 +45,8 @@ def manifest_for(index: SplitIndex, spec: EpisodeSpec, folder: Path) -> Manifest
             return load_manifest(path)
         except FsarError:  # torn or garbage: drawn again (the same seeded bytes)
             pass
+    if not write:
+        return parse_manifest(build_manifest(index, spec))
     write_manifest(build_manifest(index, spec), path)
     return load_manifest(path)
 

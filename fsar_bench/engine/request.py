@@ -35,6 +35,10 @@ class RunRequest:
         runs: the results store. device: where training and evaluation run.
         finetune: train the backbone with the method on decoded clips (:mod:`fsar_bench.engine.
             finetune`); workers: their decoding processes (``None``: cores - 1).
+        jobs: cells trained at once in processes of one thread each (1: in this process, at
+            its threads; ``run`` resolves its default with :func:`fsar_bench.engine.jobs.
+            resolve_jobs`). Not in the run config (run ids do not depend on it); summaries
+            record it.
         trainings: trainings per cell, with training seeds ``train.seed + 0 .. trainings - 1``
             on the cell's one test manifest (:func:`fsar_bench.engine.cells.plan`). Recorded in
             each summary's ``training``, never in the hashed run config: training ``i`` is the
@@ -59,6 +63,7 @@ class RunRequest:
     device: str = "cpu"
     finetune: bool = False
     workers: int | None = None
+    jobs: int = 1
     trainings: int = 1
 
     @property
@@ -74,6 +79,7 @@ class RunRequest:
             (self.seed >= 0, "seed must be >= 0"),
             (self.episodes is None or self.episodes >= 1, "episodes must be >= 1"),
             (self.frames >= 1, "frames must be >= 1"),
+            (self.jobs >= 1, "jobs must be >= 1"),
             (self.trainings >= 1, "trainings must be >= 1"),
         )
         require(checks, "run")

@@ -30,8 +30,10 @@ from fsar_bench.engine.cells import Cell, checkpoint_folder, plan
 from fsar_bench.engine.context import RunContext, open_context
 from fsar_bench.engine.evaluate import evaluate
 from fsar_bench.engine.inputs import feature_loader
+from fsar_bench.engine.jobs import run_cells
 from fsar_bench.engine.request import RunRequest, check_request
 from fsar_bench.engine.train import TrainData, Trainer, load_best
+from fsar_bench.engine.watch import RunWatch
 from fsar_bench.files import owned
 from fsar_bench.methods import create_method
 from fsar_bench.progress import Progress
@@ -139,7 +141,7 @@ def _evaluate_cell(ctx: RunContext, cell: Cell, run: RunDir) -> RunSummary:
     )
     acc, convention = summarize_accuracy(accuracies(result.records), cell.setting.repeats)
     summary = RunSummary(
-        **{**cell.config, "setting": cell.setting, "world_size": rt.world},
+        **{**cell.config, "setting": cell.setting, "world_size": rt.world, "jobs": ctx.req.jobs},
         accuracy=acc,
         interval_convention=convention,
         manifest_file=str(test.path),
@@ -165,10 +167,19 @@ def run_benchmark(
     req: RunRequest,
     progress: Progress | None = None,
     runtime: Runtime | None = None,
+    *,
+    watch: RunWatch | None = None,
 ) -> list[RunSummary]:
     """Everything ``fsar-bench run`` does; returns one summary per (shot, training, method).
-    ``runtime``: this process under ``torchrun`` (``None``: one process on ``req.device``)."""
+    ``runtime``: this process under ``torchrun`` (``None``: one process on ``req.device``).
+    ``watch``: shown the plan before any work (it may stop the run there: a dry run) and each
+    finished cell (:class:`~fsar_bench.engine.watch.RunWatch`). Cells run through
+    :func:`~fsar_bench.engine.jobs.run_cells` (``--jobs``)."""
     resolved = check_request(req)
     runtime = runtime or Runtime(device=torch.device(req.device))
+    if watch is not None and not watch.start(source, req, resolved, runtime, progress):
+        return []
     ctx = open_context(source, req, runtime, progress if runtime.is_main else None)
-    return [run_cell(ctx, cell) for cell in plan(ctx, resolved)]
+    on_cell = watch.cell_done if watch is not None else None
+    seconds = watch.begin() if watch is not None else None
+    return run_cells(ctx, plan(ctx, resolved), run_cell, on_cell, seconds)

@@ -141,9 +141,29 @@ class RunOptions(TrainingOptions):
         minimum=1,
     )
 
+    jobs: int | None = opt(
+        None,
+        "--jobs",
+        "-j",
+        help="Cells trained at once, in processes of one thread each (default 1: this "
+        "process, with PyTorch's threads); records and weights equal a one-thread run's.",
+        minimum=1,
+    )
+    dry_run: bool = opt(
+        False, "--dry-run", help="Print the plan and the estimated time, then stop."
+    )
+
     def run_request(self, compute: ComputeOptions, features: FeatureOptions) -> RunRequest:
-        """:meth:`request` with the track and the number of trainings."""
-        return self.request(compute, features, finetune=self.finetune, trainings=self.trainings)
+        """:meth:`request` with the track, the number of trainings and the parallel cells
+        (``--jobs`` not given: 1 here; ``run`` resolves the default with its runtime,
+        :func:`fsar_bench.engine.jobs.resolve_jobs`)."""
+        return self.request(
+            compute,
+            features,
+            finetune=self.finetune,
+            trainings=self.trainings,
+            jobs=self.jobs or 1,
+        )
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -8,7 +8,7 @@ from typing import Any
 
 from fsar_bench.errors import FsarError
 
-KINDS = ("datasets", "methods", "backbones", "protocols")
+KINDS = ("datasets", "methods", "backbones", "protocols", "runs")
 
 
 def table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
@@ -36,7 +36,8 @@ def _rows(registry, *columns: Callable[[Any], object], last: str = "title") -> l
 
 
 def listing(what: str) -> str:
-    """The table for ``fsar-bench ls WHAT`` (with each entry's origin: built-in or plugin)."""
+    """The table for ``fsar-bench ls WHAT`` of a registry (with each entry's origin: built-in
+    or plugin); ``ls runs`` is :func:`fsar_bench.report.ls_runs.runs_listing`."""
     import difflib
 
     kind = what.lower().rstrip("s") + "s"

@@ -1,7 +1,8 @@
 """The stored runs as a ``pandas.DataFrame``, and which of them are the full methods.
 
 :func:`collect` reads every finished run under a results folder (one row per run, its typed
-:class:`~fsar_bench.results.summary.RunSummary` in ``summary``); :func:`main_runs` keeps the
+:class:`~fsar_bench.results.summary.RunSummary` in ``summary``; :func:`frame`: the same rows of
+summaries in hand); :func:`main_runs` keeps the
 runs whose ablation switches are all at their defaults, every training of a cell included,
 labelled by the settings that tell runs of one method apart (:func:`variant_labels`; never the
 training seed: a cell's trainings share a label, :mod:`fsar_bench.report.seeds`). What the
@@ -17,7 +18,7 @@ import pandas as pd
 
 from fsar_bench.methods import METHODS, Ablation
 from fsar_bench.report.seeds import TRAIN_SEED, settings_of
-from fsar_bench.results.summary import load_summaries
+from fsar_bench.results.summary import RunSummary, load_summaries
 
 
 def ablations() -> list[tuple[str, Ablation]]:
@@ -31,8 +32,13 @@ def ablations() -> list[tuple[str, Ablation]]:
 
 def collect(runs: Path) -> pd.DataFrame:
     """One row per finished run under ``runs``; ``summary`` holds its :class:`RunSummary`."""
+    return frame(load_summaries(runs))
+
+
+def frame(summaries: list[RunSummary]) -> pd.DataFrame:
+    """One row per run summary (the rows of :func:`collect`)."""
     rows = []
-    for s in load_summaries(runs):
+    for s in summaries:
         st, acc = s.setting, s.accuracy
         rows.append(
             {

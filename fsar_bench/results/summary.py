@@ -90,6 +90,8 @@ class RunSummary:
             is in the feature keys.
         world_size: processes that trained and evaluated it (``torchrun``; 1 in older
             summaries).
+        jobs: cells the run trained at once (``--jobs``; one thread per process when above 1);
+            its timings were taken beside that many processes (1 in older summaries).
         finetune: the backbone was trained with the method on decoded clips (``--finetune``;
             ``features`` is then empty). clips: how those clips were decoded and which weights
             the backbone started from (:class:`~fsar_bench.engine.finetune.ClipSettings`).
@@ -123,6 +125,7 @@ class RunSummary:
     select: dict[str, Any] = field(default_factory=lambda: {"mode": "val"})
     weights: str = ""
     world_size: int = 1
+    jobs: int = 1
     finetune: bool = False
     clips: dict[str, Any] = field(default_factory=dict)
     training: Training | None = None
