@@ -32,6 +32,7 @@ from fsar_bench.data.source import DataSource
 from fsar_bench.engine.run import RunRequest
 from fsar_bench.errors import FsarError
 from fsar_bench.results.store import config_hash
+from fsar_bench.results.summary import RunSummary
 
 Progress = Callable[[str, int, int], None]
 PROFILE_FILE = "profile.json"
@@ -74,8 +75,15 @@ def point_key(dataset: str, req: PointRequest) -> str:
     return config_hash(json.loads(json.dumps(parts, default=str)))
 
 
-def profile_point(source: DataSource, req: PointRequest, progress: Progress | None = None) -> dict:
-    """Measure one dataset completely (see the module docstring), or read it back."""
+def profile_point(
+    source: DataSource,
+    req: PointRequest,
+    progress: Progress | None = None,
+    *,
+    on_cell: Callable[[RunSummary], None] | None = None,
+) -> dict:
+    """Measure one dataset completely (see the module docstring), or read it back; ``on_cell``
+    is given each trained cell's summary as soon as it is finished (:func:`run_benchmark`)."""
     from fsar_bench.analysis import outputs
     from fsar_bench.engine.run import run_benchmark
 
@@ -86,9 +94,9 @@ def profile_point(source: DataSource, req: PointRequest, progress: Progress | No
         done = json.loads(path.read_text())
         if done.get("key") == key:
             return done
-    summaries = run_benchmark(source, req.run, progress)
+    summaries = run_benchmark(source, req.run, progress, on_cell=on_cell)
     blind_req = gain_request(req.run) if req.gain else None
-    blind = run_benchmark(source, blind_req, progress) if blind_req else []
+    blind = run_benchmark(source, blind_req, progress, on_cell=on_cell) if blind_req else []
     probe, result = outputs.measure(source, req.measure, progress)
     outputs.write_aem_files(folder, probe, result)
     outputs.write_start_files(folder, source.name, probe, result, pdf=False)
@@ -134,7 +142,9 @@ def run_sweep(
     source_for: Callable[[str], DataSource],
     req: PointRequest,
     progress: Progress | None = None,
+    *,
+    on_cell: Callable[[RunSummary], None] | None = None,
 ) -> list[dict]:
     """One :func:`profile_point` per level (in the order given); returns the points."""
     names = sweep_datasets(factor, levels)
-    return [profile_point(source_for(name), req, progress) for name in names]
+    return [profile_point(source_for(name), req, progress, on_cell=on_cell) for name in names]

@@ -37,6 +37,11 @@ NON_DEFAULT = {
     "device": ("cpu", lambda s, r: r.device, "cpu"),
     "finetune": (None, lambda s, r: r.finetune, True),  # a flag: no value
     "workers": ("2", lambda s, r: r.workers, 2),
+    "map_size": ("3", lambda s, r: r.map_size, 3),
+    "pooled_only": (None, lambda s, r: r.maps, False),
+    "quiet": (None, None, None),  # the reporter (checked below)
+    "log_format": ("json", None, None),
+    "log_every": ("5", None, None),
 }
 
 
@@ -45,14 +50,14 @@ def _flag(name: str) -> str:
     return next(d for d in param.param_decls if d.startswith("--")).split("/")[0]
 
 
-def test_every_option_of_run_reaches_the_request(tmp_path, monkeypatch):
+def test_every_option_of_run_reaches_the_request(tmp_path, monkeypatch, capsys):
     import fsar_bench.engine.run as engine
 
     assert set(inspect.signature(run).parameters) == set(NON_DEFAULT), "update NON_DEFAULT"
     seen = {}
 
-    def fake(source, req, progress=None):
-        seen["source"], seen["req"] = source, req
+    def fake(source, req, progress=None, on_cell=None):
+        seen["source"], seen["req"], seen["progress"] = source, req, progress
         return []
 
     monkeypatch.setattr(engine, "run_benchmark", fake)
@@ -65,6 +70,11 @@ def test_every_option_of_run_reaches_the_request(tmp_path, monkeypatch):
     for name, (_, get, want) in NON_DEFAULT.items():
         if get is not None:
             assert get(seen["source"], seen["req"]) == want, name
+    report = seen["progress"]  # --quiet: no progress; the final output one JSON line
+    assert type(report).__name__ == "Silent" and report.show_results
+    (line,) = capsys.readouterr().out.splitlines()
+    end = json.loads(line)
+    assert end["event"] == "end" and end["text"] == "baseline=otam\n\nresults: RUNS/synthetic-high"
 
 
 def test_bad_options_are_one_line_errors(tmp_path, capsys):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fsar_bench.commands.common import progress
 from fsar_bench.commands.options import command
-from fsar_bench.options.common import ComputeOptions, DataOptions
+from fsar_bench.options.common import ComputeOptions, DataOptions, OutputOptions
 from fsar_bench.options.features import FeatureOptions
 from fsar_bench.options.run import RunOptions
 
@@ -16,10 +16,9 @@ def run(
     features: FeatureOptions,
     compute: ComputeOptions,
     data: DataOptions,
+    output: OutputOptions,
 ) -> None:
     """Train and evaluate methods on identical episodes; print accuracy and paired differences."""
-    import typer
-
     from fsar_bench.engine.run import run_benchmark
     from fsar_bench.methods import METHODS
     from fsar_bench.report.console import run_tables
@@ -31,10 +30,9 @@ def run(
     runtime = init_runtime(req.device)  # under torchrun: this rank (see README)
     ranks = {"runtime": runtime} if runtime.distributed else {}  # alone: run_benchmark's own
     try:
-        with progress(source.name, show=runtime.is_main) as update:
-            summaries = run_benchmark(source, req, update, **ranks)
+        with progress(source.name, show=runtime.is_main, output=output) as report:
+            summaries = run_benchmark(source, req, report, on_cell=report.cell, **ranks)
     finally:
         runtime.close()
     if runtime.is_main:
-        typer.echo(run_tables(summaries, base))
-        typer.echo(f"\nresults: {req.runs / source.name}")
+        report.final(f"{run_tables(summaries, base)}\n\nresults: {req.runs / source.name}")

@@ -110,6 +110,7 @@ class TrainingOptions:
             size=features.size,
             frames=features.frames,
             weights=str(features.weights) if features.weights else None,
+            map_size=features.map_size,
             preset=self.preset,
             sets={k: v for k, v in parsed.items() if k in ("train", *names)},
             select=self.select,
@@ -132,9 +133,16 @@ class RunOptions(TrainingOptions):
         "GPU) instead of cached features.",
     )
 
+    pooled_only: bool = opt(
+        False,
+        "--pooled-only",
+        help="Extract pooled features only (no maps: ~16x less disk); every method must be "
+        "pooled (protonet, otam, trn, ita).",
+    )
+
     def run_request(self, compute: ComputeOptions, features: FeatureOptions) -> RunRequest:
-        """:meth:`request` with the track."""
-        return self.request(compute, features, finetune=self.finetune)
+        """:meth:`request` with the track and the kind of features."""
+        return self.request(compute, features, finetune=self.finetune, maps=not self.pooled_only)
 
 
 @dataclass(frozen=True, kw_only=True)
