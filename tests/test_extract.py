@@ -165,3 +165,23 @@ def test_real_ssv2_sample_extracts_offline(tmp_path):
     assert not any(s.failed for s in stores.values())
     assert stores["test"].get(stores["test"].video_ids[:2]).shape == (2, 8, 1280, 4, 4)
     assert stores["train"].get(stores["train"].video_ids[:1], view=3).shape == (1, 8, 1280, 4, 4)
+
+
+def test_extract_generates_a_missing_synthetic_dataset_first(tmp_path, monkeypatch):
+    """``extract --dataset synthetic-X`` on a fresh cache makes the data, as ``run`` does."""
+    from fsar_bench.cli import main
+    from fsar_bench.data.source import DataSource
+
+    made = []
+
+    def tiny_prepare(self, progress=None):  # stands in for the generator: a tiny data root
+        made.append(self.name)
+        make_dataset(self.root)
+        (self.root / "COMPLETE").write_text("test\n")
+        return []
+
+    monkeypatch.setattr(DataSource, "prepare", tiny_prepare)
+    args = ["extract", "--dataset", "synthetic-high", "--cache-dir", str(tmp_path / "c")]
+    args += ["--splits", "test", "--size", "64", "--frames", "3", "--workers", "0"]
+    assert main(args) == 0
+    assert made == ["synthetic-high"]

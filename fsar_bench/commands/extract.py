@@ -41,6 +41,7 @@ def extract(
     start = time.perf_counter()
     name = f"extract {source.name}"
     with progress(name, unit="videos", show=runtime.is_main, output=output) as report:
+        source.ensure_prepared(progress=report, runtime=runtime)  # a synthetic dataset: made
         stores = source.features(
             config, options.splits, runtime=runtime, workers=compute.workers, progress=report
         )
