@@ -159,6 +159,11 @@ class DataSource:
         from fsar_bench.features.estimate import estimate_cache
         from fsar_bench.features.extract import Where, plan_estimate
 
+        if self.dataset.is_synthetic and not self.root.is_dir():
+            raise FsarError(
+                f"{self.name} is not generated yet; run 'fsar-bench prepare --dataset "
+                f"{self.name}' first (its split lists are made with its videos)"
+            )
         if self.root.is_dir():
             where = Where(info=self.dataset, root=self.root, cache=self.cache, variant=self.variant)
             return plan_estimate(where, self.index(()), config, splits)
