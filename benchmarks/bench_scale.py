@@ -74,6 +74,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--timeout", type=float, default=1800, help="seconds per command")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--label", default="", help="recorded as is (e.g. which code ran)")
+    p.add_argument(
+        "--reuse-features",
+        action="store_true",
+        help="keep the index and feature stores of the last run (for the stages after extract)",
+    )
+    p.add_argument("--env", action="append", default=[], help="KEY=VALUE for the commands")
     p.add_argument("--child", choices=("build", "machine"), help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
@@ -190,17 +196,19 @@ def main(argv: list[str] | None = None) -> None:
         return
     work.mkdir(parents=True, exist_ok=True)
     data = in_child("build", argv)
-    for old in ("cache", "runs", "manifests", "report"):
+    fresh = ["cache/checkpoints"] if args.reuse_features else ["cache"]
+    for old in (*fresh, "runs", "manifests", "report"):
         shutil.rmtree(work / old, ignore_errors=True)
     log = work / "bench.log"
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **dict(e.split("=", 1) for e in args.env)}
     out = {
         "dataset": args.dataset,
         "label": args.label,
         "fraction": args.fraction,
         "videos": sum(data["videos"].values()),
         "data": data,
-        "settings": {k: str(v) for k, v in vars(args).items() if k != "child"},
+        "settings": {k: str(v) for k, v in vars(args).items() if k not in ("child", "env")},
+        "env": args.env,
         "backbone": f"efficientnet-lite0 at {args.size} px (ImageNet weights), float16 maps",
         "machine": in_child("machine", argv),
         "commit": commit(),

@@ -41,7 +41,7 @@ from fsar_bench.errors import FsarError
 from fsar_bench.features.cache import FeatureStore
 
 POOLED_BYTES = 2 << 30  # largest pooled bank held in RAM (override: FSAR_BANK_MB)
-MAPPED_BYTES = 1 << 30  # bytes read through the maps between two releases of their pages
+MAPPED_BYTES = 256 << 20  # bytes read through the maps between two releases of their pages
 _DTYPES = {"F16": torch.float16, "F32": torch.float32, "BF16": torch.bfloat16}
 _MADV_DONTNEED = 4  # Linux
 
