@@ -145,6 +145,7 @@ def test_run_into_a_file_shows_phases_training_and_each_result_before_the_end(tm
     where = {
         key: next(i for i, ln in enumerate(lines) if key in ln)
         for key in (
+            "| extract cache: ",  # the cache size estimate, before extracting
             "| start extract train",
             "| start train protonet-2w1s",
             "| result protonet 2-way 1-shot",
