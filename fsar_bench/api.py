@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fsar_bench.errors import FsarError
-from fsar_bench.options.common import ComputeOptions, DataOptions
+from fsar_bench.options.common import ComputeOptions, DataOptions, OutputOptions
 from fsar_bench.options.features import FeatureOptions
 from fsar_bench.options.intervals import IntervalOptions
 from fsar_bench.options.run import RunOptions
@@ -48,6 +48,7 @@ GROUPS = {
     "compute": ComputeOptions,
     "data": DataOptions,
     "intervals": IntervalOptions,
+    "output": OutputOptions,
 }
 
 
@@ -167,11 +168,14 @@ def run_groups(
     compute: ComputeOptions,
     data: DataOptions,
     intervals: IntervalOptions,
+    output: OutputOptions | None = None,
     echo: Callable[[str], None] | None = print,
+    final: bool = False,
 ) -> Results:
     """What ``fsar-bench run`` and :func:`run` do once their options are parsed: plan and
     estimate (shown through ``echo``), then train and evaluate every cell (a dry run stops
-    after the plan)."""
+    after the plan). Progress and each cell's result go to the reporter of ``output``
+    (:mod:`fsar_bench.commands.logs`); ``final``: it ends with the tables (the command)."""
     import fsar_bench.engine.run as engine
     from fsar_bench.commands.common import progress
     from fsar_bench.engine.jobs import resolve_jobs
@@ -187,18 +191,23 @@ def run_groups(
     ranks = {"runtime": runtime} if runtime.distributed else {}  # alone: run_benchmark's own
     watch = RunWatch(echo=echo if runtime.is_main else None, dry_run=options.dry_run)
     try:
-        with progress(source.name, show=runtime.is_main) as update:
-            summaries = engine.run_benchmark(source, req, update, watch=watch, **ranks)
+        with progress(source.name, show=runtime.is_main, output=output) as report:
+            summaries = engine.run_benchmark(
+                source, req, report, watch=watch, on_cell=report.cell, **ranks
+            )
+            results = Results(
+                summaries=tuple(summaries),
+                plan=watch.plan,
+                baseline=base,
+                runs_dir=req.runs / source.name,
+                intervals=intervals,
+                main=runtime.is_main,
+            )
+            if final and results.main and not options.dry_run:
+                report.final(f"{results.table()}\n\nresults: {results.runs_dir}")
     finally:
         runtime.close()
-    return Results(
-        summaries=tuple(summaries),
-        plan=watch.plan,
-        baseline=base,
-        runs_dir=req.runs / source.name,
-        intervals=intervals,
-        main=runtime.is_main,
-    )
+    return results
 
 
 def run(**options: Any) -> Results:

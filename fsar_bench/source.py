@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 from fsar_bench.data import paths
 from fsar_bench.data.datasets import SPLITS, DatasetInfo
 from fsar_bench.data.index import SplitIndex, check_missing_policy, read_index
+from fsar_bench.data.splits import read_split
 from fsar_bench.data.user import find_dataset
 from fsar_bench.errors import FsarError
 from fsar_bench.progress import Progress
@@ -30,6 +31,7 @@ from fsar_bench.progress import Progress
 if TYPE_CHECKING:
     from fsar_bench.data.prepare import SplitReport
     from fsar_bench.features.cache import FeatureStore
+    from fsar_bench.features.estimate import CacheEstimate
     from fsar_bench.features.settings import ExtractConfig
     from fsar_bench.runtime import Runtime
 
@@ -157,6 +159,33 @@ class DataSource:
             runtime=runtime,
             workers=workers,
             progress=progress,
+        )
+
+    def estimate(self, config: ExtractConfig, splits: Sequence[str] = SPLITS) -> CacheEstimate:
+        """The feature cache ``config`` would fill, before extracting (``extract --dry-run``):
+        from the index of the data root (built if needed; missing videos are not counted), or,
+        when the data root does not exist, from the split lists' counts."""
+        from fsar_bench.features.estimate import estimate_cache
+        from fsar_bench.features.extract import Where, plan_estimate
+
+        if self.dataset.is_synthetic and not self.root.is_dir():
+            raise FsarError(
+                f"{self.name} is not generated yet; run 'fsar-bench prepare --dataset "
+                f"{self.name}' first (its split lists are made with its videos)"
+            )
+        if self.root.is_dir():
+            where = Where(info=self.dataset, root=self.root, cache=self.cache, variant=self.variant)
+            return plan_estimate(where, self.index(()), config, splits)
+        counts = {
+            s: len(read_split(self.dataset.split_path(s, self.root, self.variant)).videos)
+            for s in splits
+        }
+        return estimate_cache(
+            dataset=self.name,
+            counts=counts,
+            config=config,
+            folder=self.cache / "features" / self.name,
+            source=f"the split lists ({self.root} does not exist)",
         )
 
     @staticmethod

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -95,13 +97,37 @@ def test_pooled_only_store(tmp_path):
     assert torch.equal(bank.load(["v1", "v3"], [1, 0]), want)
 
 
-def test_maps_are_memory_mapped_not_copied(tmp_path):
-    store = fake_store(tmp_path / "k", n=6, views=2)
-    tensors = shard_tensors(store.folder / shard_name(0))
+def _open_files() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="Linux /proc")
+def test_maps_are_memory_mapped_not_copied_and_hold_no_file(tmp_path):
+    store = fake_store(tmp_path / "k", n=60, views=2)  # 20 shards
+    storage, tensors = shard_tensors(store.folder / shard_name(0))
     assert set(tensors) == {"v0", "v1", "v2"}  # int32 frame indices are not mapped
-    assert all(isinstance(a.base, np.memmap) for a in tensors.values())
+    assert all(a.untyped_storage().data_ptr() == storage.data_ptr() for a in tensors.values())
+    before = _open_files()
+    banks = [FeatureBank(store, pooled) for pooled in (False, True)]
+    assert _open_files() == before  # none kept open: a store of thousands of shards fits
+    assert banks[0].ram is None and banks[0].pooled_bytes == 60 * 2 * T * C * 4
+
+
+def test_resident_pages_are_released_and_read_again(tmp_path, monkeypatch):
+    import fsar_bench.features.bank as bank_module
+
+    store = fake_store(tmp_path / "k", n=9, views=2)
     bank = FeatureBank(store, pooled=False)
-    assert bank.ram is None and bank.pooled_bytes == 6 * 2 * T * C * 4
+    released = []
+    monkeypatch.setattr(bank_module, "MAPPED_BYTES", 2 * T * C * 6 * 2)  # two videos' views
+    monkeypatch.setattr(bank_module, "release", lambda s: released.append(s.data_ptr()))
+    want = torch.cat([store.get([v], view=1) for v in ("v0", "v4", "v8")])
+    assert torch.equal(bank.load(["v0", "v4", "v8"], [1, 1, 1]), want)
+    assert len(released) == 3 and bank.read == 0  # every shard once, the count restarted
+    monkeypatch.undo()
+    for storage in bank.storages.values():
+        bank_module.release(storage)  # the real madvise: the pages are read again
+    assert torch.equal(bank.load(["v0", "v4", "v8"], [1, 1, 1]), want)
 
 
 def test_bad_requests(tmp_path):

@@ -40,7 +40,7 @@ def test_training_key_ignores_test_only_fields_and_nothing_else():
 
 
 @pytest.mark.slow
-def test_another_test_protocol_reuses_the_checkpoint(tmp_path):
+def test_another_test_protocol_reuses_the_checkpoint(tmp_path, monkeypatch):
     data = generate(
         tmp_path / "data",
         preset(
@@ -79,8 +79,20 @@ def test_another_test_protocol_reuses_the_checkpoint(tmp_path):
         "--set",
         "train.val_episodes=2",
     ]
+    from fsar_bench.features.bank import FeatureBank
+
+    banks = []
+    build = FeatureBank.__init__
+
+    def counted(self, store, pooled, max_bytes=None):
+        banks.append(store.meta.split)
+        build(self, store, pooled, max_bytes)
+
+    monkeypatch.setattr(FeatureBank, "__init__", counted)
     assert main([*base, "--episodes", "6"]) == 0
+    assert sorted(banks) == ["train", "val"]
     assert main([*base, "--episodes", "9"]) == 0
+    assert sorted(banks) == ["train", "val"]  # evaluating the finished training reads no bank
     a, b = sorted(load_summaries(runs), key=lambda s: s.setting.episodes)
     assert (a.setting.episodes, b.setting.episodes) == (6, 9) and a.dir != b.dir
     assert a.checkpoint == b.checkpoint  # one training, reused

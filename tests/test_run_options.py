@@ -41,6 +41,11 @@ NON_DEFAULT = {
     "dry_run": (None, None, None),  # the run's watch (checked below)
     "trainings": ("3", lambda s, r: r.trainings, 3),
     "ci": ("classes", None, None),  # printed tables only (checked below)
+    "map_size": ("3", lambda s, r: r.map_size, 3),
+    "pooled_only": (None, lambda s, r: r.maps, False),
+    "quiet": (None, None, None),  # the reporter (checked below)
+    "log_format": ("json", None, None),
+    "log_every": ("5", None, None),
 }
 
 
@@ -49,14 +54,15 @@ def _flag(name: str) -> str:
     return next(d for d in param.param_decls if d.startswith("--")).split("/")[0]
 
 
-def test_every_option_of_run_reaches_the_request(tmp_path, monkeypatch):
+def test_every_option_of_run_reaches_the_request(tmp_path, monkeypatch, capsys):
     import fsar_bench.engine.run as engine
 
     assert set(inspect.signature(run).parameters) == set(NON_DEFAULT), "update NON_DEFAULT"
     seen = {}
 
-    def fake(source, req, progress=None, *, watch=None):
+    def fake(source, req, progress=None, *, watch=None, on_cell=None):
         seen["source"], seen["req"], seen["watch"] = source, req, watch
+        seen["progress"] = progress
         return ["a summary"]  # printed by the faked run_tables below
 
     monkeypatch.setattr(engine, "run_benchmark", fake)
@@ -74,8 +80,14 @@ def test_every_option_of_run_reaches_the_request(tmp_path, monkeypatch):
         if get is not None:
             assert get(seen["source"], seen["req"]) == want, name
     assert seen["watch"].dry_run and tables == {}  # a dry run prints no tables
+    capsys.readouterr()
     assert main([a for a in args if a != "--dry-run"]) == 0
     assert tables == {"baseline": "otam", "ci": "classes"}
+    report = seen["progress"]  # --quiet: no progress; the final output one JSON line
+    assert type(report).__name__ == "Silent" and report.show_results
+    (line,) = capsys.readouterr().out.splitlines()
+    end = json.loads(line)
+    assert end["event"] == "end" and end["text"] == "\n\nresults: RUNS/synthetic-high"
 
 
 def test_bad_options_are_one_line_errors(tmp_path, capsys):

@@ -142,7 +142,7 @@ def test_sweep_rows_and_rank_correlations():
 
 
 def fake_point(calls: list):
-    def point(source, req, progress=None):
+    def point(source, req, progress=None, on_cell=None):
         calls.append((source.name, req))
         k = len(calls)
         row = pf.profile_row(report(source.name, aem=0.1 * k, ref=0.01 * k), [], {}, [])

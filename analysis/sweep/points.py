@@ -32,6 +32,7 @@ from fsar_bench.errors import FsarError
 from fsar_bench.files import dumps, read_json, write_text
 from fsar_bench.progress import Progress
 from fsar_bench.results.store import config_hash
+from fsar_bench.results.summary import RunSummary
 from fsar_bench.source import DataSource
 
 PROFILE_FILE = "profile.json"
@@ -75,9 +76,14 @@ def point_key(dataset: str, req: PointRequest) -> str:
 
 
 def profile_point(
-    source: DataSource, req: PointRequest, progress: Progress | None = None
+    source: DataSource,
+    req: PointRequest,
+    progress: Progress | None = None,
+    *,
+    on_cell: Callable[[RunSummary], None] | None = None,
 ) -> ProfilePoint:
-    """Measure one dataset completely (see the module docstring), or read it back."""
+    """Measure one dataset completely (see the module docstring), or read it back; ``on_cell``
+    is given each trained cell's summary as soon as it is finished (:func:`run_benchmark`)."""
     from fsar_bench.analysis.measures import outputs
 
     folder = req.out / source.name
@@ -86,20 +92,24 @@ def profile_point(
         done = read_json(folder / PROFILE_FILE)
         if isinstance(done, dict) and done.get("key") == key:
             return ProfilePoint.from_json(done)  # a torn or foreign profile.json: measured again
-        return _measure_point(source, req, key, progress)
+        return _measure_point(source, req, key, progress, on_cell)
 
 
 def _measure_point(
-    source: DataSource, req: PointRequest, key: str, progress: Progress | None
+    source: DataSource,
+    req: PointRequest,
+    key: str,
+    progress: Progress | None,
+    on_cell: Callable[[RunSummary], None] | None,
 ) -> ProfilePoint:
     """:func:`profile_point`'s work, under the output folder's lock."""
     from fsar_bench.analysis.measures import outputs
     from fsar_bench.engine.run import run_benchmark
 
     folder = req.out / source.name
-    summaries = run_benchmark(source, req.run, progress)
+    summaries = run_benchmark(source, req.run, progress, on_cell=on_cell)
     blind_req = gain_request(req.run) if req.gain else None
-    blind = run_benchmark(source, blind_req, progress) if blind_req else []
+    blind = run_benchmark(source, blind_req, progress, on_cell=on_cell) if blind_req else []
     probe, result = outputs.measure(source, req.measure, progress)
     outputs.write_aem_files(folder, probe, result)
     outputs.write_start_files(folder, source.name, probe, result, pdf=False)
@@ -135,7 +145,9 @@ def run_sweep(
     source_for: Callable[[str], DataSource],
     req: PointRequest,
     progress: Progress | None = None,
+    *,
+    on_cell: Callable[[RunSummary], None] | None = None,
 ) -> list[ProfilePoint]:
     """One :func:`profile_point` per level (in the order given); returns the points."""
     names = sweep_datasets(factor, levels)
-    return [profile_point(source_for(name), req, progress) for name in names]
+    return [profile_point(source_for(name), req, progress, on_cell=on_cell) for name in names]

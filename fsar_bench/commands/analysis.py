@@ -20,18 +20,18 @@ from fsar_bench.commands.common import progress
 from fsar_bench.commands.options import command
 from fsar_bench.errors import FsarError
 from fsar_bench.options.analysis import ProbeOptions
-from fsar_bench.options.common import ComputeOptions, DatasetArgument
+from fsar_bench.options.common import ComputeOptions, DatasetArgument, OutputOptions
 from fsar_bench.options.features import FeatureOptions
 
 
-def _measure(data: DatasetArgument, probe: ProbeOptions, features, compute):
-    """The data source, and its probe and measures."""
+def _measure(data: DatasetArgument, probe: ProbeOptions, features, compute, output):
+    """The command's reporter, the data source, and its probe and measures."""
     from fsar_bench.analysis.measures.outputs import measure
 
     req = probe.measure_request(features, compute)
     source = data.source()
-    with progress(source.name) as update:
-        return source, *measure(source, req, update)
+    with progress(source.name, output=output) as report:
+        return report, source, *measure(source, req, report)
 
 
 def _evolution_tsne(folder: Path, name: str, result, probe: ProbeOptions) -> list[Path]:
@@ -52,18 +52,19 @@ def aem(
     probe: ProbeOptions,
     features: FeatureOptions,
     compute: ComputeOptions,
+    output: OutputOptions,
 ) -> None:
     """Train or load the TSM probe; print the AEM score and start times; write all files."""
     from fsar_bench.analysis.measures import outputs
     from fsar_bench.analysis.measures.text import analysis_text
 
-    source, trained, result = _measure(data, probe, features, compute)
+    report, source, trained, result = _measure(data, probe, features, compute, output)
     folder = probe.out / source.name
     with outputs.output_lock(folder):
         outputs.write_aem_files(folder, trained, result)
         outputs.write_start_files(folder, source.name, trained, result, probe.pdf)
         _evolution_tsne(folder, source.name, result, probe)
-    typer.echo(analysis_text(result.report) + f"\nfiles: {folder}")
+    report.final(analysis_text(result.report) + f"\nfiles: {folder}")
 
 
 @command
@@ -73,17 +74,18 @@ def start_times(
     probe: ProbeOptions,
     features: FeatureOptions,
     compute: ComputeOptions,
+    output: OutputOptions,
 ) -> None:
     """Action start-time distribution (TA2N Fig. 2) from the dataset's TSM probe."""
     from fsar_bench.analysis.measures import outputs
     from fsar_bench.analysis.measures.text import analysis_text
 
-    source, trained, result = _measure(data, probe, features, compute)
+    report, source, trained, result = _measure(data, probe, features, compute, output)
     folder = probe.out / source.name
     with outputs.output_lock(folder):
         outputs.write_start_files(folder, source.name, trained, result, probe.pdf)
     text = analysis_text(result.report, ("probe", "start", "truth", "onset"))
-    typer.echo(text + f"\nfiles: {folder}")
+    report.final(text + f"\nfiles: {folder}")
 
 
 RunDirOpt = typer.Option(
@@ -104,13 +106,14 @@ def tsne(
     probe: ProbeOptions,
     features: FeatureOptions,
     compute: ComputeOptions,
+    output: OutputOptions,
 ) -> None:
     """t-SNE of the evolution vectors (TA2N Fig. 3); with --run, of embeddings (Fig. 8)."""
     from fsar_bench.analysis.measures.outputs import output_lock
     from fsar_bench.analysis.measures.text import probe_text
 
     summary = _run_summary(run, data.source().name) if run else None
-    source, _, result = _measure(data, probe, features, compute)
+    report, source, _, result = _measure(data, probe, features, compute, output)
     folder = probe.out / source.name
     with output_lock(folder):
         files = _evolution_tsne(folder, source.name, result, probe)
@@ -124,7 +127,7 @@ def tsne(
                 device=compute.device,
                 pdf=probe.pdf,
             )
-    typer.echo(f"{probe_text(result.report.probe)}\nwrote: " + ", ".join(map(str, files)))
+    report.final(f"{probe_text(result.report.probe)}\nwrote: " + ", ".join(map(str, files)))
 
 
 def _run_summary(run: Path, dataset: str):

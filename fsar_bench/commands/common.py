@@ -7,7 +7,11 @@ from __future__ import annotations
 
 import ctypes
 import os
+import sys
+from collections.abc import Iterator
 from contextlib import contextmanager
+
+import typer
 
 
 def tune_cpu() -> None:
@@ -29,18 +33,103 @@ def tune_cpu() -> None:
         pass
 
 
+class Silent:
+    """No progress: ``--quiet`` (the results only: the final output, and with
+    ``--log-format json`` each cell's result line too), or a ``torchrun`` rank other than 0
+    (``lines`` ``None`` and ``show`` false: nothing at all)."""
+
+    takes_details = True
+
+    def __init__(self, show: bool, lines=None) -> None:
+        self.show_results, self.lines = show, lines
+
+    def __call__(self, stage: str, done: int, total: int, **details) -> None:
+        pass
+
+    def cell(self, summary) -> None:
+        if self.lines is not None:
+            self.lines.cell(summary)
+
+    def final(self, text: str) -> None:
+        if self.lines is not None:
+            self.lines.final(text)
+        elif self.show_results:
+            typer.echo(text)
+
+
+class Bars:
+    """Rich progress bars on stderr (one per stage); notes and cell results printed above."""
+
+    takes_details = True
+
+    def __init__(self, bar, description: str) -> None:
+        self.bar, self.description = bar, description
+        self.tasks: dict[str, int] = {}
+
+    def __call__(self, stage: str, done: int, total: int, **details) -> None:
+        from fsar_bench.commands.logs import details_text
+
+        if "note" in details:
+            self.bar.console.print(f"{stage}: {details['note']}", markup=False, highlight=False)
+            return
+        extra = ", ".join(details_text(details))
+        label = f"{self.description}: {stage}" + (f" ({extra})" if extra else "")
+        if stage not in self.tasks:
+            self.tasks[stage] = self.bar.add_task(label, total=total, completed=done)
+        self.bar.update(self.tasks[stage], completed=done, total=total, description=label)
+
+    def cell(self, summary) -> None:
+        from fsar_bench.commands.logs import cell_result, cell_text
+
+        self.bar.console.print(cell_text(cell_result(summary)), markup=False, highlight=False)
+
+    def final(self, text: str) -> None:
+        typer.echo(text)
+
+
+def _is_terminal(stream) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
 @contextmanager
-def progress(description: str, unit: str | None = None, show: bool = True):
-    """A rich progress bar on stderr; yields ``update(stage, done, total)``.
+def progress(description: str, unit: str | None = None, show: bool = True, output=None) -> Iterator:
+    """The command's progress reporter (see :mod:`fsar_bench.commands.logs`): a progress
+    callback ``update(stage, done, total)`` with ``cell(summary)`` and ``final(text)``.
 
     Args:
-        description: prefix of every bar (one bar per stage).
-        unit: show a rate in ``unit``/s (e.g. ``"videos"``); ``None``: no rate column.
-        show: ``False`` (a ``torchrun`` rank other than 0): nothing is drawn.
+        description: the command's subject (the dataset), the prefix of every bar and line.
+        unit: what ``done`` counts (a rate in ``unit``/s is shown); ``None``: items.
+        show: ``False`` (a ``torchrun`` rank other than 0): nothing is printed.
+        output: :class:`~fsar_bench.options.common.OutputOptions` (``None``: the defaults).
     """
-    if not show:
-        yield lambda stage, done, total: None
+    from fsar_bench.commands.logs import Lines
+    from fsar_bench.options.common import OutputOptions
+
+    output = output or OutputOptions()
+    if not show or output.quiet:
+        json_lines = show and output.log_format == "json"
+        lines = Lines(description, "", sys.stdout, "json", output.log_every) if json_lines else None
+        yield Silent(show, lines)
         return
+    terminals = _is_terminal(sys.stdout), _is_terminal(sys.stderr)
+    if output.log_format == "json" or not all(terminals):
+        stream = sys.stdout if output.log_format == "json" or not terminals[0] else sys.stderr
+        lines = Lines(description, unit or "items", stream, output.log_format, output.log_every)
+        lines.beat.start()
+        try:
+            yield lines
+        finally:
+            lines.stopped.set()
+        return
+    with _rich_progress(unit) as bar:
+        yield Bars(bar, description)
+
+
+def _rich_progress(unit: str | None):
+    """A transient rich ``Progress`` on stderr with a rate column in ``unit``/s."""
     from rich.console import Console
     from rich.progress import (
         BarColumn,
@@ -60,12 +149,4 @@ def progress(description: str, unit: str | None = None, show: bool = True):
     cols = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn()]
     cols += [Rate()] if unit else []
     cols += [TimeElapsedColumn(), TimeRemainingColumn()]
-    with Progress(*cols, console=Console(stderr=True), transient=True) as bar:
-        tasks: dict[str, int] = {}
-
-        def update(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = bar.add_task(f"{description}: {stage}", total=total, completed=done)
-            bar.update(tasks[stage], completed=done, total=total)
-
-        yield update
+    return Progress(*cols, console=Console(stderr=True), transient=True)

@@ -9,7 +9,7 @@ import typer
 
 from fsar_bench.commands.common import progress
 from fsar_bench.commands.options import command
-from fsar_bench.options.common import DataOptions
+from fsar_bench.options.common import DataOptions, OutputOptions
 from fsar_bench.options.episodes import ManifestOptions
 from fsar_bench.options.listing import ListOptions
 
@@ -34,7 +34,7 @@ def ls(
 
 
 @command
-def prepare(*, data: DataOptions) -> None:
+def prepare(*, data: DataOptions, output: OutputOptions) -> None:
     """Generate (synthetic) or index (real) a dataset and report found and missing videos.
 
     A synthetic dataset is generated from its own recorded seed.
@@ -42,9 +42,9 @@ def prepare(*, data: DataOptions) -> None:
     from fsar_bench.presentation.text import prepare_table
 
     source = data.source()
-    with progress(source.name) as update:
-        reports = source.prepare(progress=update)
-    typer.echo(prepare_table(source.dataset, source.root, reports))
+    with progress(source.name, output=output) as report:
+        reports = source.prepare(progress=report)
+    report.final(prepare_table(source.dataset, source.root, reports))
     source.check_missing(reports)
 
 

@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import time
 
-import typer
-
 from fsar_bench.commands.common import progress
 from fsar_bench.commands.options import command
-from fsar_bench.options.common import ComputeOptions, DataOptions
+from fsar_bench.options.common import ComputeOptions, DataOptions, OutputOptions
 from fsar_bench.options.features import ExtractFeatures, ExtractOptions
 
 SHOW_FAILED = 20
@@ -25,22 +23,50 @@ def extract(
     features: ExtractFeatures,
     options: ExtractOptions,
     compute: ComputeOptions,
+    output: OutputOptions,
 ) -> None:
-    """Extract backbone features of a dataset's splits into the cache (resumes if interrupted)."""
-    from fsar_bench.runtime import init_runtime
+    """Extract backbone features of a dataset's splits into the cache (resumes if interrupted).
 
+    The cache's size is estimated first (from the split sizes, frames, views, backbone channels,
+    map size and float16) and printed; when its file system lacks the space the command stops
+    with the figure and the choices. ``--dry-run`` prints the estimate and extracts nothing."""
     config = options.config(features)
     source = data.source()
+    if options.dry_run:
+        _dry_run(source, config, options.splits, output)
+        return
+    from fsar_bench.runtime import init_runtime
+
     runtime = init_runtime(compute.device)
     start = time.perf_counter()
-    with progress(f"extract {source.name}", unit="videos", show=runtime.is_main) as update:
-        source.ensure_prepared(progress=update, runtime=runtime)  # a synthetic dataset: made
+    name = f"extract {source.name}"
+    with progress(name, unit="videos", show=runtime.is_main, output=output) as report:
+        source.ensure_prepared(progress=report, runtime=runtime)  # a synthetic dataset: made
         stores = source.features(
-            config, options.splits, runtime=runtime, workers=compute.workers, progress=update
+            config, options.splits, runtime=runtime, workers=compute.workers, progress=report
         )
-    if not runtime.is_main:
-        return
-    typer.echo(_summary(stores, time.perf_counter() - start))
+    if runtime.is_main:
+        report.final(_summary(stores, time.perf_counter() - start))
+
+
+def _dry_run(source, config, splits, output: OutputOptions) -> None:
+    """The estimate, the free space and whether it fits (one line each)."""
+    from fsar_bench.errors import FsarError
+    from fsar_bench.features.estimate import disk_free, gb
+
+    estimate = source.estimate(config, splits)
+    free = disk_free(estimate.folder)
+    try:
+        estimate.check_space(free)
+        verdict = "fits"
+    except FsarError:
+        verdict = "does not fit; choose " + ", or ".join(estimate.choices())
+    lines = [
+        f"estimate: {estimate.text()}",
+        f"to write: {gb(estimate.needed)}; free: {gb(free)} at {estimate.folder}: {verdict}",
+    ]
+    with progress(f"extract {source.name}", output=output) as report:
+        report.final("\n".join(lines))
 
 
 def _summary(stores: dict, seconds: float) -> str:

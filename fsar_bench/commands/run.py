@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from fsar_bench.commands.options import command
-from fsar_bench.options.common import ComputeOptions, DataOptions
+from fsar_bench.options.common import ComputeOptions, DataOptions, OutputOptions
 from fsar_bench.options.features import FeatureOptions
 from fsar_bench.options.intervals import IntervalOptions
 from fsar_bench.options.run import RunOptions
@@ -18,6 +18,7 @@ def run(
     compute: ComputeOptions,
     data: DataOptions,
     intervals: IntervalOptions,
+    output: OutputOptions,
 ) -> None:
     """Train and evaluate methods on identical episodes; print the plan and an estimate first,
     then accuracy and paired differences (--dry-run: the plan only)."""
@@ -25,14 +26,13 @@ def run(
 
     from fsar_bench.api import run_groups
 
-    results = run_groups(
+    run_groups(
         options=options,
         features=features,
         compute=compute,
         data=data,
         intervals=intervals,
+        output=output,
         echo=typer.echo,
+        final=True,
     )
-    if results.main and not options.dry_run:
-        typer.echo(results.table())
-        typer.echo(f"\nresults: {results.runs_dir}")

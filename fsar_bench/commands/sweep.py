@@ -20,7 +20,7 @@ import typer
 
 from fsar_bench.commands.common import progress
 from fsar_bench.commands.options import command
-from fsar_bench.options.common import ComputeOptions, DatasetArgument, LevelData
+from fsar_bench.options.common import ComputeOptions, DatasetArgument, LevelData, OutputOptions
 from fsar_bench.options.features import FeatureOptions
 from fsar_bench.options.run import ProfileOptions
 
@@ -52,6 +52,7 @@ def point_request(options: ProfileOptions, features: FeatureOptions, compute: Co
         weights=run.weights,
         seed=options.seed,
         maps=run.maps,
+        map_size=run.map_size,
     )
     measure = MeasureRequest(
         probe=probe, features=xcfg, device=run.device, workers=run.workers, seed=options.seed
@@ -66,6 +67,7 @@ def profile(
     options: ProfileOptions,
     features: FeatureOptions,
     compute: ComputeOptions,
+    output: OutputOptions,
 ) -> None:
     """Misalignment profile of one dataset: start-time spread, AEM, order sensitivity, gain."""
     from fsar_bench.analysis.sweep.points import profile_point
@@ -73,9 +75,9 @@ def profile(
 
     req = point_request(options, features, compute)
     source = data.source()
-    with progress(source.name) as update:
-        point = profile_point(source, req, update)
-    typer.echo(profile_text([point]) + f"\nfiles: {options.out / source.name}")
+    with progress(source.name, output=output) as report:
+        point = profile_point(source, req, report, on_cell=report.cell)
+    report.final(profile_text([point]) + f"\nfiles: {options.out / source.name}")
 
 
 @command
@@ -87,6 +89,7 @@ def sweep(
     features: FeatureOptions,
     compute: ComputeOptions,
     data: LevelData,
+    output: OutputOptions,
 ) -> None:
     """Sweep one synthetic factor: accuracy, AEM and start-time error against the level."""
     from fsar_bench.analysis.measures.outputs import output_lock
@@ -102,12 +105,12 @@ def sweep(
     def source_for(name: str):
         return dataclasses.replace(data, dataset=name).source()
 
-    with progress(f"sweep {factor}") as update:
-        points = run_sweep(factor, chosen, source_for, req, update)
+    with progress(f"sweep {factor}", output=output) as report:
+        points = run_sweep(factor, chosen, source_for, req, report, on_cell=report.cell)
     folder = options.out / f"sweep-{factor}"
     with output_lock(folder):
         files = write_sweep(folder, factor, chosen, points)
     corr = rank_correlations(points)
     values = corr.to_json().items()
     text = ", ".join(f"{k} {v:.3f}" for k, v in values if isinstance(v, float))
-    typer.echo(profile_text(points) + f"\nSpearman: {text}\nfiles: {files[0].parent}")
+    report.final(profile_text(points) + f"\nSpearman: {text}\nfiles: {files[0].parent}")

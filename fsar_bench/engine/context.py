@@ -19,7 +19,7 @@ from fsar_bench.engine.select import Selection, check_selection, parse_select, s
 from fsar_bench.features.bank import FeatureBank
 from fsar_bench.features.cache import FeatureStore
 from fsar_bench.features.settings import ExtractConfig
-from fsar_bench.progress import Progress
+from fsar_bench.progress import Progress, prefixed
 from fsar_bench.runtime import Runtime
 from fsar_bench.source import DataSource
 
@@ -73,7 +73,12 @@ def open_context(
     source.ensure_prepared(progress=progress, runtime=runtime)
     # extraction views use a fixed seed so stores are shared across run seeds
     xcfg = ExtractConfig(
-        backbone=req.backbone, frames=req.frames, size=req.size, weights=req.weights, maps=req.maps
+        backbone=req.backbone,
+        frames=req.frames,
+        size=req.size,
+        weights=req.weights,
+        maps=req.maps,
+        map_size=req.map_size,
     )
     selection = parse_select(req.select)
     split_ix = runtime.main_first(lambda: source.index(selection.splits))
@@ -83,7 +88,12 @@ def open_context(
         stores = stores_or_pending(source, xcfg, selection.splits)
     elif not req.finetune:
         stores = extract_timed(
-            source, xcfg, selection.splits, runtime=runtime, workers=req.workers, progress=progress
+            source,
+            xcfg,
+            selection.splits,
+            runtime=runtime,
+            workers=req.workers,
+            progress=prefixed(progress, "extract", unit="videos"),
         )
     ix = source.index()
     usable_ix = {s: usable(ix[s], stores[s]) if stores else ix[s] for s in selection.splits}

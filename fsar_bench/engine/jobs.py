@@ -38,7 +38,6 @@ from pathlib import Path
 
 import torch
 
-from fsar_bench.data.source import DataSource
 from fsar_bench.engine.cells import Cell, checkpoint_folder
 from fsar_bench.engine.context import RunContext
 from fsar_bench.engine.costs import cell_key, measured, record_cell
@@ -49,6 +48,7 @@ from fsar_bench.results.state import TrainingState, records_done, training_state
 from fsar_bench.results.store import config_hash
 from fsar_bench.results.summary import RunSummary, read_summary
 from fsar_bench.runtime import Runtime
+from fsar_bench.source import DataSource
 
 CellDone = Callable[[int, RunSummary], None]  # (index in the plan, its summary)
 # (context, cell) -> summary: fsar_bench.engine.run.run_cell, handed in (run.py imports this)

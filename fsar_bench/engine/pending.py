@@ -11,19 +11,20 @@ and records the seconds per frame it took in ``<cache>/costs.json``.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 
 from fsar_bench.data.index import SplitIndex
-from fsar_bench.data.source import DataSource
 from fsar_bench.engine.costs import extract_key, record_extract
 from fsar_bench.features import BACKBONES
 from fsar_bench.features.backbones import resolve_weights
 from fsar_bench.features.cache import FeatureStore, StoreMeta
 from fsar_bench.features.settings import ExtractConfig, settings_key, split_settings, store_dir
+from fsar_bench.progress import Progress
 from fsar_bench.runtime import Runtime
+from fsar_bench.source import DataSource
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -84,7 +85,7 @@ def extract_timed(
     *,
     runtime: Runtime,
     workers: int | None,
-    progress: Callable[[str, int, int], None] | None,
+    progress: Progress | None,
 ) -> dict[str, FeatureStore]:
     """:meth:`DataSource.features`, recording what the missing stores cost per frame (rank 0;
     a resumed extraction counts all of a store's frames, so it records too low a cost)."""

@@ -29,6 +29,8 @@ class RunRequest:
         weights: the backbone's weight file (``None``: its default weights).
         maps: extract per-frame spatial maps (``False``: pooled vectors only, a store about
             16 times smaller; only for runs whose methods are all pooled).
+        map_size: maps average-pooled to ``map_size x map_size`` before they are stored
+            (``None``: the backbone's own; :class:`~fsar_bench.features.settings.ExtractConfig`).
         preset: run preset (:mod:`fsar_bench.engine.presets`). sets: the user's ``--set``.
         select: model selection, ``val`` | ``last`` | ``holdout:K``
             (:mod:`fsar_bench.engine.select`).
@@ -56,6 +58,7 @@ class RunRequest:
     frames: int = 8
     weights: str | None = None
     maps: bool = True
+    map_size: int | None = None
     preset: str = "quick"
     sets: Sets = field(default_factory=dict)
     select: str = "val"

@@ -22,6 +22,7 @@ extraction, training (DDP) and evaluation are split across the ranks. Summaries 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -36,7 +37,7 @@ from fsar_bench.engine.train import TrainData, Trainer, load_best
 from fsar_bench.engine.watch import RunWatch
 from fsar_bench.files import owned
 from fsar_bench.methods import create_method
-from fsar_bench.progress import Progress
+from fsar_bench.progress import Progress, emit
 from fsar_bench.results.stats import CONVENTION, mean_ci
 from fsar_bench.results.store import RunDir, accuracies, versions
 from fsar_bench.results.summary import RunSummary, Training, read_summary, write_summary
@@ -62,16 +63,17 @@ def summarize_accuracy(acc: np.ndarray, repeats: int) -> tuple[dict, str]:
 
 
 def _val_loader(ctx: RunContext, pooled: bool):
-    """Features of the validation manifest's videos (held-out classes: training view 0)."""
+    """Features of the validation manifest's videos (held-out classes: training view 0); the
+    bank is built on the first read (a finished training never reads it)."""
     if ctx.selection.mode == "holdout":
-        bank = ctx.bank("train", pooled)
-        return lambda ids: bank.load(ids, [0] * len(ids))
-    return ctx.bank("val", pooled).load if "val" in ctx.stores else None
+        return lambda ids: ctx.bank("train", pooled).load(ids, [0] * len(ids))
+    return (lambda ids: ctx.bank("val", pooled).load(ids)) if "val" in ctx.stores else None
 
 
 def _train_data(ctx: RunContext, cell: Cell) -> TrainData:
     """The trainer's inputs: the run's :class:`FeatureBank` of each split (one gather per
-    batch of episodes instead of one store read per video), or decoded clips."""
+    batch of episodes instead of one store read per video), or decoded clips. The banks are
+    built on the first read, so evaluating a finished training reads no training features."""
     setting, val = cell.setting, cell.manifests.get("val")
     if ctx.clips:
         return ctx.clips.train_data(ctx.indexes["train"], val, setting)
@@ -79,7 +81,7 @@ def _train_data(ctx: RunContext, cell: Cell) -> TrainData:
     return TrainData(
         index=ctx.indexes["train"],
         views=ctx.stores["train"].meta.views,
-        load=ctx.bank("train", pooled).load,
+        load=lambda ids, views: ctx.bank("train", pooled).load(ids, views),
         val_manifest=val,
         val_load=_val_loader(ctx, pooled),
         way=setting.way,
@@ -103,9 +105,17 @@ def _train(ctx: RunContext, cell: Cell):
         method = create_method(cell.info.name, ctx.stores["test"].meta.channels, **mcfg)
     ckpt = checkpoint_folder(ctx, cell)
     trainer = Trainer(method, cell.train, _train_data(ctx, cell), out_dir=ckpt, runtime=ctx.runtime)
-    cb = ctx.progress and (lambda i, n, loss, v: ctx.progress("train", i, n))
+
+    def report(step: int, total: int, loss: float, val: float) -> None:
+        """Episodes trained, the latest validation, the learning rate in use and the mean loss
+        of the last validated segment (the log lines of ``fsar_bench.commands.logs``)."""
+        seen = trainer.history[-1]["loss"] if trainer.history else loss
+        lr = trainer.opt.param_groups[0]["lr"]
+        stage = f"train {cell.name}"
+        emit(ctx.progress, stage, step, total, unit="episodes", val=val, lr=lr, loss=seen)
+
     with owned(ckpt, what=f"training {ckpt}", active=ctx.runtime.is_main):
-        trainer.fit(progress=cb)
+        trainer.fit(progress=report if ctx.progress else None)
         return load_best(method, ckpt), trainer, ckpt
 
 
@@ -134,7 +144,8 @@ def _evaluate_cell(ctx: RunContext, cell: Cell, run: RunDir) -> RunSummary:
     rt, test = ctx.runtime, cell.manifests["test"]
     method, trainer, ckpt = _train(ctx, cell)
     rt.on_main(lambda: run.open(cell.config))
-    cb = ctx.progress and (lambda i, n: ctx.progress("test", i, n))
+    stage = f"test {cell.name}"
+    cb = ctx.progress and (lambda i, n: emit(ctx.progress, stage, i, n, unit="episodes"))
     load = _test_loader(ctx, cell)
     result = evaluate(
         method, test, load, device=rt.device, records=run.records, progress=cb, runtime=rt
@@ -169,17 +180,25 @@ def run_benchmark(
     runtime: Runtime | None = None,
     *,
     watch: RunWatch | None = None,
+    on_cell: Callable[[RunSummary], None] | None = None,
 ) -> list[RunSummary]:
     """Everything ``fsar-bench run`` does; returns one summary per (shot, training, method).
     ``runtime``: this process under ``torchrun`` (``None``: one process on ``req.device``).
     ``watch``: shown the plan before any work (it may stop the run there: a dry run) and each
-    finished cell (:class:`~fsar_bench.engine.watch.RunWatch`). Cells run through
-    :func:`~fsar_bench.engine.jobs.run_cells` (``--jobs``)."""
+    finished cell (:class:`~fsar_bench.engine.watch.RunWatch`). ``on_cell``: called on rank 0
+    with each cell's summary as soon as that cell is finished (or found finished). Cells run
+    through :func:`~fsar_bench.engine.jobs.run_cells` (``--jobs``)."""
     resolved = check_request(req)
     runtime = runtime or Runtime(device=torch.device(req.device))
     if watch is not None and not watch.start(source, req, resolved, runtime, progress):
         return []
     ctx = open_context(source, req, runtime, progress if runtime.is_main else None)
-    on_cell = watch.cell_done if watch is not None else None
     seconds = watch.begin() if watch is not None else None
-    return run_cells(ctx, plan(ctx, resolved), run_cell, on_cell, seconds)
+
+    def done(index: int, summary: RunSummary) -> None:
+        if watch is not None:
+            watch.cell_done(index, summary)
+        if on_cell is not None and runtime.is_main:
+            on_cell(summary)
+
+    return run_cells(ctx, plan(ctx, resolved), run_cell, done, seconds)

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import torch
 
-from fsar_bench.data.source import DataSource
 from fsar_bench.engine.cells import Cell, checkpoint_folder, plan
 from fsar_bench.engine.context import Progress, RunContext, open_context
 from fsar_bench.engine.cost_probe import probe_cell
@@ -29,6 +28,7 @@ from fsar_bench.engine.schedule import recorded
 from fsar_bench.results.state import records_done, training_state
 from fsar_bench.results.summary import RunSummary, read_summary
 from fsar_bench.runtime import Runtime
+from fsar_bench.source import DataSource
 
 
 def cell_state(ctx: RunContext, index: int, cell: Cell, threads: int) -> CellState:

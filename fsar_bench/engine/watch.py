@@ -7,7 +7,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from fsar_bench.data.source import DataSource
 from fsar_bench.engine.context import Progress
 from fsar_bench.engine.estimate import RunPlan
 from fsar_bench.engine.request import Resolved, RunRequest
@@ -15,6 +14,7 @@ from fsar_bench.engine.survey import survey
 from fsar_bench.report.plan import cell_line, plan_text
 from fsar_bench.results.summary import RunSummary
 from fsar_bench.runtime import Runtime
+from fsar_bench.source import DataSource
 
 
 class RunWatch:

@@ -4,28 +4,32 @@
 time through ``safetensors``; a training step needs hundreds of videos (``E`` episodes of
 ``N * (K + Q)`` videos), so :class:`FeatureBank` gathers them in one call instead:
 
-* **Maps** (``[T, C, h, w]`` per video or view, float16 on disk) are never copied: each shard's
-  data section is memory-mapped once (``numpy.memmap``; the safetensors header gives every
-  tensor's byte range), and a gather copies only the rows it selects, converted to float32.
-  Resident memory is what the operating system keeps in its page cache, shared between
-  processes and evicted under pressure; the process itself holds only the gathered batch.
+* **Maps** (``[T, C, h, w]`` per video or view, float16 on disk) are never copied: each shard is
+  memory-mapped once (``torch.UntypedStorage.from_file``, which keeps no file descriptor open,
+  so a store of thousands of shards does not run into the open-file limit; the safetensors
+  header gives every tensor's byte range), and a gather copies only the rows it selects,
+  converted to float32. The mapped pages are the operating system's page cache; the process
+  releases its mapping of them (``madvise(MADV_DONTNEED)``: the pages stay cached) after every
+  :data:`MAPPED_BYTES` read, so its resident set stays bounded however much of the store a
+  training reads (job schedulers that count the resident set would otherwise count the store).
 * **Pooled** features (``[T, C]``, the spatial mean) are computed once, in float32 with the same
   operations as ``FeatureStore.get(pooled=True)`` (so the values are bit-identical), into one
-  tensor ``[N, V, T, C]`` (``[N, T, C]`` for a val/test store) held in RAM, when it needs at most
-  ``max_bytes`` (default :data:`POOLED_BYTES`, 2 GiB, or ``FSAR_BANK_MB`` megabytes). Sizes: the
-  synthetic train store (1,280 videos x 4 views x 8 frames x 1,280 channels) needs 210 MB; a
-  6,400-video train split (SSv2-small, Kinetics-100) with 4 views 1.05 GB. A larger store is
-  pooled per gather from the memory map instead (same values, slower), so memory stays bounded.
+  preallocated tensor ``[N, V, T, C]`` (``[N, T, C]`` for a val/test store) held in RAM, when it
+  needs at most ``max_bytes`` (default :data:`POOLED_BYTES`, 2 GiB, or ``FSAR_BANK_MB``
+  megabytes); each shard's pages are released once it is pooled. Sizes: the synthetic train
+  store (1,280 videos x 4 views x 8 frames x 1,280 channels) needs 210 MB; a 6,400-video train
+  split (SSv2-small, Kinetics-100) with 4 views 1.05 GB. A larger store is pooled per gather
+  from the memory map instead (same values, slower), so memory stays bounded.
 
 Rows follow :attr:`FeatureStore.video_ids`; :meth:`FeatureBank.load` takes video ids (and views)
-like the loaders of :mod:`fsar_bench.engine.run`.
+like the loaders of :mod:`fsar_bench.engine.run`. Figures: ``docs/scale.md``.
 """
 
 from __future__ import annotations
 
+import ctypes
 import math
 import os
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -37,30 +41,45 @@ from fsar_bench.features.cache import FeatureStore, check_finite
 from fsar_bench.features.shardfile import shard_layout
 
 POOLED_BYTES = 2 << 30  # largest pooled bank held in RAM (override: FSAR_BANK_MB)
-_DTYPES = {"F16": np.float16, "F32": np.float32, "BF16": None}
+MAPPED_BYTES = 256 << 20  # bytes read through the maps between two releases of their pages
+_DTYPES = {"F16": torch.float16, "F32": torch.float32, "BF16": torch.bfloat16}
+_MADV_DONTNEED = 4  # Linux
 
 
-def shard_tensors(path: Path, store: Path | None = None) -> dict[str, np.ndarray]:
-    """Memory-mapped, read-only views of a safetensors file's float tensors (no copy).
+def shard_tensors(
+    path: Path, store: Path | None = None
+) -> tuple[torch.UntypedStorage, dict[str, torch.Tensor]]:
+    """A safetensors file memory-mapped (no copy, no open file descriptor): the mapping and
+    read-only views of its float tensors (never written: every use copies).
 
     The file's layout is checked first (:func:`~fsar_bench.features.shardfile.shard_layout`:
     offsets inside the file, ordered, not overlapping, sizes matching dtype and shape); an
     invalid file is a one-line error saying to delete ``store`` and extract again.
     """
     layout = shard_layout(path, store)
-    data = np.memmap(path, dtype=np.uint8, mode="r", offset=layout.data_start)
+    storage = torch.UntypedStorage.from_file(str(path), shared=False, nbytes=path.stat().st_size)
     out = {}
-    for name, (dtype, shape, (lo, hi)) in layout.tensors.items():
-        if _DTYPES.get(dtype) is not None:
-            out[name] = data[lo:hi].view(_DTYPES[dtype]).reshape(shape)
-    return out
+    for name, (dtype, shape, (lo, _)) in layout.tensors.items():
+        if _DTYPES.get(dtype) is None:
+            continue
+        view = torch.empty(0, dtype=_DTYPES[dtype])
+        start = layout.data_start + lo
+        if start % view.element_size():
+            raise FsarError(f"{path}: tensor {name} is not aligned; delete it and extract again")
+        out[name] = view.set_(storage, start // view.element_size(), shape)
+    return storage, out
 
 
-def _tensor(a: np.ndarray) -> torch.Tensor:
-    """A tensor sharing a read-only memory map (only ever read: every use copies)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # "The given NumPy array is not writable"
-        return torch.from_numpy(a)
+def release(storage: torch.UntypedStorage) -> None:
+    """Drop this process's mapping of a shard's pages (they stay in the page cache and are
+    mapped again on the next read); a no-op where ``madvise`` is not available."""
+    try:
+        libc = ctypes.CDLL(None)
+        libc.madvise(
+            ctypes.c_void_p(storage.data_ptr()), ctypes.c_size_t(storage.nbytes()), _MADV_DONTNEED
+        )
+    except (OSError, AttributeError):
+        pass
 
 
 def pooled_budget() -> int:
@@ -97,13 +116,15 @@ class FeatureBank:
         self.store, self.pooled = store, pooled
         self.views = store.meta.views
         self.row = {v: i for i, v in enumerate(store.video_ids)}
-        files: dict[str, dict[str, np.ndarray]] = {}
+        self.storages: dict[str, torch.UntypedStorage] = {}
+        files: dict[str, dict[str, torch.Tensor]] = {}
         for name in sorted(set(store.shards.values())):
-            files[name] = shard_tensors(store.folder / name, store.folder)
+            self.storages[name], files[name] = shard_tensors(store.folder / name, store.folder)
         self.maps = [files[store.shards[v]][v] for v in store.video_ids]  # [V?, T, C, h, w]
+        self.read = 0  # bytes read through the maps since their pages were last released
         self.ram: torch.Tensor | None = None
         if pooled and self.pooled_bytes <= (pooled_budget() if max_bytes is None else max_bytes):
-            self.ram = check_finite(torch.stack([self._pool(_tensor(m)) for m in self.maps]), store)
+            self.ram = check_finite(self._pool_all(), store)
 
     @property
     def pooled_bytes(self) -> int:
@@ -115,6 +136,25 @@ class FeatureBank:
         """float32 and, for maps, the spatial mean (``FeatureStore.get(pooled=True)``'s ops)."""
         x = x.float()
         return x.mean(dim=(-2, -1)) if self.store.meta.maps else x
+
+    def _pool_all(self) -> torch.Tensor:
+        """Every video pooled into one preallocated tensor, shard by shard (each shard's pages
+        released once pooled): ``[N, V?, T, C]``."""
+        out = torch.empty(len(self.maps), *self._pool(self.maps[0]).shape)
+        shard_of = [self.store.shards[v] for v in self.store.video_ids]
+        for i, m in enumerate(self.maps):
+            out[i] = self._pool(m)
+            if i + 1 == len(self.maps) or shard_of[i + 1] != shard_of[i]:
+                release(self.storages[shard_of[i]])
+        return out
+
+    def _count(self, nbytes: int) -> None:
+        """Release every mapped page after :data:`MAPPED_BYTES` read (see the module docstring)."""
+        self.read += nbytes
+        if self.read >= MAPPED_BYTES:
+            for storage in self.storages.values():
+                release(storage)
+            self.read = 0
 
     def rows(self, video_ids: Sequence[str]) -> list[int]:
         try:
@@ -145,6 +185,7 @@ class FeatureBank:
         ]
         out = torch.empty(len(picked), *picked[0].shape) if picked else torch.empty(0)
         for i, a in enumerate(picked):  # one pass: float16 memory map -> float32 batch
-            out[i].copy_(_tensor(a))
+            out[i].copy_(a)
+        self._count(sum(a.nbytes for a in picked))
         check_finite(out, self.store)
         return out.mean(dim=(-2, -1)) if self.pooled and self.store.meta.maps else out

@@ -45,17 +45,20 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
 from fsar_bench.data.datasets import SPLITS, DatasetInfo
 from fsar_bench.data.index import SplitIndex
-from fsar_bench.features.backbones import load_backbone, resolve_weights
+from fsar_bench.errors import FsarError
+from fsar_bench.features.backbones import Weights, load_backbone, resolve_weights
 from fsar_bench.features.cache import FeatureStore, store_complete
+from fsar_bench.features.estimate import CacheEstimate, estimate_cache
 from fsar_bench.features.settings import ExtractConfig, settings_key, split_settings, store_dir
 from fsar_bench.features.shards import StoreJob
 from fsar_bench.files import owned
-from fsar_bench.progress import Progress
+from fsar_bench.progress import Progress, note
 from fsar_bench.runtime import Runtime, pick_device
 
 
@@ -93,39 +96,111 @@ def ensure_features(
     """
     runtime = runtime or Runtime(device=pick_device())
     weights = resolve_weights(config.backbone, config.weights, config.random_init)
+    where = Where(info=info, root=Path(root), cache=Path(cache), variant=variant)
+    folders = store_folders(where, index, config, splits, weights)
+    todo = [s for s, (_, folder) in folders.items() if not store_complete(folder)]
+    if todo:  # the estimate before any work; rank 0 decides for every rank
+        estimate = cache_estimate(info.name, index, config, {s: f for s, (_, f) in folders.items()})
+        note(progress if runtime.is_main else None, "cache", estimate.text())
+        problem = runtime.broadcast(_shortage(estimate) if runtime.is_main else None)
+        if problem:
+            raise FsarError(problem)
     stores: dict[str, FeatureStore] = {}
     model = None
     workers = _default_workers() if workers is None else workers
+    for split, (settings, folder) in folders.items():
+        if split in todo and not runtime.on_main(partial(store_complete, folder)):
+            # one writer per store; a second process waits, then finds it complete
+            with owned(folder, what=f"feature store {folder}", active=runtime.is_main):
+                if not runtime.on_main(partial(store_complete, folder)):
+                    if model is None:
+                        model = load_backbone(config.backbone, weights, runtime.device)
+                    job = StoreJob(
+                        folder=folder,
+                        settings=settings,
+                        videos=index[split].videos,
+                        root=Path(root),
+                        config=config,
+                        device=runtime.device,
+                    )
+                    job.run(model, workers, progress if runtime.is_main else None, runtime)
+        stores[split] = FeatureStore(folder)
+    return stores
+
+
+@dataclass(frozen=True, kw_only=True)
+class Where:
+    """A dataset's data and cache folders (``root``, ``cache``) and its list variant."""
+
+    info: DatasetInfo
+    root: Path
+    cache: Path
+    variant: str = ""
+
+
+def store_folders(
+    where: Where,
+    index: dict[str, SplitIndex],
+    config: ExtractConfig,
+    splits: Sequence[str],
+    weights: Weights,
+) -> dict[str, tuple[dict, Path]]:
+    """Split -> (its store's settings, its store folder)."""
+    out = {}
     for split in splits:
         settings = split_settings(
-            info=info,
-            variant=variant,
+            info=where.info,
+            variant=where.variant,
             split=split,
             ix=index[split],
-            root=Path(root),
+            root=where.root,
             config=config,
             weights=weights,
         )
-        folder = store_dir(Path(cache), info.name, settings_key(settings))
-        if runtime.on_main(partial(store_complete, folder)):
-            stores[split] = FeatureStore(folder)
-            continue
-        # one writer per store; a second process waits, then finds it complete
-        with owned(folder, what=f"feature store {folder}", active=runtime.is_main):
-            if not runtime.on_main(partial(store_complete, folder)):
-                if model is None:
-                    model = load_backbone(config.backbone, weights, runtime.device)
-                job = StoreJob(
-                    folder=folder,
-                    settings=settings,
-                    videos=index[split].videos,
-                    root=Path(root),
-                    config=config,
-                    device=runtime.device,
-                )
-                job.run(model, workers, progress if runtime.is_main else None, runtime)
-        stores[split] = FeatureStore(folder)
-    return stores
+        out[split] = (settings, store_dir(where.cache, where.info.name, settings_key(settings)))
+    return out
+
+
+def plan_estimate(
+    where: Where, index: dict[str, SplitIndex], config: ExtractConfig, splits: Sequence[str]
+) -> CacheEstimate:
+    """:func:`cache_estimate` of an extraction not started (``extract --dry-run``); without
+    the backbone's weight file the stores are taken as not extracted."""
+    try:
+        weights = resolve_weights(config.backbone, config.weights, config.random_init)
+    except FsarError:
+        folder = where.cache / "features" / where.info.name
+        return cache_estimate(where.info.name, index, config, {s: folder / "?" for s in splits})
+    folders = store_folders(where, index, config, splits, weights)
+    return cache_estimate(where.info.name, index, config, {s: f for s, (_, f) in folders.items()})
+
+
+def cache_estimate(
+    dataset: str, index: dict[str, SplitIndex], config: ExtractConfig, folders: dict[str, Path]
+) -> CacheEstimate:
+    """The size of the stores ``folders`` (split -> store folder) of the videos in ``index``;
+    complete ones are marked done, shards of interrupted ones count as written."""
+    done = {s: store_complete(f) for s, f in folders.items()}
+    written = sum(
+        p.stat().st_size for s, f in folders.items() if not done[s] for p in f.glob("shard-*")
+    )
+    return estimate_cache(
+        dataset=dataset,
+        counts={s: len(index[s].videos) for s in folders},
+        config=config,
+        folder=next(iter(folders.values())).parent,
+        done=done,
+        written=written,
+    )
+
+
+def _shortage(estimate: CacheEstimate) -> str | None:
+    """The one-line message of a cache that will not fit, else ``None``."""
+    try:
+        estimate.check_space()
+    except FsarError as err:
+        return str(err)
+    return None
 
 
 def _default_workers() -> int:

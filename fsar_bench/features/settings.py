@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,7 +30,9 @@ MAX_SIZE = 1024  # input side in pixels; --size 20000 would allocate gigabytes p
 
 @dataclass(frozen=True, kw_only=True)
 class ExtractConfig:
-    """Extraction settings (see the module docstring); ``size=None``: the backbone's default."""
+    """Extraction settings (see the module docstring); ``size=None``: the backbone's default;
+    ``map_size``: maps average-pooled to ``map_size x map_size`` before they are stored (less
+    disk; ``None`` or a side at least the backbone's: its own maps)."""
 
     backbone: str = "efficientnet-lite0"
     frames: int = 8
@@ -40,6 +43,7 @@ class ExtractConfig:
     seed: int = 0
     flip: bool = False
     maps: bool = True
+    map_size: int | None = None
     weights: str | None = None
     random_init: bool = False
     shard_videos: int = 64
@@ -52,6 +56,7 @@ class ExtractConfig:
             (self.sampling in TEST_MODES, f"sampling must be one of {', '.join(TEST_MODES)}"),
             (self.train_sampling in TRAIN_MODES, f"train sampling: {'/'.join(TRAIN_MODES)}"),
             (min(self.shard_videos, self.batch_frames) >= 1, "shard and batch sizes must be >= 1"),
+            (self.map_size is None or self.map_size >= 1, "map size must be >= 1"),
         )
         require(checks, "extraction settings")
         BACKBONES.get(self.backbone)  # unknown name: fails with close matches
@@ -89,7 +94,23 @@ def split_settings(
         "maps": config.maps,
         "dtype": "float16",
         "shard_videos": config.shard_videos,
-    }
+    } | _map_size(config, size)
+
+
+def map_side(config: ExtractConfig, size: int | None = None) -> int:
+    """Side of the stored maps: the backbone's ``ceil(size / stride)``, or ``map_size`` when
+    smaller; 0 for pooled-only stores."""
+    backbone = BACKBONES.get(config.backbone)
+    native = math.ceil((size or config.size or backbone.default_size) / backbone.stride)
+    return min(native, config.map_size or native) if config.maps else 0
+
+
+def _map_size(config: ExtractConfig, size: int) -> dict:
+    """``{"map_size": k}`` when the maps are pooled smaller (absent otherwise, so the keys of
+    stores without pooling did not change)."""
+    native = math.ceil(size / BACKBONES.get(config.backbone).stride)
+    side = map_side(config, size)
+    return {"map_size": side} if config.maps and side < native else {}
 
 
 def _data_digest(root: Path, videos: list[Video]) -> str:

@@ -8,7 +8,6 @@ is written, so tests can interrupt a run between shards.
 
 from __future__ import annotations
 
-import math
 import os
 import shutil
 import time
@@ -30,7 +29,7 @@ from fsar_bench.features.cache import (
     shard_name,
     write_shard,
 )
-from fsar_bench.features.settings import ExtractConfig
+from fsar_bench.features.settings import ExtractConfig, map_side
 from fsar_bench.features.views import load_views, plan_views
 from fsar_bench.files import read_json, sweep_temps, write_json, write_text
 from fsar_bench.progress import Progress
@@ -153,7 +152,8 @@ class StoreJob:
         failed.update({self.videos[i].video_id: err for i, _, _, err in batch if err})
         if not ok:
             return
-        y = encode(model, torch.cat([clip for _, clip, _ in ok]), self.device, self.config.maps)
+        frames = torch.cat([clip for _, clip, _ in ok])
+        y = encode(model, frames, self.device, self.config.maps, map_side(self.config))
         if y.shape[1:] != self._shape():
             raise RuntimeError(f"backbone output {tuple(y.shape[1:])}, expected {self._shape()}")
         views, start = self.settings["views"], 0
@@ -167,9 +167,8 @@ class StoreJob:
             tensors[vid + IDX_SUFFIX] = torch.from_numpy(idx if views else idx[0]).int()
 
     def _shape(self) -> tuple[int, ...]:
-        backbone = BACKBONES.get(self.settings["backbone"])
-        side = math.ceil(self.settings["size"] / backbone.stride)
-        return (backbone.channels, side, side) if self.config.maps else (backbone.channels,)
+        channels, side = BACKBONES.get(self.settings["backbone"]).channels, map_side(self.config)
+        return (channels, side, side) if self.config.maps else (channels,)
 
     def _compute(self) -> str:
         amp = autocast_dtype(self.device)
@@ -207,13 +206,20 @@ class StoreJob:
 
 
 def encode(
-    model: torch.nn.Module, frames: torch.Tensor, device: torch.device, maps: bool = True
+    model: torch.nn.Module,
+    frames: torch.Tensor,
+    device: torch.device,
+    maps: bool = True,
+    side: int | None = None,
 ) -> torch.Tensor:
     """Backbone forward of uint8 ``[K, 3, S, S]`` -> float16 on CPU ``[K, C, h, w]`` (or pooled
-    ``[K, C]`` when ``maps`` is false), with bf16/fp16 autocast on GPU."""
+    ``[K, C]`` when ``maps`` is false), with bf16/fp16 autocast on GPU. ``side``: maps smaller
+    than the backbone's are average-pooled to ``side x side`` (adaptive pooling)."""
     amp = autocast_dtype(device)
     x = frames.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
     with torch.inference_mode(), torch.autocast(device.type, amp, enabled=amp is not None):
         y = model(x).float()
+    if maps and side and side < y.shape[-1]:
+        y = torch.nn.functional.adaptive_avg_pool2d(y, side)
     y = y if maps else y.mean(dim=(2, 3))
     return y.half().cpu().contiguous()

@@ -68,6 +68,7 @@ class ProbeOptions:
                 frames=features.frames,
                 size=features.size,
                 weights=str(features.weights) if features.weights else None,
+                map_size=features.map_size,
                 seed=self.seed,
                 random_init=self.random_init,
             ),

@@ -4,6 +4,8 @@
   :meth:`DataOptions.source` builds the one :class:`~fsar_bench.source.DataSource`.
 * :class:`ComputeOptions`: the device and the decoding processes (``--workers`` reaches every
   stage that decodes: extraction, the probe, fine-tuning; one default, :func:`default_workers`).
+* :class:`OutputOptions`: how a long command reports its progress (bars on a terminal, plain
+  or JSON lines in a job's log; :mod:`fsar_bench.commands.logs`).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from fsar_bench.errors import FsarError
 from fsar_bench.options.spelling import opt
 
 if TYPE_CHECKING:
@@ -82,3 +85,29 @@ class LevelData(DataOptions):
     """:class:`DataOptions` of a sweep: each level names its own dataset (no ``--dataset``)."""
 
     dataset: str = ""
+
+
+LOG_FORMATS = ("text", "json")
+
+
+@dataclass(frozen=True, kw_only=True)
+class OutputOptions:
+    """How a long command reports: progress bars on a terminal; when stdout or stderr is not a
+    terminal (a job scheduler's log), a plain line at each phase change and every
+    ``log_every`` seconds, and each result as soon as it is known."""
+
+    quiet: bool = opt(False, "--quiet", help="No progress bars or progress lines; results only.")
+    log_format: str = opt(
+        "text", "--log-format", help="text | json (one JSON object per line on stdout)."
+    )
+    log_every: float = opt(
+        30.0, "--log-every", help="Seconds between progress lines in a log (not a terminal)."
+    )
+
+    def __post_init__(self) -> None:
+        if self.log_format not in LOG_FORMATS:
+            raise FsarError(
+                f"--log-format {self.log_format!r}: choose from {', '.join(LOG_FORMATS)}"
+            )
+        if not self.log_every > 0:
+            raise FsarError(f"--log-every {self.log_every}: give a number of seconds above 0")

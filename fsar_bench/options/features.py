@@ -37,6 +37,12 @@ class FeatureOptions:
     )
     frames: int = opt(8, "--frames", help="Frames per video (T).", minimum=1)
     weights: Path | None = opt(None, "--weights", help="Backbone weight file.")
+    map_size: int | None = opt(
+        None,
+        "--map-size",
+        help="Pool the stored maps to K x K (less disk; default: the backbone's map).",
+        minimum=1,
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -68,6 +74,11 @@ class ExtractOptions:
         False, "--pooled-only", help="Store pooled [T, C] vectors, not maps (not for TA2N)."
     )
     random_init: bool = opt(False, "--random-init", help="Random backbone weights (tests only).")
+    dry_run: bool = opt(
+        False,
+        "--dry-run",
+        help="Print the cache size estimate and the free space; extract nothing.",
+    )
 
     def __post_init__(self) -> None:
         chosen = csv_items(self.splits)
@@ -93,6 +104,7 @@ class ExtractOptions:
             seed=self.seed,
             flip=self.flip,
             maps=not self.pooled_only,
+            map_size=features.map_size,
             weights=str(features.weights) if features.weights else None,
             random_init=self.random_init,
         )

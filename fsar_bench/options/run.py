@@ -111,6 +111,7 @@ class TrainingOptions:
             size=features.size,
             frames=features.frames,
             weights=str(features.weights) if features.weights else None,
+            map_size=features.map_size,
             preset=self.preset,
             sets={k: v for k, v in parsed.items() if k in ("train", *names)},
             select=self.select,
@@ -153,14 +154,22 @@ class RunOptions(TrainingOptions):
         False, "--dry-run", help="Print the plan and the estimated time, then stop."
     )
 
+    pooled_only: bool = opt(
+        False,
+        "--pooled-only",
+        help="Extract pooled features only (no maps: ~16x less disk); every method must be "
+        "pooled (protonet, otam, trn, ita).",
+    )
+
     def run_request(self, compute: ComputeOptions, features: FeatureOptions) -> RunRequest:
-        """:meth:`request` with the track, the number of trainings and the parallel cells
-        (``--jobs`` not given: 1 here; ``run`` resolves the default with its runtime,
-        :func:`fsar_bench.engine.jobs.resolve_jobs`)."""
+        """:meth:`request` with the track, the kind of features, the number of trainings and
+        the parallel cells (``--jobs`` not given: 1 here; ``run`` resolves the default with its
+        runtime, :func:`fsar_bench.engine.jobs.resolve_jobs`)."""
         return self.request(
             compute,
             features,
             finetune=self.finetune,
+            maps=not self.pooled_only,
             trainings=self.trainings,
             jobs=self.jobs or 1,
         )
