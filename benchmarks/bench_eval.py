@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import argparse
 
-from fsar_bench.commands.common import tune_cpu
+from fsar_bench.cpu import tune_cpu
 
 tune_cpu()  # the CLI's process settings; before torch is imported
 

@@ -17,7 +17,7 @@ mean of the forward runs just before and after it.
 
 Target: extract >= 80% of the forward rate (decoding and I/O hidden). Also reported: peak RSS
 of this process and of its worker processes, and the cache size per video. Both measurements run
-with the process settings of ``fsar-bench extract`` (:func:`fsar_bench.commands.common.tune_cpu`;
+with the process settings of ``fsar-bench extract`` (:func:`fsar_bench.cpu.tune_cpu`;
 ``--no-tune`` leaves the defaults).
 
 Usage: ``python benchmarks/bench_extract.py [--data-root DIR] [--videos-per-class 20] [--no-tune]``.
@@ -34,7 +34,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from fsar_bench.commands.common import tune_cpu
+from fsar_bench.cpu import tune_cpu
 
 if "--no-tune" not in sys.argv:
     tune_cpu()  # before torch is imported

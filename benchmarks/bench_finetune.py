@@ -14,7 +14,7 @@ cache by default). Three measurements in one process, interleaved over ``--repea
 3. ``backbone``: the backbone's forward and backward (``features(x).sum().backward()``) on those
    clips, then the optimiser step.
 
-The process settings are those of ``fsar-bench run`` (:func:`fsar_bench.commands.common.
+The process settings are those of ``fsar-bench run`` (:func:`fsar_bench.cpu.
 tune_cpu`: passive OpenMP waits, so compute threads yield to the decoding workers). Prints
 frames/s of each, ``real/memory`` (target >= 0.8: decoding hidden) and ``real/backbone``,
 the peak resident memory of this process and of its decoding workers (``getrusage``; on CUDA also
@@ -36,7 +36,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from fsar_bench.commands.common import tune_cpu
+from fsar_bench.cpu import tune_cpu
 
 tune_cpu()  # the process settings of every fsar-bench command; before torch is imported
 

@@ -31,7 +31,7 @@ import os
 import statistics
 import time
 
-from fsar_bench.commands.common import tune_cpu
+from fsar_bench.cpu import tune_cpu
 
 tune_cpu()  # the CLI's process settings; before torch is imported
 

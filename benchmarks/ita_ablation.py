@@ -119,7 +119,7 @@ def study_table(name: str, summaries: list, reference) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from fsar_bench.commands.common import tune_cpu
+    from fsar_bench.cpu import tune_cpu
 
     tune_cpu()  # the CLI's CPU settings; before torch is imported
     args = parse_args(argv)

@@ -175,12 +175,12 @@ def run_groups(
     """What ``fsar-bench run`` and :func:`run` do once their options are parsed: plan and
     estimate (shown through ``echo``), then train and evaluate every cell (a dry run stops
     after the plan). Progress and each cell's result go to the reporter of ``output``
-    (:mod:`fsar_bench.commands.logs`); ``final``: it ends with the tables (the command)."""
+    (:mod:`fsar_bench.presentation.logs`); ``final``: it ends with the tables (the command)."""
     import fsar_bench.engine.run as engine
-    from fsar_bench.commands.common import progress
     from fsar_bench.engine.jobs import resolve_jobs
     from fsar_bench.engine.watch import RunWatch
     from fsar_bench.methods import METHODS
+    from fsar_bench.presentation.reporter import progress
     from fsar_bench.runtime import init_runtime
 
     req = options.run_request(compute, features)

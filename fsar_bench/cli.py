@@ -13,7 +13,7 @@ import sys
 import typer
 
 from fsar_bench.commands import analysis, data, extract, report, run, sweep
-from fsar_bench.commands.common import tune_cpu
+from fsar_bench.cpu import tune_cpu
 from fsar_bench.errors import FsarError
 
 app = typer.Typer(

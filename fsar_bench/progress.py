@@ -3,7 +3,7 @@ the details a richer listener receives.
 
 Library functions report progress by calling ``progress(stage, done, total)``; any callable of
 that shape works. A listener that sets ``takes_details = True`` (the command line's progress
-bars and log lines, :mod:`fsar_bench.commands.logs`) is also given keyword details through
+bars and log lines, :mod:`fsar_bench.presentation.logs`) is also given keyword details through
 :func:`emit`: a training's latest validation accuracy, learning rate and loss, or a ``note``
 (a line of text, e.g. the feature cache's size estimate before an extraction). Plain callables
 never receive keywords, so existing callbacks keep working.

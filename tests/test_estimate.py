@@ -95,7 +95,11 @@ def test_map_size_pools_the_stored_maps(tmp_path):
     same = ExtractConfig(frames=3, size=64, views=2, shard_videos=2, map_size=5)  # >= native
     ix = DataSource(dataset=INFO, root=root, cache=tmp_path / "c").index()["test"]
     keys = [
-        settings_key(split_settings(INFO, "", "test", ix, root, c, _weights(c)))
+        settings_key(
+            split_settings(
+                info=INFO, variant="", split="test", ix=ix, root=root, config=c, weights=_weights(c)
+            )
+        )
         for c in (CONFIG, same)
     ]
     assert keys[0] == keys[1] == native.folder.name  # no pooling: the key did not change

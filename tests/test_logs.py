@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from fsar_bench.commands import common
-from fsar_bench.commands.logs import Lines
 from fsar_bench.options.common import OutputOptions
+from fsar_bench.presentation import reporter as common
+from fsar_bench.presentation.logs import Lines
 from fsar_bench.progress import emit, note, prefixed
 
 

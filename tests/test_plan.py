@@ -21,7 +21,7 @@ from fsar_bench.engine.estimate import (
     expected_episodes,
     makespan,
 )
-from fsar_bench.report.plan import cached, todo
+from fsar_bench.engine.plan_text import cached, todo
 from fsar_bench.results.state import TrainingState
 from fsar_bench.results.summary import RunSummary, Setting
 

@@ -169,7 +169,7 @@ def test_prepare_extract_run_aem_report_on_a_folder(tmp_path, capsys):
     assert main(["prepare", *common]) == 0
     assert f"{name} at {data}" in capsys.readouterr().out
     assert main(["extract", *common, "--size", "64", "--splits", "test", "--workers", "0"]) == 0
-    (store,) = (tmp_path / "c" / "features" / name).iterdir()
+    (store,) = (p for p in (tmp_path / "c" / "features" / name).iterdir() if p.is_dir())
     settings = json.loads((store / "settings.json").read_text())
     assert settings["dataset"] == name and settings["split_sha256"]
     runs = tmp_path / "runs"

@@ -16,12 +16,12 @@ from pathlib import Path
 
 import typer
 
-from fsar_bench.commands.common import progress
 from fsar_bench.commands.options import command
 from fsar_bench.errors import FsarError
 from fsar_bench.options.analysis import ProbeOptions
 from fsar_bench.options.common import ComputeOptions, DatasetArgument, OutputOptions
 from fsar_bench.options.features import FeatureOptions
+from fsar_bench.presentation.reporter import progress
 
 
 def _measure(data: DatasetArgument, probe: ProbeOptions, features, compute, output):

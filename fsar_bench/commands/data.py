@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import typer
 
-from fsar_bench.commands.common import progress
 from fsar_bench.commands.options import command
 from fsar_bench.options.common import DataOptions, OutputOptions
 from fsar_bench.options.episodes import ManifestOptions
 from fsar_bench.options.listing import ListOptions
+from fsar_bench.presentation.reporter import progress
 
 
 @command

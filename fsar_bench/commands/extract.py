@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import time
 
-from fsar_bench.commands.common import progress
 from fsar_bench.commands.options import command
 from fsar_bench.options.common import ComputeOptions, DataOptions, OutputOptions
 from fsar_bench.options.features import ExtractFeatures, ExtractOptions
+from fsar_bench.presentation.reporter import progress
 
 SHOW_FAILED = 20
 

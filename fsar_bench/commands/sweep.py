@@ -18,11 +18,11 @@ import dataclasses
 
 import typer
 
-from fsar_bench.commands.common import progress
 from fsar_bench.commands.options import command
 from fsar_bench.options.common import ComputeOptions, DatasetArgument, LevelData, OutputOptions
 from fsar_bench.options.features import FeatureOptions
 from fsar_bench.options.run import ProfileOptions
+from fsar_bench.presentation.reporter import progress
 
 Factor = typer.Option(..., "--factor", help="duration | evolution | spatial.")
 Levels = typer.Option(

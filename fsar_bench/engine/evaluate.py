@@ -209,9 +209,8 @@ def evaluate(
     layout = plan(
         episodes, size, state_bytes=state_bytes, chunk=chunk, chunk_bytes=chunk_bytes, block=block
     )
-    workers = workers or (torch.get_num_threads() if device.type == "cpu" else 1)
     try:
-        with Workers(workers) as pool:
+        with Workers(workers or (torch.get_num_threads() if device.type == "cpu" else 1)) as pool:
             for b_lo, b_hi in layout.blocks:
                 if b_hi > len(done):
                     job.block((b_lo, b_hi), layout.chunk, sink, pool)

@@ -204,8 +204,8 @@ _WORKER: dict = {}  # the worker's run context and cells, opened by its first ta
 
 def _init_worker() -> None:
     """A worker process: one intra-op thread (module docstring), and the allocator settings
-    the command line gives its own process (:func:`fsar_bench.commands.common.tune_cpu`)."""
-    from fsar_bench.commands.common import tune_cpu
+    the command line gives its own process (:func:`fsar_bench.cpu.tune_cpu`)."""
+    from fsar_bench.cpu import tune_cpu
 
     tune_cpu()
     torch.set_num_threads(1)

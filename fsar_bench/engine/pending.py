@@ -20,7 +20,7 @@ from fsar_bench.data.index import SplitIndex
 from fsar_bench.engine.costs import extract_key, record_extract
 from fsar_bench.features import BACKBONES
 from fsar_bench.features.backbones import resolve_weights
-from fsar_bench.features.cache import FeatureStore, StoreMeta
+from fsar_bench.features.cache import FeatureStore, StoreMeta, store_complete
 from fsar_bench.features.settings import ExtractConfig, settings_key, split_settings, store_dir
 from fsar_bench.progress import Progress
 from fsar_bench.runtime import Runtime
@@ -70,10 +70,16 @@ def stores_or_pending(
     out: dict[str, FeatureStore | PendingStore] = {}
     for split in splits:
         settings = split_settings(
-            source.dataset, source.variant, split, index[split], source.root, config, weights
+            info=source.dataset,
+            variant=source.variant,
+            split=split,
+            ix=index[split],
+            root=source.root,
+            config=config,
+            weights=weights,
         )
         folder = store_dir(source.cache, source.name, settings_key(settings))
-        found = (folder / "meta.json").is_file()
+        found = store_complete(folder)
         out[split] = FeatureStore(folder) if found else _pending(settings, config, index[split])
     return out
 

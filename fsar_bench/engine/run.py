@@ -108,7 +108,7 @@ def _train(ctx: RunContext, cell: Cell):
 
     def report(step: int, total: int, loss: float, val: float) -> None:
         """Episodes trained, the latest validation, the learning rate in use and the mean loss
-        of the last validated segment (the log lines of ``fsar_bench.commands.logs``)."""
+        of the last validated segment (the log lines of ``fsar_bench.presentation.logs``)."""
         seen = trainer.history[-1]["loss"] if trainer.history else loss
         lr = trainer.opt.param_groups[0]["lr"]
         stage = f"train {cell.name}"

@@ -97,7 +97,7 @@ class Trainer:
         cfg: TrainConfig,
         data: TrainData,
         *,
-        out_dir: Path,
+        out_dir: Path | None,
         device: str | torch.device | None = None,
         runtime: Runtime | None = None,
     ) -> None:
@@ -106,7 +106,8 @@ class Trainer:
         self.by_class = {c: v for c, v in data.index.by_class().items() if v}
         check_train_split(self.by_class, self.way, self.shot, cfg.query)
         self.runtime = runtime or Runtime(device=torch.device(device or "cpu"))
-        self.clock = Clock(out_dir / "timing.json", "train_seconds", resume=False)
+        timing = out_dir / "timing.json" if out_dir is not None else None  # None: draws only
+        self.clock = Clock(timing, "train_seconds", resume=False)
         self.last_loss: float | None = None  # the last finite training loss
         self.device = self.runtime.device
         method.to(self.device)

@@ -9,9 +9,9 @@ from collections.abc import Callable
 
 from fsar_bench.engine.context import Progress
 from fsar_bench.engine.estimate import RunPlan
+from fsar_bench.engine.plan_text import cell_line, plan_text
 from fsar_bench.engine.request import Resolved, RunRequest
 from fsar_bench.engine.survey import survey
-from fsar_bench.report.plan import cell_line, plan_text
 from fsar_bench.results.summary import RunSummary
 from fsar_bench.runtime import Runtime
 from fsar_bench.source import DataSource

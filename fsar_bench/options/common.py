@@ -5,7 +5,7 @@
 * :class:`ComputeOptions`: the device and the decoding processes (``--workers`` reaches every
   stage that decodes: extraction, the probe, fine-tuning; one default, :func:`default_workers`).
 * :class:`OutputOptions`: how a long command reports its progress (bars on a terminal, plain
-  or JSON lines in a job's log; :mod:`fsar_bench.commands.logs`).
+  or JSON lines in a job's log; :mod:`fsar_bench.presentation.logs`).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from fsar_bench.errors import FsarError
 from fsar_bench.options.spelling import opt
+from fsar_bench.presentation.reporter import DEFAULT as OUTPUT
 
 if TYPE_CHECKING:
     from fsar_bench.source import DataSource
@@ -96,12 +97,16 @@ class OutputOptions:
     terminal (a job scheduler's log), a plain line at each phase change and every
     ``log_every`` seconds, and each result as soon as it is known."""
 
-    quiet: bool = opt(False, "--quiet", help="No progress bars or progress lines; results only.")
+    quiet: bool = opt(
+        OUTPUT.quiet, "--quiet", help="No progress bars or progress lines; results only."
+    )
     log_format: str = opt(
-        "text", "--log-format", help="text | json (one JSON object per line on stdout)."
+        OUTPUT.log_format, "--log-format", help="text | json (one JSON object per line on stdout)."
     )
     log_every: float = opt(
-        30.0, "--log-every", help="Seconds between progress lines in a log (not a terminal)."
+        OUTPUT.log_every,
+        "--log-every",
+        help="Seconds between progress lines in a log (not a terminal).",
     )
 
     def __post_init__(self) -> None:

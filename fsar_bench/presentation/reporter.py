@@ -1,36 +1,30 @@
-"""What every command shares: the progress display and the process settings for the CPU.
+"""What a long command shows while it works: progress bars on a terminal, plain or JSON lines in
+a log, or nothing (``--quiet``); each reporter is a progress callback with ``cell(summary)`` and
+``final(text)`` (:mod:`fsar_bench.presentation.logs` has the line formats).
 
-Importing this module imports neither torch nor numpy (``--help`` and ``ls`` stay fast).
+Importing this module imports neither torch nor numpy.
 """
 
 from __future__ import annotations
 
-import ctypes
-import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import typer
 
 
-def tune_cpu() -> None:
-    """Process settings for CPU inference on a shared machine; effective before torch is imported.
+@dataclass(frozen=True, kw_only=True)
+class Output:
+    """The defaults of ``OutputOptions``: progress shown, text lines every 30 s in a log."""
 
-    * ``OMP_WAIT_POLICY=PASSIVE`` (unless set): idle OpenMP threads sleep instead of spinning.
-    * glibc ``mallopt``: freed activation buffers stay in the heap (mmap and trim thresholds
-      1 GiB) instead of going back to the OS (page faults per batch of frames).
+    quiet: bool = False
+    log_format: str = "text"
+    log_every: float = 30.0
 
-    Together they raise the forward rate several times on a shared machine (measured:
-    ``docs/performance.md``; ``benchmarks/bench_extract.py`` applies the same settings).
-    """
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    try:
-        libc = ctypes.CDLL(None)
-        libc.mallopt(-1, 1 << 30)  # M_TRIM_THRESHOLD
-        libc.mallopt(-3, 1 << 30)  # M_MMAP_THRESHOLD
-    except (OSError, AttributeError):  # not glibc
-        pass
+
+DEFAULT = Output()
 
 
 class Silent:
@@ -67,7 +61,7 @@ class Bars:
         self.tasks: dict[str, int] = {}
 
     def __call__(self, stage: str, done: int, total: int, **details) -> None:
-        from fsar_bench.commands.logs import details_text
+        from fsar_bench.presentation.logs import details_text
 
         if "note" in details:
             self.bar.console.print(f"{stage}: {details['note']}", markup=False, highlight=False)
@@ -79,7 +73,7 @@ class Bars:
         self.bar.update(self.tasks[stage], completed=done, total=total, description=label)
 
     def cell(self, summary) -> None:
-        from fsar_bench.commands.logs import cell_result, cell_text
+        from fsar_bench.presentation.logs import cell_result, cell_text
 
         self.bar.console.print(cell_text(cell_result(summary)), markup=False, highlight=False)
 
@@ -96,19 +90,19 @@ def _is_terminal(stream) -> bool:
 
 @contextmanager
 def progress(description: str, unit: str | None = None, show: bool = True, output=None) -> Iterator:
-    """The command's progress reporter (see :mod:`fsar_bench.commands.logs`): a progress
+    """The command's progress reporter (see :mod:`fsar_bench.presentation.logs`): a progress
     callback ``update(stage, done, total)`` with ``cell(summary)`` and ``final(text)``.
 
     Args:
         description: the command's subject (the dataset), the prefix of every bar and line.
         unit: what ``done`` counts (a rate in ``unit``/s is shown); ``None``: items.
         show: ``False`` (a ``torchrun`` rank other than 0): nothing is printed.
-        output: :class:`~fsar_bench.options.common.OutputOptions` (``None``: the defaults).
+        output: how to report, with ``quiet``, ``log_format`` and ``log_every`` (the command's
+            :class:`~fsar_bench.options.common.OutputOptions`; ``None``: :data:`DEFAULT`).
     """
-    from fsar_bench.commands.logs import Lines
-    from fsar_bench.options.common import OutputOptions
+    from fsar_bench.presentation.logs import Lines
 
-    output = output or OutputOptions()
+    output = output or DEFAULT
     if not show or output.quiet:
         json_lines = show and output.log_format == "json"
         lines = Lines(description, "", sys.stdout, "json", output.log_every) if json_lines else None

@@ -1,6 +1,6 @@
 """How long commands report: progress bars on a terminal, plain lines a job scheduler can log.
 
-:func:`fsar_bench.commands.common.progress` picks, from the streams and
+:func:`fsar_bench.presentation.reporter.progress` picks, from the streams and
 :class:`~fsar_bench.options.common.OutputOptions`:
 
 * both stdout and stderr are terminals, text format: rich progress bars on stderr
@@ -13,7 +13,7 @@
   accuracy, learning rate and loss; each cell's result as soon as it is known;
 * ``--quiet``: no progress at all; the results only.
 
-Text lines: ``[2026-12-06 18:03:12] synthetic-mid | train protonet-5w1s | 3000/20000 (15%) |
+Text lines: ``[YYYY-MM-DD hh:mm:ss] synthetic-mid | train protonet-5w1s | 3000/20000 (15%) |
 52.1 episodes/s | left 5m26s | val 41.20% | lr 0.001``. JSON lines: one object per line with
 ``time``, ``command``, ``event`` (``phase``, ``progress``, ``done``, ``note``, ``cell``, ``end``)
 and the same figures as fields (strict JSON: no NaN).
