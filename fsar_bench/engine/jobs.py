@@ -19,9 +19,9 @@ finished. Each cell records its measured costs (:mod:`fsar_bench.engine.costs`).
 
 Results: a cell's numbers depend on the threads that computed it, not on the process, the
 order or ``jobs``: a cell of a ``--jobs 2`` run is byte-identical to the same cell run in one
-process with ``torch.set_num_threads(1)`` (``tests/test_jobs.py``), and run ids do not depend on
-``jobs``. With ``jobs > 1`` even a lone remaining cell runs in a one-thread worker, so a resumed
-run computes as the unbroken one did.
+process with ``torch.set_num_threads(1)`` (``tests/engine/test_jobs.py``), and run ids do not
+depend on ``jobs``. With ``jobs > 1`` even a lone remaining cell runs in a one-thread worker, so
+a resumed run computes as the unbroken one did.
 
 One job is used under ``torchrun`` and on a GPU by default, and whenever a method's class lives
 in ``__main__`` (a notebook or script), which a fresh process cannot import.

@@ -21,7 +21,7 @@ step and assumed the same in every later step. That allows parameters no step us
 attention in 1-shot episodes) and activation checkpointing, without a search of the autograd
 graph in every step (``find_unused_parameters``); a method whose set of used parameters changes
 from step to step stops with DDP's error ("Your training graph has changed"). Every built-in
-method uses the same parameters in every step (``tests/test_distributed.py``).
+method uses the same parameters in every step (``tests/engine/test_distributed.py``).
 """
 
 from __future__ import annotations

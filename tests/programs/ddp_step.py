@@ -1,7 +1,7 @@
 """One DDP training step of OTAM on the toy data; each rank saves its gradients, weights and the
 episodes it drew.
 
-Usage: ``ddp_step.py OUT``. Run by ``tests/test_distributed.py`` under ``torchrun``.
+Usage: ``ddp_step.py OUT``. Run by ``tests/engine/test_distributed.py`` under ``torchrun``.
 """
 
 import json

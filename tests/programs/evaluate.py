@@ -1,7 +1,7 @@
 """Evaluate TA2N on the toy manifest with records and extras; prints each rank's records digest.
 
-Usage: ``evaluate.py OUT [EXTRAS_FILE]``. Run by ``tests/test_distributed.py`` under ``torchrun``
-and in one process.
+Usage: ``evaluate.py OUT [EXTRAS_FILE]``. Run by ``tests/engine/test_distributed.py`` under
+``torchrun`` and in one process.
 """
 
 import hashlib

@@ -1,6 +1,7 @@
 """Extract a dataset's features on every rank; prints the stores each rank found.
 
-Usage: ``extract.py DATA_ROOT CACHE``. Run by ``tests/test_distributed.py`` under ``torchrun``.
+Usage: ``extract.py DATA_ROOT CACHE``. Run by ``tests/engine/test_distributed.py`` under
+``torchrun``.
 """
 
 import sys

@@ -1,4 +1,4 @@
-"""Toy features, manifests and a trainer shared by ``tests/test_distributed.py`` and the
+"""Toy features, manifests and a trainer shared by ``tests/engine/test_distributed.py`` and the
 programs it runs under ``torchrun`` (``tests/programs/*.py``)."""
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Train the toy TRN++ (``mode``: ``full``; ``stop`` between two checkpoints; ``resume``) and
 write its learning curve.
 
-Usage: ``train.py OUT MODE``. Run by ``tests/test_distributed.py`` under ``torchrun``.
+Usage: ``train.py OUT MODE``. Run by ``tests/engine/test_distributed.py`` under ``torchrun``.
 """
 
 import json

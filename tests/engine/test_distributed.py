@@ -63,7 +63,7 @@ def test_two_process_extraction_is_byte_identical_and_resumes(tmp_path):
 
 
 # --- evaluation and DDP training on toy features ----------------------------------------------
-PROGRAMS = Path(__file__).resolve().parent / "programs"  # the torchrun programs
+PROGRAMS = Path(__file__).resolve().parents[1] / "programs"  # the torchrun programs
 
 
 def python(script: Path, *args) -> str:

@@ -82,7 +82,7 @@ def test_methods_of_one_training_seed_draw_the_same_training_episodes():
 
 
 def test_summaries_record_the_training_and_older_ones_read_as_the_only_one(tmp_path):
-    from test_report import fake_run, flat
+    from toys import fake_run, flat
 
     run, _ = fake_run(tmp_path, "toy", "otam", 1, flat(0.5), train_seed=7)
     data = json.loads((run.path / "summary.json").read_text())

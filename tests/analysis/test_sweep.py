@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from test_order import setup
+from toys import order_setup
 
 from conftest import misalignment_report as report
 from fsar_bench.analysis.sweep import points as sw
@@ -104,7 +104,7 @@ def test_alignment_gain_and_spread_match_a_hand_computation(tmp_path):
 
 
 def test_order_sensitivity_pairs_each_order_with_the_original():
-    manifest, load, _ = setup()
+    manifest, load, _ = order_setup()
     torch.manual_seed(0)
     otam = create_method("otam", 8)
     accs = pf.order_accuracies(otam, manifest, load, device="cpu", seed=0)
@@ -326,7 +326,7 @@ def test_profile_point_runs_everything_then_reuses_it(tmp_path, monkeypatch):
 
 
 def test_report_has_one_profile_row_per_dataset(tmp_path):
-    from test_report import fake_run, flat
+    from toys import fake_run, flat
 
     for method in ("protonet", "otam"):
         fake_run(tmp_path / "runs", "toy", method, 1, flat(0.5))

@@ -291,7 +291,7 @@ def test_an_import_path_runs_and_its_name_takes_sets(plugin, tiny, tmp_path, cap
 
 
 # --- the example of docs/your-method.md runs as written ---------------------------------------
-DOC = Path(__file__).resolve().parents[1] / "docs" / "your-method.md"
+DOC = Path(__file__).resolve().parents[2] / "docs" / "your-method.md"
 
 
 @pytest.fixture

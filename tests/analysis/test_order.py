@@ -2,32 +2,20 @@
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 import torch
+from toys import order_setup
 
-from conftest import toy_index
 from fsar_bench.analysis.measures.order import frame_order, perturb_queries
 from fsar_bench.engine.evaluate import evaluate
-from fsar_bench.episodes.manifest import EpisodeSpec, Manifest, build_manifest
 from fsar_bench.methods import create_method
 
 T, D = 6, 8
 
 
-def setup(seed: int = 0):
-    index = toy_index(n_classes=5, per_class=4)
-    spec = EpisodeSpec(dataset="toy", way=3, shot=1, query=2, episodes=20, frames=T, seed=seed)
-    manifest = Manifest(spec=spec, data=json.loads(build_manifest(index, spec)), sha256="m")
-    g = torch.Generator().manual_seed(seed)
-    feats = {v.video_id: torch.randn(T, D, generator=g) for v in index.videos}
-    return manifest, lambda ids: torch.stack([feats[i] for i in ids]).clone(), feats
-
-
 def test_only_query_frames_are_reordered():
-    manifest, load, feats = setup()
+    manifest, load, feats = order_setup()
     renamed, pload = perturb_queries(manifest, load, "reverse")
     ep, orig = renamed.episodes[0], manifest.episodes[0]
     assert ep["support"] == orig["support"] and not orig["query"][0][0].endswith("#reverse")
@@ -49,7 +37,7 @@ def test_shuffle_is_a_seeded_permutation_per_video():
 
 @pytest.mark.parametrize("mode", ["reverse", "shuffle"])
 def test_order_blind_protonet_is_unchanged_and_otam_is_not(mode):
-    manifest, load, _ = setup()
+    manifest, load, _ = order_setup()
     torch.manual_seed(0)
     proto = create_method("protonet", D)
     base = evaluate(proto, manifest, load, device="cpu").records

@@ -16,7 +16,7 @@ import fsar_bench
 from fsar_bench.api import build_groups
 from fsar_bench.errors import FsarError
 
-DOC = Path(__file__).resolve().parents[1] / "docs" / "python-api.md"
+DOC = Path(__file__).resolve().parents[2] / "docs" / "python-api.md"
 
 
 def doc_blocks() -> list[str]:

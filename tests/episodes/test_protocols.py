@@ -1,5 +1,6 @@
 """The papers' evaluation protocols: stated sizes, manifests of those sizes, the ``ita`` interval
-over repeat means, and ``fsar-bench ls protocols`` (``episodes --protocol``: tests/test_cli.py)."""
+over repeat means, and ``fsar-bench ls protocols`` (``episodes --protocol``:
+tests/commands/test_cli.py)."""
 
 from __future__ import annotations
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from test_report import fake_run, flat, md_table
+from toys import fake_run, flat, md_table
 
 from fsar_bench.cli import main
 from fsar_bench.options.intervals import IntervalOptions

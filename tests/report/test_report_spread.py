@@ -8,7 +8,7 @@ import statistics
 import numpy as np
 import pandas as pd
 import pytest
-from test_report import fake_run, flat, md_table
+from toys import fake_run, flat, md_table
 
 from fsar_bench.report.build import build_report
 from fsar_bench.results.stats import mean_ci
