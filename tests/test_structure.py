@@ -339,3 +339,24 @@ def test_no_run_logs_in_code():
         for line in run_log_lines(path.read_text(), docstrings=whole)
     ]
     assert not found, found
+
+
+def test_tests_mirror_the_source_and_share_helpers_through_modules():
+    """Test modules live in ``tests/<package>/`` (or ``tests/`` for the whole-repo checks) and
+    never import one another; shared helpers are in ``conftest.py``, ``toys.py`` and
+    ``distributions.py``."""
+    tests = ROOT / "tests"
+    packages = {p.name for p in (ROOT / "fsar_bench").iterdir() if (p / "__init__.py").exists()}
+    packages |= {"analysis", "methods", "faults"}
+    misplaced, cross = [], []
+    for path in tests.rglob("test_*.py"):
+        folder = path.parent.relative_to(tests).parts
+        if folder and folder[0] not in packages:
+            misplaced.append(str(path.relative_to(ROOT)))
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            names += [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            cross += [
+                f"{path.relative_to(ROOT)} imports {n}" for n in names if n.startswith("test_")
+            ]
+    assert not misplaced and not cross, misplaced + cross
