@@ -13,9 +13,10 @@ or locks) that set ``torch.set_num_threads(1)`` before any work. A worker opens 
 context once (the stores exist: nothing is extracted; it pools its own training features),
 plans the cells again, checks that the cell it was handed has the config the parent planned,
 and trains and evaluates it with :func:`~fsar_bench.engine.run.run_cell`. Every cell, in every
-mode, runs under an exclusive lock on its run folder (:func:`fsar_bench.files.locked`), so two
-processes (two jobs, or two commands) never write one run; the second waits and then finds it
-finished. Each cell records its measured costs (:mod:`fsar_bench.engine.costs`).
+mode, runs under an exclusive lock on its run folder
+(:meth:`~fsar_bench.results.store.RunDir.lock`), so two processes (two jobs, or two commands)
+never write one run; the second waits and then finds it finished. Each cell records its
+measured costs (:mod:`fsar_bench.engine.costs`).
 
 Results: a cell's numbers depend on the threads that computed it, not on the process, the
 order or ``jobs``: a cell of a ``--jobs 2`` run is byte-identical to the same cell run in one
@@ -29,7 +30,6 @@ in ``__main__`` (a notebook or script), which a fresh process cannot import.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import multiprocessing
 from collections.abc import Callable, Sequence
@@ -42,7 +42,6 @@ from fsar_bench.engine.cells import Cell, checkpoint_folder
 from fsar_bench.engine.context import RunContext
 from fsar_bench.engine.costs import cell_key, measured, record_cell
 from fsar_bench.engine.request import RunRequest
-from fsar_bench.files import locked
 from fsar_bench.methods import METHODS
 from fsar_bench.results.state import TrainingState, records_done, training_state
 from fsar_bench.results.store import config_hash
@@ -110,18 +109,15 @@ def _record(ctx: RunContext, cell: Cell, summary: RunSummary, before: tuple) -> 
 
 
 def run_locked(ctx: RunContext, cell: Cell, run_cell: CellRunner) -> RunSummary:
-    """``run_cell(ctx, cell)`` under the run folder's lock (rank 0 locks under ``torchrun``),
-    recording the cell's costs."""
+    """``run_cell(ctx, cell)`` (which holds the run folder's lock, :meth:`RunDir.lock`),
+    recording the cell's costs (from what was trained and evaluated before it started)."""
     folder = run_folder(ctx, cell)
-    main = ctx.runtime.is_main
-    guard = locked(folder / ".lock", what=f"run {folder}") if main else contextlib.nullcontext()
-    with guard:
-        state: TrainingState | None = training_state(checkpoint_folder(ctx, cell))
-        before = (state, records_done(folder / "episodes.jsonl"))
-        done = (folder / "summary.json").is_file()
-        summary = run_cell(ctx, cell)
-        if main and not done:
-            _record(ctx, cell, summary, before)
+    state: TrainingState | None = training_state(checkpoint_folder(ctx, cell))
+    before = (state, records_done(folder / "episodes.jsonl"))
+    done = (folder / "summary.json").is_file()
+    summary = run_cell(ctx, cell)
+    if ctx.runtime.is_main and not done:
+        _record(ctx, cell, summary, before)
     return summary
 
 

@@ -76,8 +76,10 @@ class PairStats:
 
 
 @functools.lru_cache(maxsize=4096)
-def _accuracies(records: str, stamp: tuple[int, int]) -> np.ndarray:
-    return accuracies(read_records(Path(records)))
+def _accuracies(records: str, episodes: int, stamp: tuple[int, int]) -> np.ndarray:
+    """A run's per-episode accuracies (more records than its manifest's ``episodes``: a
+    one-line error); the report reads, never repairs, the file."""
+    return accuracies(read_records(Path(records), episodes, repair=False))
 
 
 def episode_matrix(runs: tuple[RunSummary, ...]) -> np.ndarray:
@@ -86,7 +88,9 @@ def episode_matrix(runs: tuple[RunSummary, ...]) -> np.ndarray:
     rows = []
     for s in runs:
         st = s.records_file.stat()
-        rows.append(_accuracies(str(s.records_file), (st.st_mtime_ns, st.st_size)))
+        rows.append(
+            _accuracies(str(s.records_file), s.setting.episodes, (st.st_mtime_ns, st.st_size))
+        )
     return np.stack(rows)
 
 

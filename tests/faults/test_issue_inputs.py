@@ -97,7 +97,7 @@ def test_row8_a_forged_or_truncated_shard_is_a_one_line_error(tmp_path, kwargs, 
 def test_row8_a_valid_shard_reads_its_own_bytes(tmp_path):
     from fsar_bench.features.bank import shard_tensors
 
-    out = shard_tensors(_shard(tmp_path / "s.safetensors"), tmp_path)
+    _, out = shard_tensors(_shard(tmp_path / "s.safetensors"), tmp_path)
     assert out["a"].tolist() == [[1.0] * 3] * 2 and out["b"].tolist() == [0.0] * 4
 
 

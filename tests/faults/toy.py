@@ -19,13 +19,14 @@ T, D = 4, 8
 def split(prefix: str, n_classes: int = 5, per_class: int = 4) -> SplitIndex:
     """``n_classes`` classes of ``per_class`` videos, ids ``<prefix><class>_<i>``."""
     videos = [
-        Video(f"{prefix}{c}_{i}", f"{prefix}{c}", "x", T)
+        Video(video_id=f"{prefix}{c}_{i}", class_key=f"{prefix}{c}", path="x", n_frames=T)
         for c in range(n_classes)
         for i in range(per_class)
     ]
     classes = tuple(f"{prefix}{c}" for c in range(n_classes))
-    lst = SplitList(None, "0" * 64, classes, tuple((v.video_id, v.class_key) for v in videos))
-    return SplitIndex(lst, videos, [])
+    pairs = tuple((v.video_id, v.class_key) for v in videos)
+    lst = SplitList(path=None, sha256="0" * 64, classes=classes, videos=pairs)
+    return SplitIndex(split=lst, videos=videos, missing=[])
 
 
 def manifest(index: SplitIndex | None = None, episodes: int = 4, seed: int = 0) -> Manifest:
