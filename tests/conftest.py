@@ -242,3 +242,28 @@ def tiny_synthetic(root: Path) -> Path:
     )
     generate(root, spec)
     return root
+
+
+# random-init ResNet-50 (random EfficientNet-Lite0 maps are ~1e-9: all zero in float16);
+# the tiny fixtures have 3-4 videos a class, so half of them are scored
+FAST_PROBE = [
+    "--random-init",
+    "--backbone",
+    "resnet50",
+    "--size",
+    "32",
+    "--workers",
+    "0",
+    "--device",
+    "cpu",
+    "--set",
+    "probe.epochs=2",
+    "--set",
+    "probe.batch=4",
+    "--set",
+    "probe.width=16",
+    "--set",
+    "probe.hidden=8",
+    "--set",
+    "probe.score_fraction=0.5",
+]

@@ -21,7 +21,8 @@ from fsar_bench.engine.costs import extract_key, record_extract
 from fsar_bench.features import BACKBONES
 from fsar_bench.features.backbones import resolve_weights
 from fsar_bench.features.cache import FeatureStore, StoreMeta, store_complete
-from fsar_bench.features.settings import ExtractConfig, settings_key, split_settings, store_dir
+from fsar_bench.features.extract import Where, store_folders
+from fsar_bench.features.settings import ExtractConfig, settings_key
 from fsar_bench.progress import Progress
 from fsar_bench.runtime import Runtime
 from fsar_bench.source import DataSource
@@ -67,18 +68,9 @@ def stores_or_pending(
     """Every split's complete store, or its :class:`PendingStore` (nothing is extracted)."""
     index = source.index(splits)
     weights = resolve_weights(config.backbone, config.weights, config.random_init)
+    where = Where(info=source.dataset, root=source.root, cache=source.cache, variant=source.variant)
     out: dict[str, FeatureStore | PendingStore] = {}
-    for split in splits:
-        settings = split_settings(
-            info=source.dataset,
-            variant=source.variant,
-            split=split,
-            ix=index[split],
-            root=source.root,
-            config=config,
-            weights=weights,
-        )
-        folder = store_dir(source.cache, source.name, settings_key(settings))
+    for split, (settings, folder) in store_folders(where, index, config, splits, weights).items():
         found = store_complete(folder)
         out[split] = FeatureStore(folder) if found else _pending(settings, config, index[split])
     return out

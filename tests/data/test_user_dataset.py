@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from distributions import make_distribution
 
+from conftest import FAST_PROBE
 from fsar_bench.cli import main
 from fsar_bench.data.datasets import DATASETS
 from fsar_bench.data.synthetic import generate, preset
@@ -123,27 +124,7 @@ def test_an_entry_point_dataset(tmp_path, monkeypatch):
 
 
 # --- end to end ------------------------------------------------------------------------------
-FAST_AEM = [
-    "--random-init",
-    "--backbone",
-    "resnet50",
-    "--size",
-    "32",
-    "--workers",
-    "0",
-    "--device",
-    "cpu",
-    "--set",
-    "probe.epochs=2",
-    "--set",
-    "probe.batch=4",
-    "--set",
-    "probe.width=16",
-    "--set",
-    "probe.hidden=8",
-    "--set",
-    "probe.score_fraction=0.5",
-]
+FAST_AEM = FAST_PROBE
 
 
 @pytest.mark.slow
