@@ -169,13 +169,14 @@ def run_groups(
     data: DataOptions,
     intervals: IntervalOptions,
     output: OutputOptions | None = None,
-    echo: Callable[[str], None] | None = print,
     final: bool = False,
 ) -> Results:
     """What ``fsar-bench run`` and :func:`run` do once their options are parsed: plan and
-    estimate (shown through ``echo``), then train and evaluate every cell (a dry run stops
-    after the plan). Progress and each cell's result go to the reporter of ``output``
-    (:mod:`fsar_bench.presentation.logs`); ``final``: it ends with the tables (the command)."""
+    estimate, then train and evaluate every cell (a dry run stops after the plan). The plan,
+    progress and each finished cell go to the reporter of ``output``
+    (:mod:`fsar_bench.presentation.reporter`: bars on a terminal, else log lines; ``quiet``:
+    the results only, and a dry run's plan); ``final``: it ends with the tables (the
+    command)."""
     import fsar_bench.engine.run as engine
     from fsar_bench.engine.jobs import resolve_jobs
     from fsar_bench.engine.watch import RunWatch
@@ -189,9 +190,9 @@ def run_groups(
     runtime = init_runtime(req.device)  # under torchrun: this rank (see README)
     req = dataclasses.replace(req, jobs=resolve_jobs(options.jobs, runtime, req.methods))
     ranks = {"runtime": runtime} if runtime.distributed else {}  # alone: run_benchmark's own
-    watch = RunWatch(echo=echo if runtime.is_main else None, dry_run=options.dry_run)
     try:
         with progress(source.name, show=runtime.is_main, output=output) as report:
+            watch = RunWatch(echo=_plan_lines(report, options.dry_run), dry_run=options.dry_run)
             summaries = engine.run_benchmark(
                 source, req, report, watch=watch, on_cell=report.cell, **ranks
             )
@@ -208,6 +209,16 @@ def run_groups(
     finally:
         runtime.close()
     return results
+
+
+def _plan_lines(report, dry_run: bool) -> Callable[[str], None] | None:
+    """Where the plan and each finished cell's time line go: the reporter's notes; with
+    ``--quiet``, only a dry run's plan (its result), as the final output."""
+    from fsar_bench.progress import note
+
+    if getattr(report, "show_results", None) is None:  # bars or lines
+        return lambda text: note(report, "run", text)
+    return report.final if dry_run and report.show_results else None
 
 
 def run(**options: Any) -> Results:

@@ -22,8 +22,6 @@ def run(
 ) -> None:
     """Train and evaluate methods on identical episodes; print the plan and an estimate first,
     then accuracy and paired differences (--dry-run: the plan only)."""
-    import typer
-
     from fsar_bench.api import run_groups
 
     run_groups(
@@ -33,6 +31,5 @@ def run(
         data=data,
         intervals=intervals,
         output=output,
-        echo=typer.echo,
         final=True,
     )

@@ -159,7 +159,8 @@ class Lines:
             head = {"time": stamp, "command": self.description, "event": event}
             line = json.dumps(head | clean, allow_nan=False)
         else:
-            line = f"[{stamp}] {self.description} | {text or _words(event, data)}"
+            body = (text or _words(event, data)).split("\n")  # a table: every line stamped
+            line = "\n".join(f"[{stamp}] {self.description} | {part}" for part in body)
         self.stream.write(line + "\n")
         self.stream.flush()
 

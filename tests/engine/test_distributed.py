@@ -242,7 +242,7 @@ def test_two_process_run_writes_each_result_once_from_rank_0(tmp_path):
         "ta2n.reduce_channels=32",
     ]
     out = torchrun(*args)
-    assert out.count("results:") == 1 and out.count("ta2n  ") == 1  # printed by rank 0 only
+    assert out.count("results:") == 1 and out.count("plan: ") == 1  # printed by rank 0 only
     runs = sorted((tmp_path / "runs").glob("*/*/summary.json"))
     assert [p.parent.name.split("-")[0] for p in runs] == ["protonet", "ta2n"]
     for path in runs:

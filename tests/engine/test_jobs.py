@@ -4,8 +4,6 @@ one writer per run folder; the default number of jobs."""
 from __future__ import annotations
 
 import shutil
-import threading
-import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -14,8 +12,7 @@ import torch
 
 import fsar_bench
 from conftest import TINY_RUN, tiny_synthetic
-from fsar_bench.engine.jobs import DEFAULT_JOBS, resolve_jobs, run_folder, run_locked
-from fsar_bench.files import locked
+from fsar_bench.engine.jobs import DEFAULT_JOBS, resolve_jobs
 from fsar_bench.runtime import Runtime
 
 
@@ -64,32 +61,6 @@ def _fake(tmp_path: Path):
     )
     cell = SimpleNamespace(name="otam-5w1s", config=config)
     return ctx, cell
-
-
-def test_a_run_folder_has_one_writer_at_a_time(tmp_path):
-    ctx, cell = _fake(tmp_path)
-    folder = run_folder(ctx, cell)
-    held, when = threading.Event(), {}
-
-    def other_writer():
-        with locked(folder / ".lock"):
-            held.set()
-            time.sleep(0.5)
-            when["released"] = time.monotonic()
-
-    t = threading.Thread(target=other_writer)
-    t.start()
-    held.wait()
-
-    def run_cell(ctx_, cell_):
-        when["ran"] = time.monotonic()
-        return "summary"
-
-    (folder / "summary.json").write_text("{}")  # a finished run: no cost to record
-
-    assert run_locked(ctx, cell, run_cell) == "summary"
-    t.join()
-    assert when["ran"] >= when["released"]
 
 
 def test_the_default_jobs():

@@ -62,7 +62,8 @@ class MeanMatch(FewShotMethod):
 
     def compare(self, support, support_labels, query, n_way):
         scores = query["x"] @ support["x"].transpose(1, 2)  # [E, Q, S]
-        return EpisodeOutput(self.config.temperature * class_mean(scores, support_labels, n_way))
+        logits = self.config.temperature * class_mean(scores, support_labels, n_way)
+        return EpisodeOutput(logits=logits)
 
 
 class NoConfigMatch(MeanMatch):

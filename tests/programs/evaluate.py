@@ -20,6 +20,8 @@ from programs.toy import D, toy_eval_data
 
 out = Path(sys.argv[1])
 runtime = init_runtime("cpu")
+if runtime.is_main:
+    out.mkdir(parents=True, exist_ok=True)  # the records file is opened in an existing folder
 manifest, load = toy_eval_data(spatial=True)
 torch.manual_seed(0)
 method = create_method("ta2n", D, reduce_channels=4)
