@@ -44,7 +44,7 @@ from fsar_bench.engine.costs import cell_key, measured, record_cell
 from fsar_bench.engine.request import RunRequest
 from fsar_bench.methods import METHODS
 from fsar_bench.results.state import TrainingState, records_done, training_state
-from fsar_bench.results.store import config_hash
+from fsar_bench.results.store import RunDir, config_hash
 from fsar_bench.results.summary import RunSummary, read_summary
 from fsar_bench.runtime import Runtime
 from fsar_bench.source import DataSource
@@ -114,7 +114,7 @@ def run_locked(ctx: RunContext, cell: Cell, run_cell: CellRunner) -> RunSummary:
     folder = run_folder(ctx, cell)
     state: TrainingState | None = training_state(checkpoint_folder(ctx, cell))
     before = (state, records_done(folder / "episodes.jsonl"))
-    done = (folder / "summary.json").is_file()
+    done = RunDir(path=folder).finished()
     summary = run_cell(ctx, cell)
     if ctx.runtime.is_main and not done:
         _record(ctx, cell, summary, before)
@@ -166,7 +166,7 @@ def _parallel(
     out: dict[int, RunSummary] = {}
     todo = []
     for i, cell in enumerate(cells):
-        if (run_folder(ctx, cell) / "summary.json").is_file():
+        if RunDir(path=run_folder(ctx, cell)).finished():
             out[i] = read_summary(run_folder(ctx, cell))
             if on_cell:
                 on_cell(i, out[i])

@@ -25,7 +25,9 @@ from fsar_bench.engine.jobs import run_folder
 from fsar_bench.engine.pending import PendingStore
 from fsar_bench.engine.request import Resolved, RunRequest
 from fsar_bench.engine.schedule import recorded
+from fsar_bench.errors import FsarError
 from fsar_bench.results.state import records_done, training_state
+from fsar_bench.results.store import RunDir
 from fsar_bench.results.summary import RunSummary, read_summary
 from fsar_bench.runtime import Runtime
 from fsar_bench.source import DataSource
@@ -61,7 +63,7 @@ def cell_state(ctx: RunContext, index: int, cell: Cell, threads: int) -> CellSta
         validates="val" in cell.manifests,
         test_episodes=cell.setting.episodes,
         records=records_done(folder / "episodes.jsonl"),
-        finished=(folder / "summary.json").is_file(),
+        finished=RunDir(path=folder).finished(),
         checkpoint=training_state(checkpoint_folder(ctx, cell)),
         run_dir=folder,
         cost_key=key,
@@ -69,8 +71,15 @@ def cell_state(ctx: RunContext, index: int, cell: Cell, threads: int) -> CellSta
 
 
 def earlier_runs(runs: Path, dataset: str) -> list[RunSummary]:
-    """The finished runs of ``dataset`` in the results folder (their training episodes)."""
-    return [read_summary(p.parent) for p in sorted((runs / dataset).glob("*/summary.json"))]
+    """The finished runs of ``dataset`` in the results folder (their training episodes); a
+    torn or foreign summary is left out (its run is redone, not trusted)."""
+    out = []
+    for path in sorted((runs / dataset).glob("*/summary.json")):
+        try:
+            out.append(read_summary(path.parent))
+        except FsarError:
+            continue
+    return out
 
 
 def _coster(ctx: RunContext, cells: list[Cell], threads: int, probe: bool):
