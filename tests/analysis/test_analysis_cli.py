@@ -98,6 +98,7 @@ def test_aem_on_synthetic_writes_everything_and_reuses_the_probe(synthetic, tmp_
     again = invoke(*args)  # loads the saved probe: no training, same numbers
     assert train_json.stat().st_mtime_ns == stamp
     assert json.loads((folder / "aem.json").read_text()) == report
+
     def result(out: str) -> list[str]:  # the printed result, without the progress log lines
         return [ln for ln in out.split("files:")[0].splitlines() if not ln.startswith("[")]
 
