@@ -17,7 +17,7 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
-from fsar_bench.results.store import RunDir, config_hash
+from fsar_bench.results.store import config_hash
 
 TEST_ONLY = ("query", "episodes", "protocol", "repeats")  # setting fields training never reads
 META_KEY = "fsar"  # fsar_bench.engine.checkpoint.META_KEY (not imported: it imports torch)
@@ -125,7 +125,7 @@ def run_state(folder: Path, cache: Path | None = None) -> RunState | None:
     return RunState(
         path=Path(folder),
         config=config,
-        finished=RunDir(path=Path(folder)).finished(),
+        finished=(Path(folder) / "summary.json").is_file(),
         records=records_done(Path(folder) / "episodes.jsonl"),
         episodes=episodes,
         training=training,

@@ -43,6 +43,9 @@ def test_the_docs_example_runs_as_written(tmp_path, monkeypatch):
     assert set(paired["method"]) == {"meancosine"} and len(paired) == 2
     assert (paired["episodes"] == 24).all()
     assert (tmp_path / "accuracy.png").stat().st_size > 0
+    from matplotlib import pyplot as plt
+
+    plt.close("all")  # the notebook's figure: a notebook keeps it, a test suite must not
     s = results.get("meancosine", 2)
     assert s.method_origin == "import path __main__:MeanCosine"
     # again: every cell is a finished run, nothing is trained

@@ -61,9 +61,11 @@ def report(store, tmp_path_factory):
     out = tmp_path_factory.mktemp("report")
     write_analysis(out / "analysis", ("synthetic-low", "ucf101"))
     style = {k: v for k, v in matplotlib.rcParams.items() if k != "backend"}
+    before = set(plt.get_fignums())  # another test (the API notebook) may have left its own
     files = build_report(store[0], out)
     changed = style != {k: v for k, v in matplotlib.rcParams.items() if k != "backend"}
-    return out, files, {"figures_open": plt.get_fignums(), "rc_changed": changed}
+    opened = sorted(set(plt.get_fignums()) - before)
+    return out, files, {"figures_open": opened, "rc_changed": changed}
 
 
 PUBLISHED = Path(__file__).parents[2] / "fsar_bench/data/reference/published_results.csv"
