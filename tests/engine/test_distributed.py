@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import make_dataset
+from conftest import make_dataset, tiny_synthetic
 from programs.toy import VIEWS, D, H, T, toy_train_data, toy_trainer
 
 
@@ -193,21 +193,8 @@ def test_every_built_in_method_uses_the_same_parameters_in_every_step():
 
 @pytest.mark.slow
 def test_two_process_run_writes_each_result_once_from_rank_0(tmp_path):
-    from fsar_bench.data.synthetic import generate, preset
-
     data = tmp_path / "data"
-    generate(
-        data,
-        preset(
-            "mid",
-            train_classes=4,
-            val_classes=4,
-            test_classes=4,
-            videos_per_class=5,
-            frames=12,
-            size=64,
-        ),
-    )
+    tiny_synthetic(data)
     args = [
         "-m",
         "fsar_bench",

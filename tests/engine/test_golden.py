@@ -8,8 +8,8 @@ import json
 
 import pytest
 
+from conftest import tiny_synthetic
 from fsar_bench.cli import main
-from fsar_bench.data.synthetic import generate, preset
 
 GOLDEN = {
     "manifest": "a79a0590d5d7c70f8bf33981d1849c98833395ff8caa9759b58cf7ed962926a9",
@@ -22,18 +22,7 @@ GOLDEN = {
 @pytest.mark.slow
 def test_tiny_seeded_run_reproduces_the_golden_numbers(tmp_path, capsys):
     data = tmp_path / "data"
-    generate(
-        data,
-        preset(
-            "mid",
-            train_classes=4,
-            val_classes=4,
-            test_classes=4,
-            videos_per_class=5,
-            frames=12,
-            size=64,
-        ),
-    )
+    tiny_synthetic(data)
     args = [
         "run",
         "--methods",
