@@ -214,9 +214,10 @@ def run_groups(
 def _plan_lines(report, dry_run: bool) -> Callable[[str], None] | None:
     """Where the plan and each finished cell's time line go: the reporter's notes; with
     ``--quiet``, only a dry run's plan (its result), as the final output."""
+    from fsar_bench.presentation.reporter import Silent
     from fsar_bench.progress import note
 
-    if getattr(report, "show_results", None) is None:  # bars or lines
+    if not isinstance(report, Silent):  # bars or lines
         return lambda text: note(report, "run", text)
     return report.final if dry_run and report.show_results else None
 
