@@ -79,6 +79,7 @@ def open_context(
         weights=req.weights,
         maps=req.maps,
         map_size=req.map_size,
+        views=req.views or ExtractConfig.views,
     )
     selection = parse_select(req.select)
     split_ix = runtime.main_first(lambda: source.index(selection.splits))

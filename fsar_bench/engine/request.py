@@ -29,6 +29,8 @@ class RunRequest:
         weights: the backbone's weight file (``None``: its default weights).
         maps: extract per-frame spatial maps (``False``: pooled vectors only, a store about
             16 times smaller; only for runs whose methods are all pooled).
+        views: sampled views per training video in the feature cache (``None``: the
+            extraction default, 4); cached features only.
         map_size: maps average-pooled to ``map_size x map_size`` before they are stored
             (``None``: the backbone's own; :class:`~fsar_bench.features.settings.ExtractConfig`).
         preset: run preset (:mod:`fsar_bench.engine.presets`). sets: the user's ``--set``.
@@ -59,6 +61,7 @@ class RunRequest:
     weights: str | None = None
     maps: bool = True
     map_size: int | None = None
+    views: int | None = None
     preset: str = "quick"
     sets: Sets = field(default_factory=dict)
     select: str = "val"
@@ -84,6 +87,7 @@ class RunRequest:
             (self.frames >= 1, "frames must be >= 1"),
             (self.jobs >= 1, "jobs must be >= 1"),
             (self.trainings >= 1, "trainings must be >= 1"),
+            (self.views is None or self.views >= 1, "views must be >= 1"),
         )
         require(checks, "run")
         parse_select(self.select)
@@ -113,6 +117,11 @@ def check_request(req: RunRequest) -> dict[tuple[str, int], Resolved]:
         raise FsarError(
             f"{spatial[0]} reads spatial maps; pooled-only features serve only "
             "pooled methods (protonet, otam, trn...)"
+        )
+    if req.finetune and req.views:
+        raise FsarError(
+            "--views sets the training views of the feature cache; the fine-tuned track "
+            "draws its own clips (drop --views or --finetune)"
         )
     resolved = {
         (info.name, shot): Resolved(

@@ -124,8 +124,8 @@ class TrainingOptions:
 
 @dataclass(frozen=True, kw_only=True)
 class RunOptions(TrainingOptions):
-    """``fsar-bench run``: training options, the paired baseline, the track and the number of
-    trainings per cell."""
+    """``fsar-bench run``: training options, the paired baseline, the track, the number of
+    trainings per cell and the training views of the feature cache."""
 
     baseline: str = opt("protonet", "--baseline", help="Method paired differences compare to.")
     finetune: bool = opt(
@@ -160,6 +160,13 @@ class RunOptions(TrainingOptions):
         help="Extract pooled features only (no maps: ~16x less disk); every method must be "
         "pooled (protonet, otam, trn, ita).",
     )
+    views: int | None = opt(
+        None,
+        "--views",
+        help="Sampled views per training video in the feature cache (default 4; each "
+        "training episode draws one per video). Cached features only.",
+        minimum=1,
+    )
 
     def run_request(self, compute: ComputeOptions, features: FeatureOptions) -> RunRequest:
         """:meth:`request` with the track, the kind of features, the number of trainings and
@@ -172,6 +179,7 @@ class RunOptions(TrainingOptions):
             maps=not self.pooled_only,
             trainings=self.trainings,
             jobs=self.jobs or 1,
+            views=self.views,
         )
 
 

@@ -43,6 +43,7 @@ NON_DEFAULT = {
     "ci": ("classes", None, None),  # printed tables only (checked below)
     "map_size": ("3", lambda s, r: r.map_size, 3),
     "pooled_only": (None, lambda s, r: r.maps, False),
+    "views": ("2", lambda s, r: r.views, 2),
     "quiet": (None, None, None),  # the reporter (checked below)
     "log_format": ("json", None, None),
     "log_every": ("5", None, None),
@@ -110,6 +111,8 @@ def test_bad_options_are_one_line_errors(tmp_path, capsys):
         ["--dataset", "synthetc"],
         ["--ci", "trainings"],
         ["--trainings", "0"],
+        ["--views", "0"],
+        ["--views", "2", "--finetune"],
     ):
         assert main(["run", "--cache-dir", str(tmp_path), *bad]) == 2, bad
         err = capsys.readouterr().err.strip()
