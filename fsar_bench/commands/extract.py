@@ -40,13 +40,16 @@ def extract(
     runtime = init_runtime(compute.device)
     start = time.perf_counter()
     name = f"extract {source.name}"
-    with progress(name, unit="videos", show=runtime.is_main, output=output) as report:
-        source.ensure_prepared(progress=report, runtime=runtime)  # a synthetic dataset: made
-        stores = source.features(
-            config, options.splits, runtime=runtime, workers=compute.workers, progress=report
-        )
-    if runtime.is_main:
-        report.final(_summary(stores, time.perf_counter() - start))
+    try:
+        with progress(name, unit="videos", show=runtime.is_main, output=output) as report:
+            source.ensure_prepared(progress=report, runtime=runtime)  # synthetic: made here
+            stores = source.features(
+                config, options.splits, runtime=runtime, workers=compute.workers, progress=report
+            )
+        if runtime.is_main:
+            report.final(_summary(stores, time.perf_counter() - start))
+    finally:
+        runtime.close()  # leave the process group: exiting inside it can abort under torchrun
 
 
 def _dry_run(source, config, splits, output: OutputOptions) -> None:

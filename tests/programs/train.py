@@ -32,3 +32,4 @@ except Stop:
     sys.stdout.write(f"rank {runtime.rank} stopped at {trainer.state.step}\n")  # one write
 if runtime.is_main:
     (out / "history.json").write_text(json.dumps(trainer.history))
+runtime.close()  # leave the process group before exiting (gloo threads otherwise abort)
