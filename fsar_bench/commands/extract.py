@@ -40,16 +40,13 @@ def extract(
     runtime = init_runtime(compute.device)
     start = time.perf_counter()
     name = f"extract {source.name}"
-    try:
-        with progress(name, unit="videos", show=runtime.is_main, output=output) as report:
-            source.ensure_prepared(progress=report, runtime=runtime)  # synthetic: made here
-            stores = source.features(
-                config, options.splits, runtime=runtime, workers=compute.workers, progress=report
-            )
-        if runtime.is_main:
-            report.final(_summary(stores, time.perf_counter() - start))
-    finally:
-        runtime.close()  # leave the process group: exiting inside it can abort under torchrun
+    with progress(name, unit="videos", show=runtime.is_main, output=output) as report:
+        source.ensure_prepared(progress=report, runtime=runtime)  # a synthetic dataset: made
+        stores = source.features(
+            config, options.splits, runtime=runtime, workers=compute.workers, progress=report
+        )
+    if runtime.is_main:
+        report.final(_summary(stores, time.perf_counter() - start))
 
 
 def _dry_run(source, config, splits, output: OutputOptions) -> None:

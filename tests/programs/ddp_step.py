@@ -30,4 +30,3 @@ trainer.opt.step()
 params = {"param/" + n: p.detach().clone() for n, p in method.named_parameters()}
 save_file(grads | params, str(out / f"rank{runtime.rank}.safetensors"))
 (out / f"rank{runtime.rank}.json").write_text(json.dumps({"ids": ids, "views": views}))
-runtime.close()  # leave the process group before exiting (gloo threads otherwise abort)

@@ -43,4 +43,3 @@ n, digest = len(result.records), hashlib.sha256(json.dumps(result.records).encod
 sys.stdout.write(f"rank {runtime.rank} of {runtime.world} {n} {digest}\n")  # one write
 if runtime.is_main and len(sys.argv) > 2:
     save_file({k: v.contiguous() for k, v in result.extras.items()}, sys.argv[2])
-runtime.close()  # leave the process group before exiting (gloo threads otherwise abort)
