@@ -14,9 +14,14 @@ import pytest
 from conftest import make_dataset, tiny_synthetic
 from programs.toy import VIEWS, D, H, T, toy_train_data, toy_trainer
 
+# gloo's socket teardown when one rank leaves right after the last collective (seen about once
+# in 20-40 runs on the loaded 2-core CI machine); every program here resumes from what it wrote
+TEARDOWN = ("Connection closed by peer", "terminate called without an active exception")
+
 
 def torchrun(script: Path, *args, nproc: int = 2) -> str:
-    """Run ``script`` under ``torchrun --standalone`` with ``nproc`` CPU processes."""
+    """Run ``script`` under ``torchrun --standalone`` with ``nproc`` CPU processes; once more
+    (it resumes) when the first attempt died in gloo's teardown (:data:`TEARDOWN`)."""
     cmd = [
         sys.executable,
         "-m",
@@ -28,6 +33,8 @@ def torchrun(script: Path, *args, nproc: int = 2) -> str:
     ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    if out.returncode != 0 and any(t in out.stderr for t in TEARDOWN):
+        out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
     return out.stdout
 
