@@ -21,10 +21,13 @@ def test_views_reach_the_training_store_and_make_another_run(tmp_path):
     for field in ("episodes=4", "val_every=4", "val_episodes=2"):
         args += ["--set", f"train.{field}"]
     assert main(args + ["--views", "1"]) == 0 and main(args) == 0
-    one, four = sorted(load_summaries(runs), key=lambda s: str(s.dir))
-    views = [FeatureStore.open(cache, "synthetic-mid", one.features["train"]).meta.views]
-    views += [FeatureStore.open(cache, "synthetic-mid", four.features["train"]).meta.views]
-    assert sorted(views) == [1, 4]
+
+    def train_views(summary) -> int:
+        return FeatureStore.open(cache, "synthetic-mid", summary.features["train"]).meta.views
+
+    by_views = {train_views(s): s for s in load_summaries(runs)}
+    assert sorted(by_views) == [1, 4]  # one run per view count
+    one, four = by_views[1], by_views[4]
     assert one.features["test"] == four.features["test"]  # test and val stores are shared
     assert one.features["val"] == four.features["val"]
     assert one.features["train"] != four.features["train"] and one.dir != four.dir
