@@ -58,7 +58,7 @@ def check_finite(x: torch.Tensor, store: FeatureStore) -> torch.Tensor:
     """``x``, or a one-line error when it holds NaN or infinity (a corrupt cache must not be
     scored as features). Checked in slices of at most :data:`CHECK_ELEMENTS` elements:
     ``torch.isfinite`` of a whole pooled bank made temporaries of its size (``abs`` and two
-    masks), which raised the training's peak memory by 1.7 times the bank."""
+    masks), which raised the training's peak memory (measured: ``docs/scale.md``)."""
     flat = x.reshape(-1)
     if not all(
         bool(torch.isfinite(flat[i : i + CHECK_ELEMENTS]).all())

@@ -14,8 +14,8 @@ import pytest
 from conftest import make_dataset, tiny_synthetic
 from programs.toy import VIEWS, D, H, T, toy_train_data, toy_trainer
 
-# gloo's socket teardown when one rank leaves right after the last collective (seen about once
-# in 20-40 runs on the loaded 2-core CI machine); every program here resumes from what it wrote
+# gloo's socket teardown when one rank leaves right after the last collective (now and then on
+# a loaded 2-core machine); every program here resumes from what it wrote
 TEARDOWN = ("Connection closed by peer", "terminate called without an active exception")
 
 

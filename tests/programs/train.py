@@ -34,10 +34,10 @@ except Stop:
 if runtime.is_main:
     (out / "history.json").write_text(json.dumps(trainer.history))
 runtime.barrier()  # every rank done with the group (rank 0 wrote the history) before it goes
-runtime.close()  # leave the process group before exiting (gloo threads otherwise abort)
+runtime.close()  # leave the process group before the interpreter's teardown
 if mode == "stop":
     # An interrupted training ends without the interpreter's teardown (kill -9). After the
-    # exception out of ``fit``, that teardown aborted about once in 20-35 runs ("terminate
+    # exception out of ``fit`` that teardown now and then aborted under torchrun ("terminate
     # called without an active exception"); the full and resume modes keep it.
     sys.stdout.flush()
     os._exit(0)
