@@ -120,8 +120,9 @@ class CacheEstimate:
         if self.needed + MARGIN <= free:
             return
         raise FsarError(
-            f"the {self.dataset} feature cache needs {gb(self.needed)} more but {self.folder} "
-            f"has {gb(free)} free ({self.text()}); choose {', or '.join(self.choices())}"
+            f"the {self.dataset} feature cache needs {gb(self.needed)} more and keeps "
+            f"{gb(MARGIN)} free besides, but {self.folder} has {gb(free)} free "
+            f"({self.text()}); choose {', or '.join(self.choices())}"
         )
 
 

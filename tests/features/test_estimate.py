@@ -56,6 +56,7 @@ def test_extraction_stops_before_writing_when_the_disk_is_too_small(tmp_path, mo
         extract_features(INFO, root, tmp_path / "c", CONFIG, workers=0)
     message = str(err.value)
     assert "\n" not in message and "feature cache needs" in message and "10.0 kB free" in message
+    assert f"keeps {est.gb(est.MARGIN)} free besides" in message  # why a small need is refused
     for choice in ("--pooled-only (", "--map-size 1 (", "--cache-dir"):
         assert choice in message
     assert not (tmp_path / "c" / "features").exists()  # nothing was started
