@@ -18,15 +18,21 @@ and shots=K), training (forward, loss, backward, official shape: 5 queries per c
 speed-up of ``sc_impl="decomposed"`` over ``"naive"``. All figures are medians; the load average
 is printed beside each.
 
+``--profile-train SHOT``: instead, the CPU profile of one training step of the quick preset's
+TA2N (its method and ``train.batch`` settings as ``fsar-bench run`` resolves them), operators
+grouped by input shape: where a training episode's time goes.
+
 Example::
 
     python benchmarks/bench_ta2n.py                       # C=1280, 4x4, T=8 (EfficientNet-Lite0)
     python benchmarks/bench_ta2n.py --channels 2048 --size 7 --episodes 4   # ResNet-50 maps
+    python benchmarks/bench_ta2n.py --threads 1 --profile-train 1   # the quick preset's step
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import statistics
 import time
@@ -84,15 +90,15 @@ def bench_eval(model, batch, way: int, repeats: int) -> tuple[float, float]:
     return statistics.median(t[0] for t in times), statistics.median(t[1] for t in times)
 
 
-def bench_train(model, batch, way: int, repeats: int) -> float:
-    """Median seconds of one training episode (forward, loss, backward)."""
+def bench_train(model, batch, way: int, repeats: int, e: int = 1) -> float:
+    """Median seconds of one training step of ``e`` episodes (forward, loss, backward)."""
     model.train()
     support, labels, queries = batch
-    q_labels = torch.arange(way).repeat_interleave(queries.shape[1] // way)[None]
+    q_labels = torch.arange(way).repeat_interleave(queries.shape[1] // way)[None].expand(e, -1)
     times = []
     for i in range(repeats + 1):
         start = clock(support)
-        out = model.episodes(support[:1], labels[:1], queries[:1], way)
+        out = model.episodes(support[:e], labels[:e], queries[:e], way)
         model.loss(out, q_labels.to(support.device)).backward()
         model.zero_grad(set_to_none=True)
         if i:
@@ -171,6 +177,27 @@ def bench_protocol(args, build) -> None:
     print(f"  predictions agree on {sub} episodes: {agree:.4f}")
 
 
+def profile_train(args, shot: int, shape: tuple[int, ...]) -> None:
+    """Print the profile of the quick preset's training step (``batch`` episodes of ``shot``)."""
+    from torch.profiler import profile
+
+    from fsar_bench.engine.presets import method_settings, train_config
+    from fsar_bench.methods.registry import METHODS
+
+    info = METHODS.get("ta2n")
+    cfg = method_settings(info, "quick", {}, shot)
+    batch = train_config(info, "quick", {}, 0).batch
+    torch.manual_seed(0)
+    model = create_method("ta2n", args.channels, **dataclasses.asdict(cfg))
+    episodes = make_batch(batch, args.way, shot, 1, shape, seed=shot)
+    step = bench_train(model, episodes, args.way, args.repeats, batch) / batch
+    print(f"train {args.way}w{shot}s quick preset, batch {batch}: {1e3 * step:.1f} ms/episode")
+    with profile(record_shapes=True) as prof:
+        bench_train(model, episodes, args.way, 1, batch)
+    table = prof.key_averages(group_by_input_shape=True)
+    print(table.table(sort_by="self_cpu_time_total", row_limit=12, max_shapes_column_width=90))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--channels", type=int, default=1280)
@@ -185,6 +212,7 @@ def main() -> None:
     parser.add_argument("--protocol-episodes", type=int, default=300)
     parser.add_argument("--per-episode", type=int, default=5, help="episodes timed one by one")
     parser.add_argument("--only-protocol", action="store_true")
+    parser.add_argument("--profile-train", type=int, metavar="SHOT", help="profile a step only")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     dev, way = torch.device(args.device), args.way
@@ -202,6 +230,8 @@ def main() -> None:
     def batch(shot, query, e=args.episodes):
         return tuple(x.to(dev) for x in make_batch(e, way, shot, query, shape, seed=shot))
 
+    if args.profile_train:
+        return profile_train(args, args.profile_train, shape)
     if args.protocol_episodes:
         bench_protocol(args, build)
     if args.only_protocol:
