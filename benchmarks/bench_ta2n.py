@@ -198,7 +198,7 @@ def profile_train(args, shot: int, shape: tuple[int, ...]) -> None:
     print(table.table(sort_by="self_cpu_time_total", row_limit=12, max_shapes_column_width=90))
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--channels", type=int, default=1280)
     parser.add_argument("--size", type=int, default=4, help="H = W of the feature maps")
@@ -213,7 +213,11 @@ def main() -> None:
     parser.add_argument("--per-episode", type=int, default=5, help="episodes timed one by one")
     parser.add_argument("--only-protocol", action="store_true")
     parser.add_argument("--profile-train", type=int, metavar="SHOT", help="profile a step only")
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
     torch.set_num_threads(args.threads)
     dev, way = torch.device(args.device), args.way
     shape = (args.frames, args.channels, args.size, args.size)
