@@ -3,8 +3,10 @@
 Inputs are random tensors of the cell's shape (``[T, C]`` pooled or ``[T, C, h, w]`` maps);
 operators cost the same on random values as on features.
 
-* Training: one warm-up step of one episode, then one timed optimiser step of ``min(batch, 2)``
-  episodes of ``way * (shot + query)`` videos: seconds per training episode.
+* Training: one warm-up step, then one timed optimiser step, both of the cell's batch (at most
+  :data:`MAX_BATCH` episodes) of ``way * (shot + query)`` videos each: seconds per training
+  episode. The step's fixed costs (Python, autograd, the optimiser) spread over the batch as in
+  training; a smaller probe batch overstated the pooled methods' cost several times.
 * Evaluation: the evaluation loop embeds each distinct video of a manifest once and then scores
   the episodes, so an episode costs ``compare + embed * videos_per_episode``, with the test
   manifest's distinct videos per episode; ``embed`` (per video) and ``compare`` (per episode)
@@ -28,6 +30,9 @@ from fsar_bench.engine.schedule import make_optimizer
 from fsar_bench.features.cache import StoreMeta
 from fsar_bench.methods import create_method
 from fsar_bench.methods.base import gather_state
+
+#: The largest batch the probe times (the presets' largest is 16).
+MAX_BATCH = 16
 
 
 def _videos(meta: StoreMeta, n: int, pooled: bool, gen: torch.Generator) -> torch.Tensor:
@@ -61,8 +66,8 @@ def _train_seconds(method, cell: Cell, meta: StoreMeta, gen: torch.Generator) ->
             opt.step()
             opt.zero_grad(set_to_none=True)
 
-    step(1)  # warm-up: first-call allocations
-    e = min(cfg.batch, 2)
+    e = min(cfg.batch, MAX_BATCH)
+    step(e)  # warm-up at the timed shape: first-call allocations and kernel choices
     return _timed(lambda: step(e)) / e
 
 

@@ -1,0 +1,35 @@
+"""The cost probe times a training step of the cell's own batch."""
+
+from types import SimpleNamespace
+
+import torch
+
+from fsar_bench.engine import cost_probe
+from fsar_bench.engine.schedule import TrainConfig
+from fsar_bench.methods import create_method
+
+
+def test_the_training_probe_times_steps_of_the_cells_batch(monkeypatch):
+    """Warm-up and timed step both have the cell's batch (at most MAX_BATCH), so a step's fixed
+    costs spread over its episodes as in training."""
+    sizes = []
+    real = cost_probe._videos
+
+    def spy(meta, n, pooled, gen):
+        sizes.append(n)
+        return real(meta, n, pooled, gen)
+
+    monkeypatch.setattr(cost_probe, "_videos", spy)
+    meta = SimpleNamespace(frames=4, channels=8, map_size=(0, 0))
+    way, shot, query = 3, 2, 1
+    for batch, timed in ((16, 16), (40, cost_probe.MAX_BATCH), (1, 1)):
+        cell = SimpleNamespace(
+            setting=SimpleNamespace(way=way, shot=shot),
+            train=TrainConfig(batch=batch, query=query),
+            info=SimpleNamespace(input_kind="pooled"),
+        )
+        sizes.clear()
+        method = create_method("protonet", meta.channels)
+        seconds = cost_probe._train_seconds(method, cell, meta, torch.Generator().manual_seed(0))
+        assert sizes == [timed * way * (shot + query)] * 2  # warm-up, then the timed step
+        assert seconds > 0
