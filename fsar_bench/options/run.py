@@ -46,7 +46,12 @@ class TrainingOptions:
         help="Comma-separated names (fsar-bench ls methods) or package.module:Class.",
         cli_type=str,
     )
-    shots: Any = opt("1,5", "--shots", help="Comma-separated shots.", cli_type=str)
+    shots: Any = opt(
+        "1",
+        "--shots",
+        help="Comma-separated shots (the papers' tables report 1,5).",
+        cli_type=str,
+    )
     way: int = opt(5, "--way", help="Classes per episode (N).", minimum=2)
     protocol: str = opt("quick", "--protocol", help="Evaluation protocol (ls protocols).")
     preset: str = opt(
@@ -185,8 +190,8 @@ class RunOptions(TrainingOptions):
 
 @dataclass(frozen=True, kw_only=True)
 class ProfileOptions(TrainingOptions):
-    """``fsar-bench profile`` and ``sweep``: fewer methods and shots by default, and the
-    analysis side (probe, order sensitivity, where the points go)."""
+    """``fsar-bench profile`` and ``sweep``: fewer methods by default, and the analysis side
+    (probe, order sensitivity, where the points go)."""
 
     methods: Any = opt(
         "otam,protonet",
@@ -195,7 +200,6 @@ class ProfileOptions(TrainingOptions):
         help="Comma-separated methods (ls methods); with otam, otam matching=mean too.",
         cli_type=str,
     )
-    shots: Any = opt("1", "--shots", help="Comma-separated shots.", cli_type=str)
     sets: tuple[str, ...] = opt(
         [], "--set", help="SECTION.FIELD=VALUE: train.*, a method's, or probe.*."
     )
