@@ -3,10 +3,12 @@
 Inputs are random tensors of the cell's shape (``[T, C]`` pooled or ``[T, C, h, w]`` maps);
 operators cost the same on random values as on features.
 
-* Training: one warm-up step, then one timed optimiser step, both of the cell's batch (at most
-  :data:`MAX_BATCH` episodes) of ``way * (shot + query)`` videos each: seconds per training
+* Training: one warm-up step, then the median of :data:`TIMED_STEPS` timed optimiser steps,
+  all of the cell's batch (at most :data:`MAX_BATCH` episodes) of ``way * (shot + query)``
+  videos each, each step on new inputs drawn before its clock starts: seconds per training
   episode. The step's fixed costs (Python, autograd, the optimiser) spread over the batch as in
-  training; a smaller probe batch overstated the pooled methods' cost several times.
+  training; a smaller probe batch overstated the pooled methods' cost several times. Drawing
+  the inputs inside the clock added about 8 ms to TA2N's 1-shot episode (about 115 ms).
 * Evaluation: the evaluation loop embeds each distinct video of a manifest once and then scores
   the episodes, so an episode costs ``compare + embed * videos_per_episode``, with the test
   manifest's distinct videos per episode; ``embed`` (per video) and ``compare`` (per episode)
@@ -19,6 +21,8 @@ run at.
 
 from __future__ import annotations
 
+import functools
+import statistics
 import time
 
 import torch
@@ -33,6 +37,8 @@ from fsar_bench.methods.base import gather_state
 
 #: The largest batch the probe times (the presets' largest is 16).
 MAX_BATCH = 16
+#: Timed training steps after the warm-up; the probe takes their median.
+TIMED_STEPS = 3
 
 
 def _videos(meta: StoreMeta, n: int, pooled: bool, gen: torch.Generator) -> torch.Tensor:
@@ -59,16 +65,23 @@ def _train_seconds(method, cell: Cell, meta: StoreMeta, gen: torch.Generator) ->
     params = [p for p in method.parameters() if p.requires_grad]
     opt = make_optimizer(params, cfg, torch.device("cpu")) if params else None
 
-    def step(e: int) -> None:
-        x = _videos(meta, e * way * (shot + cfg.query), pooled, gen)
-        loss(x, _labels(way, shot, e), _labels(way, cfg.query, e), way).backward()
+    e = min(cfg.batch, MAX_BATCH)
+    support, query = _labels(way, shot, e), _labels(way, cfg.query, e)
+
+    def step(x: torch.Tensor) -> None:
+        loss(x, support, query, way).backward()
         if opt is not None:
             opt.step()
             opt.zero_grad(set_to_none=True)
 
-    e = min(cfg.batch, MAX_BATCH)
-    step(e)  # warm-up at the timed shape: first-call allocations and kernel choices
-    return _timed(lambda: step(e)) / e
+    def draw() -> torch.Tensor:  # new inputs for every step, as training reads new episodes
+        return _videos(meta, e * way * (shot + cfg.query), pooled, gen)
+
+    step(draw())  # warm-up at the timed shape: first-call allocations and kernel choices
+    times = []
+    for _ in range(TIMED_STEPS):
+        times.append(_timed(functools.partial(step, draw())))  # drawn outside the clock
+    return statistics.median(times) / e
 
 
 def _eval_seconds(method, cell: Cell, meta: StoreMeta, gen: torch.Generator) -> float:

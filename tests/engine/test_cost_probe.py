@@ -10,7 +10,7 @@ from fsar_bench.methods import create_method
 
 
 def test_the_training_probe_times_steps_of_the_cells_batch(monkeypatch):
-    """Warm-up and timed step both have the cell's batch (at most MAX_BATCH), so a step's fixed
+    """Warm-up and timed steps all have the cell's batch (at most MAX_BATCH), so a step's fixed
     costs spread over its episodes as in training."""
     sizes = []
     real = cost_probe._videos
@@ -31,5 +31,27 @@ def test_the_training_probe_times_steps_of_the_cells_batch(monkeypatch):
         sizes.clear()
         method = create_method("protonet", meta.channels)
         seconds = cost_probe._train_seconds(method, cell, meta, torch.Generator().manual_seed(0))
-        assert sizes == [timed * way * (shot + query)] * 2  # warm-up, then the timed step
+        # warm-up, then the timed steps, each on new inputs
+        assert sizes == [timed * way * (shot + query)] * (1 + cost_probe.TIMED_STEPS)
         assert seconds > 0
+
+
+def test_drawing_the_inputs_is_outside_the_clock(monkeypatch):
+    """A clock that moves only while inputs are drawn: the probe must read no time at all."""
+    clock = [0.0]
+    real = cost_probe._videos
+
+    def slow_draw(meta, n, pooled, gen):
+        clock[0] += 1.0
+        return real(meta, n, pooled, gen)
+
+    monkeypatch.setattr(cost_probe, "_videos", slow_draw)
+    monkeypatch.setattr(cost_probe.time, "perf_counter", lambda: clock[0])
+    meta = SimpleNamespace(frames=4, channels=8, map_size=(0, 0))
+    cell = SimpleNamespace(
+        setting=SimpleNamespace(way=3, shot=1),
+        train=TrainConfig(batch=2, query=1),
+        info=SimpleNamespace(input_kind="pooled"),
+    )
+    method = create_method("protonet", meta.channels)
+    assert cost_probe._train_seconds(method, cell, meta, torch.Generator().manual_seed(0)) == 0
