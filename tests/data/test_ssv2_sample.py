@@ -34,6 +34,8 @@ def test_without_a_validation_split_the_error_names_the_options(tmp_path, capsys
 @pytest.mark.slow
 def test_the_headline_command_runs_with_two_held_out_classes(tmp_path, capsys):
     budget = [
+        "--shots",  # the papers' two columns (the default is 1-shot)
+        "1,5",
         "--size",
         "64",
         "--episodes",
