@@ -91,6 +91,25 @@ def test_every_option_of_run_reaches_the_request(tmp_path, monkeypatch, capsys):
     assert end["event"] == "end" and end["text"] == "\n\nresults: RUNS/synthetic-high"
 
 
+def test_run_without_options_is_the_readmes_default_workload(tmp_path, monkeypatch):
+    """The README's default: four methods, 5-way 1-shot, synthetic-mid, the quick preset."""
+    import fsar_bench.engine.run as engine
+
+    seen = {}
+
+    def fake(source, req, progress=None, *, watch=None, on_cell=None):
+        seen["source"], seen["req"] = source, req
+        return []
+
+    monkeypatch.setattr(engine, "run_benchmark", fake)
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", "--dry-run", "--quiet"]) == 0
+    req = seen["req"]
+    assert req.methods == ("protonet", "otam", "trn", "ta2n")
+    assert (req.way, req.shots, req.preset) == (5, (1,), "quick")
+    assert seen["source"].name == "synthetic-mid"
+
+
 def test_bad_options_are_one_line_errors(tmp_path, capsys):
     for bad in (
         ["--preset", "fast"],
