@@ -7,8 +7,8 @@ operators cost the same on random values as on features.
   all of the cell's batch (at most :data:`MAX_BATCH` episodes) of ``way * (shot + query)``
   videos each, each step on new inputs drawn before its clock starts: seconds per training
   episode. The step's fixed costs (Python, autograd, the optimiser) spread over the batch as in
-  training; a smaller probe batch overstated the pooled methods' cost several times. Drawing
-  the inputs inside the clock added about 8 ms to TA2N's 1-shot episode (about 115 ms).
+  training; a smaller probe batch overstated the pooled methods' cost, and inputs drawn inside
+  the clock overstated TA2N's (``docs/performance.md``, "The default run, end to end").
 * Evaluation: the evaluation loop embeds each distinct video of a manifest once and then scores
   the episodes, so an episode costs ``compare + embed * videos_per_episode``, with the test
   manifest's distinct videos per episode; ``embed`` (per video) and ``compare`` (per episode)

@@ -55,18 +55,24 @@ def _flag(name: str) -> str:
     return next(d for d in param.param_decls if d.startswith("--")).split("/")[0]
 
 
-def test_every_option_of_run_reaches_the_request(tmp_path, monkeypatch, capsys):
+def _capture_run(monkeypatch) -> dict:
+    """Replace the engine's run by one that records what the CLI passed it (filled per call)."""
     import fsar_bench.engine.run as engine
 
-    assert set(inspect.signature(run).parameters) == set(NON_DEFAULT), "update NON_DEFAULT"
     seen = {}
 
     def fake(source, req, progress=None, *, watch=None, on_cell=None):
         seen["source"], seen["req"], seen["watch"] = source, req, watch
         seen["progress"] = progress
-        return ["a summary"]  # printed by the faked run_tables below
+        return ["a summary"]  # printed by run_tables (faked where a test reads the tables)
 
     monkeypatch.setattr(engine, "run_benchmark", fake)
+    return seen
+
+
+def test_every_option_of_run_reaches_the_request(tmp_path, monkeypatch, capsys):
+    assert set(inspect.signature(run).parameters) == set(NON_DEFAULT), "update NON_DEFAULT"
+    seen = _capture_run(monkeypatch)
     tables = {}
     monkeypatch.setattr(
         "fsar_bench.report.console.run_tables",
@@ -93,15 +99,7 @@ def test_every_option_of_run_reaches_the_request(tmp_path, monkeypatch, capsys):
 
 def test_run_without_options_is_the_readmes_default_workload(tmp_path, monkeypatch):
     """The README's default: four methods, 5-way 1-shot, synthetic-mid, the quick preset."""
-    import fsar_bench.engine.run as engine
-
-    seen = {}
-
-    def fake(source, req, progress=None, *, watch=None, on_cell=None):
-        seen["source"], seen["req"] = source, req
-        return []
-
-    monkeypatch.setattr(engine, "run_benchmark", fake)
+    seen = _capture_run(monkeypatch)
     monkeypatch.chdir(tmp_path)
     assert main(["run", "--dry-run", "--quiet"]) == 0
     req = seen["req"]
